@@ -1,0 +1,48 @@
+// Command haven is the one binary of a haven cluster: the node agent, the
+// witness, the operator CLI, the simulator and the demo.
+//
+// main stays thin: each subcommand lives in its own file and registers itself
+// with addCommand from an init function; run.go is the one place that builds
+// real components for `haven agent`.
+package main
+
+import (
+	"errors"
+	"fmt"
+	"os"
+
+	"github.com/spf13/cobra"
+)
+
+// version is set at build time with -ldflags "-X main.version=...".
+var version = "0.1.0-dev"
+
+var rootCmd = &cobra.Command{
+	Use:           "haven",
+	Short:         "haven: failover clusters from one binary and one file",
+	Long:          "haven replaces Corosync + Pacemaker + pcs for failover clusters: gossip membership with\nweighted quorum, a Raft log for configuration and state, a Pacemaker-compatible scheduler,\nvirtual IPs, an iSCSI target and IPMI fencing, driven by one configuration file.",
+	SilenceUsage:  true,
+	SilenceErrors: true,
+}
+
+// addCommand registers a subcommand under the root (called from init functions).
+func addCommand(c *cobra.Command) { rootCmd.AddCommand(c) }
+
+// exitError carries an exit code other than 1 and a message already printed.
+type exitError struct{ code int }
+
+func (e exitError) Error() string { return fmt.Sprintf("exit %d", e.code) }
+
+func main() {
+	rootCmd.SetFlagErrorFunc(func(c *cobra.Command, err error) error {
+		return fmt.Errorf("%w\nrun '%s --help' for usage", err, c.CommandPath())
+	})
+	if err := rootCmd.Execute(); err != nil {
+		var ee exitError
+		if errors.As(err, &ee) {
+			os.Exit(ee.code)
+		}
+		fmt.Fprintln(os.Stderr, "haven:", err)
+		os.Exit(1)
+	}
+}

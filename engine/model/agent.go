@@ -1,0 +1,82 @@
+package model
+
+import (
+	"context"
+	"log/slog"
+)
+
+// Status is what a monitor observed.
+type Status int
+
+const (
+	// StatusStopped: the resource is cleanly not running here (OCF_NOT_RUNNING).
+	StatusStopped Status = iota
+	// StatusRunning: the resource runs and is healthy (OCF_SUCCESS).
+	StatusRunning
+	// StatusFailed: the resource is in a failed state (any OCF error).
+	StatusFailed
+)
+
+func (s Status) String() string {
+	switch s {
+	case StatusStopped:
+		return "stopped"
+	case StatusRunning:
+		return "running"
+	case StatusFailed:
+		return "failed"
+	}
+	return "unknown"
+}
+
+// Agent runs one resource instance on this node. Contracts:
+//   - Start on a started resource and Stop on a stopped one succeed (idempotent).
+//   - Every method honours ctx's deadline (the operation timeout) and returns
+//     promptly when it ends.
+//   - Monitor returns StatusFailed with a reason in err when unhealthy; an error
+//     with StatusStopped means the check itself could not be made.
+type Agent interface {
+	Start(ctx context.Context) error
+	Stop(ctx context.Context) error
+	Monitor(ctx context.Context) (Status, error)
+}
+
+// AgentEnv is what the node gives an agent when creating it.
+type AgentEnv struct {
+	Node    string       // this node's name
+	DataDir string       // a private folder for this resource instance's files
+	Logger  *slog.Logger // never nil
+	// SetAttribute records a transient node attribute (used by ping); may be nil.
+	SetAttribute func(name, value string)
+}
+
+// ParamProblem is one problem in a resource's params: the key it concerns
+// ("" for the params as a whole) and what is wrong and expected.
+type ParamProblem struct {
+	Key string
+	Msg string
+}
+
+// OpDefaults are a type's default operation settings (used when the file
+// gives none).
+type OpDefaults struct {
+	MonitorInterval Duration
+	MonitorTimeout  Duration
+	StartTimeout    Duration
+	StopTimeout     Duration
+}
+
+// AgentType is a resource type: `vip`, `exec`, `ocf:heartbeat:IPaddr2`…
+// Implementations live in engine/agent, vip and iscsi and are registered
+// by cmd/haven.
+type AgentType interface {
+	// Validate checks params without touching the system.
+	Validate(params map[string]any) []ParamProblem
+	// New builds an agent for one resource instance (no I/O).
+	New(res Resource, env AgentEnv) (Agent, error)
+	// Defaults returns the type's default operation timings.
+	Defaults() OpDefaults
+}
+
+// TypeLookup finds the AgentType for a resource type name.
+type TypeLookup func(typeName string) (AgentType, bool)
