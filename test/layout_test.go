@@ -1,0 +1,126 @@
+package test
+
+import (
+	"encoding/json"
+	"io"
+	"os/exec"
+	"strings"
+	"testing"
+)
+
+const module = "github.com/havenha/haven"
+
+type listedPackage struct {
+	ImportPath string
+	Name       string
+	Doc        string
+	Imports    []string
+	Deps       []string
+}
+
+// goList returns every package of the module with its doc line and deps.
+func goList(t *testing.T) []listedPackage {
+	t.Helper()
+	cmd := exec.Command("go", "list", "-deps=false", "-json", module+"/...")
+	cmd.Dir = ".."
+	out, err := cmd.Output()
+	if err != nil {
+		t.Fatalf("go list: %v", err)
+	}
+	var pkgs []listedPackage
+	dec := json.NewDecoder(strings.NewReader(string(out)))
+	for {
+		var p listedPackage
+		if err := dec.Decode(&p); err == io.EOF {
+			break
+		} else if err != nil {
+			t.Fatalf("decode go list output: %v", err)
+		}
+		pkgs = append(pkgs, p)
+	}
+	if len(pkgs) < 5 {
+		t.Fatalf("go list found only %d packages", len(pkgs))
+	}
+	return pkgs
+}
+
+// TestLayout_EveryPackageHasDocComment enforces CONVENTIONS.md habit 11.
+func TestLayout_EveryPackageHasDocComment(t *testing.T) {
+	for _, p := range goList(t) {
+		if strings.TrimSpace(p.Doc) == "" {
+			t.Errorf("package %s has no doc comment; add a doc.go saying what it owns", p.ImportPath)
+		}
+	}
+}
+
+// forbidden lists, per package prefix, imports that break the dependency
+// direction of DESIGN.md §1 and CONVENTIONS.md.
+var heavy = []string{
+	"github.com/hashicorp/raft", "github.com/hashicorp/memberlist", "github.com/vishvananda/netlink",
+	"github.com/gostor/gotgt", "github.com/bougou/go-ipmi",
+}
+
+func hasPrefixAny(s string, prefixes []string) (string, bool) {
+	for _, p := range prefixes {
+		if s == p || strings.HasPrefix(s, p+"/") {
+			return p, true
+		}
+	}
+	return "", false
+}
+
+// TestLayout_EngineCoreImportsNoInfrastructure: the engine's core packages
+// import none of raft, memberlist, netlink, gotgt or go-ipmi, even indirectly.
+func TestLayout_EngineCoreImportsNoInfrastructure(t *testing.T) {
+	core := []string{"engine", "engine/model", "engine/config", "engine/state", "engine/scheduler",
+		"engine/controller", "engine/api", "engine/agent", "engine/cib"}
+	pkgs := map[string]bool{}
+	for _, p := range goList(t) {
+		pkgs[p.ImportPath] = true
+	}
+	for _, c := range core {
+		path := module + "/" + c
+		if !pkgs[path] {
+			continue // not written yet
+		}
+		out, err := exec.Command("go", "list", "-deps", path).Output()
+		if err != nil {
+			t.Fatalf("go list -deps %s: %v", path, err)
+		}
+		for _, dep := range strings.Fields(string(out)) {
+			if lib, bad := hasPrefixAny(dep, heavy); bad {
+				t.Errorf("%s depends on %s (via %s); engine core packages must not know how %s works — declare an interface in engine and implement it outside", c, lib, dep, lib)
+			}
+		}
+	}
+}
+
+// TestLayout_DependencyDirection: which haven folders each folder may import.
+func TestLayout_DependencyDirection(t *testing.T) {
+	allowed := map[string][]string{ // folder -> haven folders it may import
+		"engine/model": {},
+		"vip":          {"engine/model", "vip", "test/netns"},
+		"iscsi":        {"engine/model", "iscsi", "storage"},
+		"fencing":      {"engine/model", "fencing"},
+		"membership":   {"engine/model", "membership"},
+		"consensus":    {"engine/model", "engine/state", "consensus", "storage"},
+		"storage":      {"engine/model", "storage"},
+	}
+	for _, p := range goList(t) {
+		rel := strings.TrimPrefix(strings.TrimPrefix(p.ImportPath, module), "/")
+		for folder, ok := range allowed {
+			if rel != folder && !strings.HasPrefix(rel, folder+"/") {
+				continue
+			}
+			for _, imp := range p.Imports {
+				if !strings.HasPrefix(imp, module+"/") {
+					continue
+				}
+				target := strings.TrimPrefix(imp, module+"/")
+				if _, fine := hasPrefixAny(target, ok); !fine {
+					t.Errorf("%s imports %s; %s may import only %v from haven", rel, target, folder, ok)
+				}
+			}
+		}
+	}
+}
