@@ -1,0 +1,254 @@
+package netns
+
+import (
+	"fmt"
+	"os"
+	"strings"
+	"testing"
+	"time"
+)
+
+// ourNamespaces lists the namespaces whose names start with id.
+func ourNamespaces(t *testing.T, id string) []string {
+	t.Helper()
+	entries, err := os.ReadDir("/run/netns")
+	if err != nil && !os.IsNotExist(err) {
+		t.Fatal(err)
+	}
+	var out []string
+	for _, e := range entries {
+		if strings.HasPrefix(e.Name(), id) {
+			out = append(out, e.Name())
+		}
+	}
+	return out
+}
+
+func TestBed_CreateAndTeardownLeavesNothing(t *testing.T) {
+	var id string
+	var nsNames []string
+	t.Run("bed", func(t *testing.T) {
+		bed := New(t, Options{Nodes: []string{"a", "b"}, Client: true, IPv6: true})
+		id = bed.ID()
+		nsNames = ourNamespaces(t, id)
+		if len(nsNames) != 4 { // a, b, client, switch
+			t.Fatalf("namespaces of this run: %v, want 4", nsNames)
+		}
+		if err := bed.CheckNoDefaultRoute(); err != nil {
+			t.Fatal(err)
+		}
+		// The bed's address exists only inside its namespace.
+		out, err := bed.run("ip", "-o", "addr", "show")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if strings.Contains(out, bed.Addr4("a").Addr().String()+"/") {
+			t.Fatalf("root namespace shows the bed's address: %s", out)
+		}
+	})
+	if id == "" {
+		t.Skip("bed not built")
+	}
+	if left := ourNamespaces(t, id); len(left) != 0 {
+		t.Fatalf("after teardown these namespaces remain: %v", left)
+	}
+	out, _ := (&Bed{timeout: 10 * time.Second}).run("ip", "netns", "list")
+	for _, n := range nsNames {
+		if strings.Contains(out, n) {
+			t.Fatalf("ip netns list still shows %s:\n%s", n, out)
+		}
+	}
+}
+
+func TestBed_StalePIDParse(t *testing.T) {
+	for name, want := range map[string]int{
+		"hvnb123x0a0b-n1": 123, "hvnb9x1-client": 9, "hvnbx1-n1": 0, "other-n1": 0, "hvnb12x": 0,
+	} {
+		got, ok := stalePID(name)
+		if (want != 0) != ok || got != want {
+			t.Errorf("stalePID(%q) = %d, %v; want %d", name, got, ok, want)
+		}
+	}
+}
+
+func TestBed_SweepsStaleNamespaces(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("needs root")
+	}
+	// A name for a process that cannot exist (pid above pid_max).
+	stale := fmt.Sprintf("%s%dx%04x-n1", Prefix, 1<<30, os.Getpid()&0xffff)
+	b := &Bed{t: t, timeout: 10 * time.Second}
+	if _, err := b.ip("netns", "add", stale); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _, _ = b.ip("netns", "del", stale) })
+	sweepStale(t)
+	if _, err := os.Stat("/run/netns/" + stale); err == nil {
+		t.Fatalf("stale namespace %s survived the sweep", stale)
+	}
+}
+
+func ping(bed *Bed, from, to string) error {
+	_, err := bed.Exec(from, "ping", "-c", "1", "-W", "1", to)
+	return err
+}
+
+// pingFails checks that a ping gets no answer (a short one, bounded).
+func pingFails(bed *Bed, from, to string) error {
+	if _, err := bed.Exec(from, "ping", "-c", "1", "-W", "1", to); err == nil {
+		return fmt.Errorf("ping %s -> %s answered during the fault", from, to)
+	}
+	return nil
+}
+
+func TestBed_Connectivity(t *testing.T) {
+	bed := New(t, Options{Nodes: []string{"n1", "n2"}, Client: true, IPv6: true})
+	for _, n := range []string{"n1", "n2"} {
+		if err := ping(bed, ClientName, bed.Addr4(n).Addr().String()); err != nil {
+			t.Fatalf("client -> %s v4: %v", n, err)
+		}
+		if err := ping(bed, ClientName, bed.Addr6(n).Addr().String()); err != nil {
+			t.Fatalf("client -> %s v6: %v", n, err)
+		}
+	}
+	if err := ping(bed, "n1", bed.Addr4("n2").Addr().String()); err != nil {
+		t.Fatalf("n1 -> n2: %v", err)
+	}
+	mac, err := bed.NeighMAC(ClientName, bed.Addr4("n1").Addr())
+	if err != nil || mac.String() != bed.MAC("n1").String() {
+		t.Fatalf("client's neighbour entry for n1 = %v (%v), want %v", mac, err, bed.MAC("n1"))
+	}
+	// Nothing leaves the bed: an outside address is unreachable.
+	if out, err := bed.Exec("n1", "ip", "route", "get", "192.0.2.1"); err == nil {
+		t.Fatalf("n1 has a route to 192.0.2.1: %s", out)
+	}
+}
+
+// faultCase applies a fault to n1 and says whether client->n1 must fail both
+// ways (ping needs both directions) and how to undo it.
+func TestBed_FaultsCutAndHealRestores(t *testing.T) {
+	bed := New(t, Options{Nodes: []string{"n1", "n2"}, Client: true})
+	n1 := bed.Addr4("n1").Addr().String()
+	n2 := bed.Addr4("n2").Addr().String()
+	cases := []struct {
+		name  string
+		fault func() error
+		heal  func() error
+	}{
+		{"cut-in", func() error { return bed.Cut("n1", In) }, func() error { return bed.Heal("n1") }},
+		{"cut-out", func() error { return bed.Cut("n1", Out) }, func() error { return bed.Heal("n1") }},
+		{"cut-both", func() error { return bed.Cut("n1", Both) }, func() error { return bed.Heal("n1") }},
+		{"link-down", func() error { return bed.LinkDown("n1") }, func() error { return bed.LinkUp("n1") }},
+		{"port-down", func() error { return bed.PortDown("n1") }, func() error { return bed.PortUp("n1") }},
+		{"silent-partition", func() error { return bed.SilentPartition("n1") }, func() error { return bed.Heal("n1") }},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			if err := ping(bed, ClientName, n1); err != nil {
+				t.Fatalf("before: %v", err)
+			}
+			if err := c.fault(); err != nil {
+				t.Fatal(err)
+			}
+			if err := pingFails(bed, ClientName, n1); err != nil {
+				t.Error(err)
+			}
+			if err := pingFails(bed, "n1", n2); err != nil {
+				t.Error(err)
+			}
+			// n2 is unaffected.
+			if err := ping(bed, ClientName, n2); err != nil {
+				t.Errorf("client -> n2 during the fault on n1: %v", err)
+			}
+			if err := c.heal(); err != nil {
+				t.Fatal(err)
+			}
+			if err := Poll(5*time.Second, 50*time.Millisecond, func() error { return ping(bed, ClientName, n1) }); err != nil {
+				t.Fatalf("after heal: %v", err)
+			}
+		})
+	}
+	// Carrier stays up in a silent partition (the node cannot tell).
+	if err := bed.SilentPartition("n1"); err != nil {
+		t.Fatal(err)
+	}
+	ifs, err := bed.Ifaces("n1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, i := range ifs {
+		if i.IfName == Dev && i.OperState != "UP" {
+			t.Errorf("n1 %s operstate %s during silent partition, want UP", Dev, i.OperState)
+		}
+	}
+	if err := bed.Heal("n1"); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestBed_ProcessFaults(t *testing.T) {
+	bed := New(t, Options{Nodes: []string{"n1"}})
+	// A process that prints a line every 20 ms: SIGSTOP freezes the output.
+	p := bed.Start("n1", "sh", "-c", "while true; do echo x; sleep 0.02; done")
+	lines := func() int { return strings.Count(p.Output(), "x") }
+	if err := Poll(5*time.Second, 20*time.Millisecond, func() error {
+		if lines() < 3 {
+			return fmt.Errorf("only %d lines", lines())
+		}
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if err := p.Stop(); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(100 * time.Millisecond) // let a line in flight land
+	frozen := lines()
+	time.Sleep(300 * time.Millisecond)
+	if got := lines(); got != frozen {
+		t.Fatalf("stopped process wrote %d more lines", got-frozen)
+	}
+	if err := p.Cont(); err != nil {
+		t.Fatal(err)
+	}
+	if err := Poll(5*time.Second, 20*time.Millisecond, func() error {
+		if lines() <= frozen {
+			return fmt.Errorf("no output after SIGCONT")
+		}
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	p.Kill()
+	if err := p.Wait(5 * time.Second); err == nil || !strings.Contains(err.Error(), "killed") {
+		t.Fatalf("after Kill: %v, want a killed process", err)
+	}
+	// The process ran inside n1's namespace.
+	q := bed.Start("n1", "ip", "-o", "addr", "show", "dev", Dev)
+	if err := q.Wait(10 * time.Second); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(q.Output(), bed.Addr4("n1").Addr().String()) {
+		t.Fatalf("process output %q lacks n1's address", q.Output())
+	}
+}
+
+func TestBed_DoRunsInNamespace(t *testing.T) {
+	bed := New(t, Options{Nodes: []string{"n1"}})
+	err := bed.Do("n1", func() error {
+		out, err := os.ReadFile("/proc/thread-self/net/dev")
+		if err != nil {
+			return err
+		}
+		if !strings.Contains(string(out), Dev+":") {
+			return fmt.Errorf("thread's /proc/net/dev has no %s:\n%s", Dev, out)
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := bed.Do("n1", func() error { return fmt.Errorf("boom") }); err == nil || err.Error() != "boom" {
+		t.Fatalf("Do returned %v, want fn's error", err)
+	}
+}

@@ -1,0 +1,83 @@
+package netns
+
+import (
+	"fmt"
+	"runtime"
+
+	vnetns "github.com/vishvananda/netns"
+)
+
+// Do runs fn in this process, on an OS thread switched into a namespace of
+// the bed, and returns fn's error. This is how in-process code (an agent's
+// Start, Stop, Monitor) is exercised against one node's network.
+//
+// Only fn's own goroutine is in the namespace: goroutines fn starts run on
+// other threads, in the test process's namespace. Sockets keep the namespace
+// they were created in, so code that opens its sockets (netlink handles,
+// packet sockets) inside fn and uses them from other goroutines later works;
+// code that makes new netlink calls from other goroutines does not.
+//
+// The thread is restored afterwards; if that fails, it is left locked so the
+// Go runtime discards it rather than reuse a thread in the wrong namespace.
+func (b *Bed) Do(name string, fn func() error) error {
+	b.t.Helper()
+	real := b.NS(name)
+	errCh := make(chan error, 1)
+	go func() {
+		runtime.LockOSThread()
+		orig, err := vnetns.Get()
+		if err != nil {
+			runtime.UnlockOSThread()
+			errCh <- fmt.Errorf("netns do %s: current namespace: %w", name, err)
+			return
+		}
+		defer orig.Close()
+		target, err := vnetns.GetFromName(real)
+		if err != nil {
+			runtime.UnlockOSThread()
+			errCh <- fmt.Errorf("netns do %s: open %s: %w", name, real, err)
+			return
+		}
+		defer target.Close()
+		if err := vnetns.Set(target); err != nil {
+			runtime.UnlockOSThread()
+			errCh <- fmt.Errorf("netns do %s: setns: %w", name, err)
+			return
+		}
+		// Check we really are where we meant to be before running fn.
+		now, err := vnetns.Get()
+		if err != nil || !now.Equal(target) {
+			if err == nil {
+				now.Close()
+			}
+			// Leave the thread locked: it dies with this goroutine.
+			errCh <- fmt.Errorf("netns do %s: thread is not in %s after setns", name, real)
+			return
+		}
+		now.Close()
+		fnErr := func() (err error) {
+			defer func() {
+				if r := recover(); r != nil {
+					err = fmt.Errorf("netns do %s: panic: %v", name, r)
+				}
+			}()
+			return fn()
+		}()
+		if err := vnetns.Set(orig); err != nil {
+			// Thread stays locked and is discarded when this goroutine ends.
+			errCh <- fmt.Errorf("netns do %s: restore namespace: %w (fn: %v)", name, err, fnErr)
+			return
+		}
+		runtime.UnlockOSThread()
+		errCh <- fnErr
+	}()
+	return <-errCh
+}
+
+// MustDo is Do that fails the test on error.
+func (b *Bed) MustDo(name string, fn func() error) {
+	b.t.Helper()
+	if err := b.Do(name, fn); err != nil {
+		b.t.Fatal(err)
+	}
+}
