@@ -1,0 +1,142 @@
+package membership
+
+// Flags reported with a quorum view, named as corosync-quorumtool names them
+// (except 2Node, spelled TwoNode).
+const (
+	FlagQuorate    = "Quorate"
+	FlagWaitForAll = "WaitForAll"
+	FlagTwoNode    = "TwoNode"
+)
+
+// QuorumConfig is the static part of votequorum: what the configuration file
+// says. It is built once from the model (see QuorumConfigFor).
+type QuorumConfig struct {
+	// ExpectedVotes is cluster.expected_votes, or the sum of every configured
+	// node's votes when unset.
+	ExpectedVotes int
+	// TwoNode is votequorum's two_node: quorum is 1 while at most two nodes
+	// are members. Ignored, as corosync ignores it, when more than two nodes
+	// are configured.
+	TwoNode bool
+	// WaitForAll: after a cold start, not quorate until every expected vote
+	// has been present at the same time once (two_node implies it; the model
+	// resolves that default).
+	WaitForAll bool
+	// ConfiguredNodes is the number of nodes in the configuration.
+	ConfiguredNodes int
+}
+
+// VoteInput is one node as the calculator needs it.
+type VoteInput struct {
+	Name   string
+	Votes  int
+	Online bool
+}
+
+// QuorumResult is the outcome of one calculation.
+type QuorumResult struct {
+	Quorate         bool
+	ExpectedVotes   int
+	HighestExpected int
+	TotalVotes      int
+	Quorum          int
+	// Waiting reports that wait_for_all still holds quorum back.
+	Waiting bool
+	Flags   []string
+}
+
+// Calculator is votequorum's arithmetic with the two pieces of history
+// votequorum keeps between membership changes: the highest expected votes
+// (it never decreases while the process runs) and the wait_for_all status.
+// It does no I/O, reads no clock and starts no goroutine; it is not safe for
+// concurrent use (the caller serialises Update).
+//
+// The rules, from corosync 3.1 exec/votequorum.c, checked against
+// corosync-vqsim in quorum_vqsim_test.go:
+//
+//	total            = sum of the votes of online members
+//	highest_expected = max(expected_votes, every total seen so far)
+//	quorum           = highest_expected/2 + 1 (integer division), never
+//	                   decreasing; 1 with two_node while at most 2 members
+//	wait_for_all     : a process starts waiting; while waiting it is not
+//	                   quorate; the wait ends when every expected vote is
+//	                   present at once (total >= highest expected), or when
+//	                   a peer in the partition is quorate and not waiting (a
+//	                   node restarting into a running cluster); losing
+//	                   quorum re-arms the wait (are_we_quorate does so)
+//	quorate          = not waiting and total >= quorum
+//
+// Regaining quorum after the re-arm without every node is a race inside
+// corosync (vqsim 3.1.7 answers either way depending on message order); the
+// calculator takes the code's deterministic reading, the conservative one.
+type Calculator struct {
+	cfg     QuorumConfig
+	highest int
+	quorum  int
+	waiting bool
+}
+
+// NewCalculator returns a calculator in its cold-start state.
+func NewCalculator(cfg QuorumConfig) *Calculator {
+	if cfg.ExpectedVotes < 0 {
+		cfg.ExpectedVotes = 0
+	}
+	if cfg.TwoNode && cfg.ConfiguredNodes > 2 {
+		cfg.TwoNode = false
+	}
+	return &Calculator{cfg: cfg, highest: cfg.ExpectedVotes, waiting: cfg.WaitForAll}
+}
+
+// Config returns the configuration the calculator uses (after corosync's
+// adjustments: two_node dropped with more than two configured nodes).
+func (c *Calculator) Config() QuorumConfig { return c.cfg }
+
+// Update recomputes quorum for the members currently seen. peerQuorate says
+// that an online peer announces it is quorate and not waiting for all.
+func (c *Calculator) Update(members []VoteInput, peerQuorate bool) QuorumResult {
+	total, online := 0, 0
+	for _, m := range members {
+		if m.Online && m.Votes > 0 {
+			total += m.Votes
+		}
+		if m.Online {
+			online++
+		}
+	}
+	if total > c.highest {
+		c.highest = total
+	}
+	q := c.highest/2 + 1
+	if q < c.quorum {
+		q = c.quorum // quorum never decreases (no allow_decrease path here)
+	}
+	c.quorum = q
+	if c.cfg.TwoNode && online <= 2 {
+		q = 1
+	}
+	if c.waiting && (peerQuorate || total >= c.highest) {
+		c.waiting = false
+	}
+	quorate := !c.waiting && total >= q
+	if c.cfg.WaitForAll {
+		c.waiting = !quorate
+	}
+	r := QuorumResult{
+		Quorate:         quorate,
+		ExpectedVotes:   c.cfg.ExpectedVotes,
+		HighestExpected: c.highest,
+		TotalVotes:      total,
+		Quorum:          q,
+		Waiting:         c.cfg.WaitForAll && c.waiting,
+	}
+	if quorate {
+		r.Flags = append(r.Flags, FlagQuorate)
+	}
+	if c.cfg.WaitForAll {
+		r.Flags = append(r.Flags, FlagWaitForAll)
+	}
+	if c.cfg.TwoNode {
+		r.Flags = append(r.Flags, FlagTwoNode)
+	}
+	return r
+}
