@@ -1,0 +1,86 @@
+package config
+
+import (
+	"path/filepath"
+	"testing"
+
+	"github.com/havenha/haven/engine/model"
+)
+
+func exampleFiles(t testing.TB) []string {
+	t.Helper()
+	files, err := filepath.Glob("../../examples/*.yaml")
+	if err != nil || len(files) < 5 {
+		t.Fatalf("examples: found %d files (%v); expected at least 5 in ../../examples", len(files), err)
+	}
+	return files
+}
+
+func TestExamples_AllValidate(t *testing.T) {
+	for _, f := range exampleFiles(t) {
+		t.Run(filepath.Base(f), func(t *testing.T) {
+			c, err := Load(f, Options{})
+			if err != nil {
+				t.Fatalf("Load: %v", err)
+			}
+			if c.Cluster.Name == "" || len(c.Nodes) == 0 {
+				t.Fatalf("decoded an empty cluster: %+v", c.Cluster)
+			}
+		})
+	}
+}
+
+func TestExamples_Seed000Quorum(t *testing.T) {
+	c, err := Load("../../examples/seed000.yaml", Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := c.TotalVotes(); got != 6 {
+		t.Errorf("total votes = %d; want 6 (2+2+1+1)", got)
+	}
+	if got := c.ExpectedVotes(); got != 8 {
+		t.Errorf("expected votes = %d; want 8", got)
+	}
+	if c.NoQuorumPolicy() != model.NoQuorumStop || c.StonithEnabled() {
+		t.Errorf("policy %q stonith %v; want stop and false", c.NoQuorumPolicy(), c.StonithEnabled())
+	}
+	r, ok := c.Resource("ClusterFsDatab")
+	if !ok || r.Monitor == nil || r.Monitor.OnFail != "stop" || r.Monitor.Interval.D().Seconds() != 20 {
+		t.Fatalf("ClusterFsDatab monitor = %+v; want interval 20s on_fail stop", r)
+	}
+	if p, ok := r.ParamPos["directory"]; !ok || p.Line == 0 {
+		t.Errorf("ParamPos[directory] = %+v, %v; want a position", p, ok)
+	}
+	if r.Pos.Line == 0 || c.Nodes[0].Pos.Line == 0 || c.Constraints[0].Location.Pos.Line == 0 {
+		t.Errorf("positions not filled: resource %+v node %+v", r.Pos, c.Nodes[0].Pos)
+	}
+	tgt := c.Constraints[0].Location
+	if tgt.Resource != "ClusterTgtd1" || tgt.Node != "sv1" || tgt.Score != model.Infinity {
+		t.Errorf("first location = %+v; want ClusterTgtd1 on sv1 INFINITY", tgt)
+	}
+}
+
+func TestExamples_Seed004Rule(t *testing.T) {
+	c, err := Load("../../examples/seed004.yaml", Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var loc *model.Location
+	for _, k := range c.Constraints {
+		if k.Location != nil && k.Location.Rule != "" {
+			loc = k.Location
+		}
+	}
+	if loc == nil || loc.ParsedRule == nil {
+		t.Fatalf("no parsed rule in seed004: %+v", loc)
+	}
+	if loc.Score != model.NegInfinity {
+		t.Errorf("rule score = %v; want -INFINITY", loc.Score)
+	}
+	if !loc.ParsedRule.Eval("t3021cent", map[string]string{"pingd": "0"}) || loc.ParsedRule.Eval("t3021cent", map[string]string{"pingd": "1000"}) {
+		t.Errorf("rule %q evaluates wrongly", loc.ParsedRule)
+	}
+	if len(c.Nodes[0].Addresses) != 2 {
+		t.Errorf("t3021cent has %d links; want 2", len(c.Nodes[0].Addresses))
+	}
+}
