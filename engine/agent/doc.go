@@ -1,0 +1,20 @@
+// Package agent holds haven's resource agent registry and the generic agents:
+// exec (a supervised process), systemd (units over D-Bus), ocf:PROVIDER:AGENT
+// (existing OCF scripts), filesystem (mount/umount), ping (a node attribute
+// from host reachability) and alert (notifications by SMTP, webhook or
+// script). Other packages (vip, iscsi) register their own types.
+//
+// Every agent implements model.Agent and honours its contracts: Start and
+// Stop are idempotent, every operation returns when its context ends, and
+// Monitor reports running, stopped or failed. Agents keep what must survive
+// a restart of haven (an exec process's pid, an alert resource's started
+// flag) in their AgentEnv.DataDir, so a restarted node can monitor and stop
+// what it started earlier. Agents do no I/O in New; a reconciler creates one
+// Agent per resource instance and drives it with Start, Stop and Monitor
+// under the operation timeouts.
+//
+// Errors that a caller should act on wrap the sentinels of this package:
+// ErrNotInstalled and ErrNotConfigured are hard errors (Pacemaker's
+// OCF_ERR_INSTALLED and OCF_ERR_CONFIGURED) after which retrying on the same
+// node is pointless; anything else is a soft failure.
+package agent
