@@ -1,0 +1,206 @@
+package controller
+
+import (
+	"context"
+	"sort"
+	"sync"
+	"time"
+)
+
+// Clock is the time source of the controller. Durations are measured on the
+// monotonic clock (time.Time values from Now keep their monotonic reading), so
+// wall-clock steps never shorten or stretch a lease or a timeout.
+//
+// Implementations must be safe for concurrent use.
+type Clock interface {
+	// Now returns the current time.
+	Now() time.Time
+	// NewTimer returns a timer that fires once after d.
+	NewTimer(d time.Duration) Timer
+	// AfterFunc calls f in its own goroutine after d.
+	AfterFunc(d time.Duration, f func()) Timer
+	// WithTimeout returns a context that ends after d on this clock (its Err
+	// is context.DeadlineExceeded then).
+	WithTimeout(parent context.Context, d time.Duration) (context.Context, context.CancelFunc)
+}
+
+// Timer is a one-shot timer of a Clock.
+type Timer interface {
+	// C delivers the time when the timer fires (nil for AfterFunc timers).
+	C() <-chan time.Time
+	// Stop prevents the timer from firing; it reports whether it was pending.
+	Stop() bool
+}
+
+// SystemClock is the real clock.
+type SystemClock struct{}
+
+type sysTimer struct{ t *time.Timer }
+
+func (s sysTimer) C() <-chan time.Time { return s.t.C }
+func (s sysTimer) Stop() bool          { return s.t.Stop() }
+
+// Now returns time.Now().
+func (SystemClock) Now() time.Time { return time.Now() }
+
+// NewTimer wraps time.NewTimer.
+func (SystemClock) NewTimer(d time.Duration) Timer { return sysTimer{time.NewTimer(d)} }
+
+// AfterFunc wraps time.AfterFunc.
+func (SystemClock) AfterFunc(d time.Duration, f func()) Timer {
+	return sysTimer{time.AfterFunc(d, f)}
+}
+
+// WithTimeout wraps context.WithTimeout.
+func (SystemClock) WithTimeout(parent context.Context, d time.Duration) (context.Context, context.CancelFunc) {
+	return context.WithTimeout(parent, d)
+}
+
+// FakeClock is a Clock that moves only when told to (Advance), for tests and
+// simulations. Timers whose instant is reached fire in instant order.
+type FakeClock struct {
+	mu     sync.Mutex
+	now    time.Time
+	seq    int
+	timers map[*fakeTimer]struct{}
+}
+
+// NewFakeClock returns a fake clock reading start.
+func NewFakeClock(start time.Time) *FakeClock {
+	return &FakeClock{now: start, timers: map[*fakeTimer]struct{}{}}
+}
+
+type fakeTimer struct {
+	clk *FakeClock
+	at  time.Time
+	seq int
+	ch  chan time.Time
+	f   func()
+}
+
+func (t *fakeTimer) C() <-chan time.Time { return t.ch }
+
+func (t *fakeTimer) Stop() bool {
+	t.clk.mu.Lock()
+	defer t.clk.mu.Unlock()
+	_, pending := t.clk.timers[t]
+	delete(t.clk.timers, t)
+	return pending
+}
+
+// Now returns the fake time.
+func (c *FakeClock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.now
+}
+
+func (c *FakeClock) add(d time.Duration, f func()) *fakeTimer {
+	c.mu.Lock()
+	c.seq++
+	t := &fakeTimer{clk: c, at: c.now.Add(d), seq: c.seq, f: f}
+	if f == nil {
+		t.ch = make(chan time.Time, 1)
+	}
+	fire := d <= 0
+	if !fire {
+		c.timers[t] = struct{}{}
+	}
+	now := c.now
+	c.mu.Unlock()
+	if fire {
+		t.fire(now)
+	}
+	return t
+}
+
+func (t *fakeTimer) fire(now time.Time) {
+	if t.f != nil {
+		go t.f()
+		return
+	}
+	select {
+	case t.ch <- now:
+	default:
+	}
+}
+
+// NewTimer returns a timer firing when the fake time reaches now+d.
+func (c *FakeClock) NewTimer(d time.Duration) Timer { return c.add(d, nil) }
+
+// AfterFunc calls f in a goroutine when the fake time reaches now+d.
+func (c *FakeClock) AfterFunc(d time.Duration, f func()) Timer { return c.add(d, f) }
+
+// WithTimeout returns a context cancelled (with Err DeadlineExceeded) when
+// the fake time reaches now+d.
+func (c *FakeClock) WithTimeout(parent context.Context, d time.Duration) (context.Context, context.CancelFunc) {
+	ctx, cancel := context.WithCancelCause(parent)
+	fc := &fakeDeadlineCtx{Context: ctx, deadline: c.Now().Add(d)}
+	t := c.AfterFunc(d, func() { cancel(context.DeadlineExceeded) })
+	return fc, func() { t.Stop(); cancel(context.Canceled) }
+}
+
+// fakeDeadlineCtx reports the fake deadline and DeadlineExceeded like a
+// context made by context.WithTimeout.
+type fakeDeadlineCtx struct {
+	context.Context
+	deadline time.Time
+}
+
+func (f *fakeDeadlineCtx) Deadline() (time.Time, bool) { return f.deadline, true }
+
+func (f *fakeDeadlineCtx) Err() error {
+	if err := f.Context.Err(); err != nil {
+		if cause := context.Cause(f.Context); cause == context.DeadlineExceeded {
+			return cause
+		}
+		return err
+	}
+	return nil
+}
+
+// Advance moves the fake time forward by d and fires every timer whose
+// instant has been reached, in instant order.
+func (c *FakeClock) Advance(d time.Duration) {
+	c.mu.Lock()
+	c.now = c.now.Add(d)
+	now := c.now
+	var due []*fakeTimer
+	for t := range c.timers {
+		if !t.at.After(now) {
+			due = append(due, t)
+			delete(c.timers, t)
+		}
+	}
+	c.mu.Unlock()
+	sort.Slice(due, func(i, j int) bool {
+		if !due[i].at.Equal(due[j].at) {
+			return due[i].at.Before(due[j].at)
+		}
+		return due[i].seq < due[j].seq
+	})
+	for _, t := range due {
+		t.fire(now)
+	}
+}
+
+// Pending returns the number of timers that have not fired or been stopped.
+func (c *FakeClock) Pending() int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return len(c.timers)
+}
+
+// NextDeadline returns the earliest pending timer's instant.
+func (c *FakeClock) NextDeadline() (time.Time, bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	var best time.Time
+	found := false
+	for t := range c.timers {
+		if !found || t.at.Before(best) {
+			best, found = t.at, true
+		}
+	}
+	return best, found
+}

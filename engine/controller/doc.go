@@ -1,0 +1,26 @@
+// Package controller runs resources: the per-node reconciler that converges
+// this node's resource instances to the committed placement, and the lease
+// machinery that keeps a cut-off node from running what a quorate coordinator
+// recovers elsewhere.
+//
+// The package imports neither engine/state, engine/scheduler, consensus nor
+// membership. It declares the few seams it needs and an adapter in cmd/haven
+// maps the real components onto them:
+//
+//   - Reporter: records an Observation in the replicated log (through the
+//     raft leader) and returns the log index at which it was recorded.
+//   - Desired: the adapter pushes, on every applied index, the instances this
+//     node must run (in start order, each with the instances that must be
+//     observed started first), the other configured instances this node must
+//     probe, and a Mode (run, freeze, stop-all).
+//   - Renewer: sends one lease renewal to one node (the coordinator side).
+//   - Clock: an injected monotonic clock; FakeClock drives the tests.
+//
+// Reconciler.Run is level-triggered: on every Set, operation result, lease
+// change and timer it recomputes what to do from the desired and the
+// observed state, issues at most one start or stop at a time (stops first,
+// in reverse start order; then starts in order), one operation at a time per
+// instance, each under its timeout, and reports every state change.
+// Failure handling follows engine/DESIGN.md; docs/operations.md describes it
+// for users.
+package controller

@@ -1,0 +1,279 @@
+package controller
+
+import (
+	"errors"
+	"fmt"
+	"sync"
+	"time"
+)
+
+// ErrStaleLease is returned by LeaseHolder.Renew for a renewal from an older
+// term, or from a second leader claiming the current term.
+var ErrStaleLease = errors.New("stale lease renewal")
+
+// LeaseHolder is the node side of a resource lease (engine/DESIGN.md,
+// "Leases"). The node may run resources while now < receivedAt + lease,
+// where receivedAt is the local monotonic time at which the newest accepted
+// renewal arrived. The lease lapses at that instant exactly (the design
+// says "more than lease"; lapsing at the boundary is the safe side).
+//
+// Safe for concurrent use.
+type LeaseHolder struct {
+	lease time.Duration
+	clock Clock
+
+	mu        sync.Mutex
+	term      uint64
+	leader    string
+	received  time.Time
+	has       bool
+	timer     Timer
+	changedCh chan struct{}
+	onExpired func()
+}
+
+// NewLeaseHolder returns a holder for leases of the given length. onExpired,
+// when not nil, is called (in its own goroutine) each time the lease lapses.
+// No I/O, no goroutines.
+func NewLeaseHolder(lease time.Duration, clock Clock, onExpired func()) (*LeaseHolder, error) {
+	if lease <= 0 {
+		return nil, fmt.Errorf("lease %s is not positive; expected the profile's lease (e.g. 1s)", lease)
+	}
+	if clock == nil {
+		return nil, errors.New("lease holder needs a clock; expected SystemClock{} or a FakeClock")
+	}
+	return &LeaseHolder{lease: lease, clock: clock, changedCh: make(chan struct{}, 1), onExpired: onExpired}, nil
+}
+
+// Lease returns the lease length.
+func (h *LeaseHolder) Lease() time.Duration { return h.lease }
+
+// Renew records a renewal from leader in term, received at receivedAt (the
+// local clock when it arrived). It accepts the current term from the same
+// leader and any newer term; an older term, or another leader in the current
+// term, gets ErrStaleLease and changes nothing.
+func (h *LeaseHolder) Renew(term uint64, leader string, receivedAt time.Time) error {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.has || h.term > 0 {
+		if term < h.term {
+			return fmt.Errorf("%w: term %d from %s is older than term %d from %s", ErrStaleLease, term, leader, h.term, h.leader)
+		}
+		if term == h.term && leader != h.leader {
+			return fmt.Errorf("%w: term %d already belongs to %s, not %s", ErrStaleLease, term, h.leader, leader)
+		}
+	}
+	h.term, h.leader = term, leader
+	if h.has && receivedAt.Before(h.received) {
+		return nil // a delayed duplicate; the newer reception stands
+	}
+	h.received, h.has = receivedAt, true
+	if h.timer != nil {
+		h.timer.Stop()
+	}
+	wait := receivedAt.Add(h.lease).Sub(h.clock.Now())
+	h.timer = h.clock.AfterFunc(wait, h.expire)
+	h.notify()
+	return nil
+}
+
+func (h *LeaseHolder) expire() {
+	h.mu.Lock()
+	lapsed := h.has && !h.validLocked(h.clock.Now())
+	f := h.onExpired
+	if lapsed {
+		h.notify()
+	}
+	h.mu.Unlock()
+	if lapsed && f != nil {
+		f()
+	}
+}
+
+func (h *LeaseHolder) notify() {
+	select {
+	case h.changedCh <- struct{}{}:
+	default:
+	}
+}
+
+func (h *LeaseHolder) validLocked(now time.Time) bool {
+	return h.has && now.Before(h.received.Add(h.lease))
+}
+
+// Valid reports whether the lease holds at now.
+func (h *LeaseHolder) Valid(now time.Time) bool {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return h.validLocked(now)
+}
+
+// Deadline returns the instant the lease lapses, and false when no renewal
+// was ever accepted.
+func (h *LeaseHolder) Deadline() (time.Time, bool) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return h.received.Add(h.lease), h.has
+}
+
+// Holder returns the term and leader of the newest accepted renewal.
+func (h *LeaseHolder) Holder() (term uint64, leader string) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return h.term, h.leader
+}
+
+// ChangedCh receives a value after a renewal is accepted and when the lease
+// lapses (coalesced: one pending value at most). One consumer.
+func (h *LeaseHolder) ChangedCh() <-chan struct{} { return h.changedCh }
+
+// Close stops the expiry timer. Safe twice.
+func (h *LeaseHolder) Close() error {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.timer != nil {
+		h.timer.Stop()
+		h.timer = nil
+	}
+	return nil
+}
+
+// LeaseTableConfig sizes the coordinator's view of leases.
+type LeaseTableConfig struct {
+	// Lease is the lease length nodes enforce (cluster timing `lease`).
+	Lease time.Duration
+	// Drift is the largest relative rate difference assumed between two
+	// nodes' monotonic clocks (0.05 = 5%).
+	Drift float64
+	// Margin is added on top for scheduling delays on the lost node (the time
+	// it may need to notice the lapse).
+	Margin time.Duration
+}
+
+// DefaultLeaseTableConfig returns drift 5% and a margin of a tenth of the
+// lease (at least 20ms).
+func DefaultLeaseTableConfig(lease time.Duration) LeaseTableConfig {
+	m := lease / 10
+	if m < 20*time.Millisecond {
+		m = 20 * time.Millisecond
+	}
+	return LeaseTableConfig{Lease: lease, Drift: 0.05, Margin: m}
+}
+
+// Validate names every problem.
+func (c LeaseTableConfig) Validate() error {
+	var errs []error
+	if c.Lease <= 0 {
+		errs = append(errs, fmt.Errorf("lease %s is not positive; expected the profile's lease", c.Lease))
+	}
+	if c.Drift < 0 || c.Drift >= 1 {
+		errs = append(errs, fmt.Errorf("drift %v is outside [0,1); expected a small fraction such as 0.05", c.Drift))
+	}
+	if c.Margin < 0 {
+		errs = append(errs, fmt.Errorf("margin %s is negative; expected 0 or more", c.Margin))
+	}
+	return errors.Join(errs...)
+}
+
+// Bound is how long after the last renewal sent to a node its lease has
+// certainly lapsed: lease × (1 + drift) + margin.
+func (c LeaseTableConfig) Bound() time.Duration {
+	return time.Duration(float64(c.Lease)*(1+c.Drift)) + c.Margin
+}
+
+// LeaseTable is the coordinator side of leases: it records when the newest
+// renewal was sent to each node and says when a lost node's resources may
+// be recovered elsewhere. Pure: every method takes the time; no I/O. Safe for
+// concurrent use.
+type LeaseTable struct {
+	cfg LeaseTableConfig
+
+	mu          sync.Mutex
+	leader      bool
+	leaderSince time.Time
+	sent        map[string]time.Time
+	fenced      map[string]bool
+}
+
+// NewLeaseTable returns a table that is not leader yet (SafeToRecover is
+// false for every node until BecameLeader).
+func NewLeaseTable(cfg LeaseTableConfig) (*LeaseTable, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, fmt.Errorf("lease table: %w", err)
+	}
+	return &LeaseTable{cfg: cfg, sent: map[string]time.Time{}, fenced: map[string]bool{}}, nil
+}
+
+// Config returns the table's configuration.
+func (t *LeaseTable) Config() LeaseTableConfig { return t.cfg }
+
+// BecameLeader starts a term at at. The table forgets what it knew: a new
+// coordinator does not know what its predecessor sent, so every node's lease
+// counts as sent at at.
+func (t *LeaseTable) BecameLeader(at time.Time) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.leader, t.leaderSince = true, at
+	t.sent = map[string]time.Time{}
+	t.fenced = map[string]bool{}
+}
+
+// SteppedDown ends the term: nothing is safe to recover any more.
+func (t *LeaseTable) SteppedDown() {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.leader = false
+	t.sent = map[string]time.Time{}
+	t.fenced = map[string]bool{}
+}
+
+// Sent records that a renewal is about to be sent to node at at (call it
+// before sending: a renewal may arrive though its ack never comes back). A
+// new lease also voids an earlier fence confirmation of that node.
+func (t *LeaseTable) Sent(node string, at time.Time) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if prev, ok := t.sent[node]; !ok || at.After(prev) {
+		t.sent[node] = at
+	}
+	delete(t.fenced, node)
+}
+
+// Fenced records that node's fence is confirmed: its resources may be
+// recovered at once.
+func (t *LeaseTable) Fenced(node string) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.fenced[node] = true
+}
+
+// RecoverAt returns the instant from which node's lease has certainly
+// lapsed (the zero time when it is fenced), and false when this table is not
+// the leader's.
+func (t *LeaseTable) RecoverAt(node string) (time.Time, bool) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if !t.leader {
+		return time.Time{}, false
+	}
+	if t.fenced[node] {
+		return time.Time{}, true
+	}
+	base := t.leaderSince
+	if s, ok := t.sent[node]; ok && s.After(base) {
+		base = s
+	}
+	return base.Add(t.cfg.Bound()), true
+}
+
+// SafeToRecover reports whether node's resources may be started elsewhere at
+// now: its fence is confirmed, or now is after lastSent + lease × (1 +
+// drift) + margin, where lastSent is never earlier than this leader's
+// election.
+func (t *LeaseTable) SafeToRecover(node string, now time.Time) bool {
+	at, ok := t.RecoverAt(node)
+	if !ok {
+		return false
+	}
+	return at.IsZero() || now.After(at)
+}

@@ -1,0 +1,401 @@
+package controller
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sort"
+	"time"
+
+	"github.com/havenha/haven/engine/model"
+)
+
+// opResult is what an operation goroutine hands back to the loop.
+type opResult struct {
+	id      string
+	op      string
+	status  model.Status
+	err     error
+	timeout time.Duration
+}
+
+// step decides and launches operations from the current state. It runs on
+// the loop goroutine after every event.
+func (r *Reconciler) step() {
+	now := r.cfg.Clock.Now()
+	mode, why := r.effectiveMode(now)
+	if mode != r.mode || why != r.modeWhy {
+		if mode != r.mode {
+			r.log.Info("mode changed", "from", r.mode.String(), "to", mode.String(), "reason", why)
+		}
+		r.statusMu.Lock()
+		r.mode, r.modeWhy = mode, why
+		r.statusMu.Unlock()
+	}
+	list := r.sorted()
+
+	// 1. Probes: learn what runs here before deciding anything else.
+	probing := false
+	for _, ri := range list {
+		if !ri.probed && !ri.blocked {
+			probing = true
+			if ri.busy == "" {
+				r.launch(ri, OpProbe, "not probed yet")
+			}
+		}
+	}
+	// 2. Monitors, each at its interval, concurrently.
+	for _, ri := range list {
+		if ri.state == StateStarted && ri.busy == "" && !ri.blocked && !ri.needsStop {
+			if _, iv := r.monitorOp(ri); iv > 0 && !now.Before(ri.nextMon) {
+				r.launch(ri, OpMonitor, "interval elapsed")
+			}
+		}
+	}
+	if probing || r.seqBusy {
+		return
+	}
+	// 3. Stops, one at a time, in reverse start order.
+	for i := len(list) - 1; i >= 0; i-- {
+		ri := list[i]
+		if !ri.running || ri.blocked {
+			continue
+		}
+		reason := ""
+		switch {
+		case ri.needsStop:
+			reason = ri.stopWhy
+		case mode == ModeStopAll:
+			reason = "stop-all: " + why
+		case mode == ModeRun && !ri.wanted:
+			reason = fmt.Sprintf("not placed on this node at index %d", r.desired.Index)
+		}
+		if reason == "" {
+			continue
+		}
+		if ri.busy == "" {
+			r.launch(ri, OpStop, reason)
+		}
+		return // the next stop waits for this one (or for its monitor to end)
+	}
+	// 4. Starts, one at a time, in the desired order.
+	if mode != ModeRun {
+		return
+	}
+	for _, in := range r.desired.Instances {
+		ri := r.insts[in.ID]
+		if ri == nil || ri.running || ri.blocked || ri.hold || ri.busy != "" {
+			continue
+		}
+		if ri.awaitSeq != 0 || r.desired.Index < ri.awaitIndex {
+			continue // the cluster has not yet decided with the failure in view
+		}
+		if missing := r.missingFirst(ri); missing != "" {
+			continue
+		}
+		r.launch(ri, OpStart, fmt.Sprintf("placed on this node at index %d", r.desired.Index))
+		return
+	}
+}
+
+// sorted returns the instances by order key (start order), then id.
+func (r *Reconciler) sorted() []*inst {
+	out := make([]*inst, 0, len(r.insts))
+	for _, ri := range r.insts {
+		out = append(out, ri)
+	}
+	sort.Slice(out, func(i, j int) bool {
+		if out[i].orderKey != out[j].orderKey {
+			return out[i].orderKey < out[j].orderKey
+		}
+		return out[i].id < out[j].id
+	})
+	return out
+}
+
+// missingFirst returns the first `After` instance not observed started
+// (here, or on another node per the replicated state), or "".
+func (r *Reconciler) missingFirst(ri *inst) string {
+	for _, a := range ri.after {
+		if local, ok := r.insts[a]; ok && local.state == StateStarted && local.running {
+			continue
+		}
+		started := false
+		if r.desired.StartedOn != nil {
+			for _, n := range r.desired.StartedOn(a) {
+				if n != r.cfg.Node {
+					started = true
+					break
+				}
+			}
+		}
+		if !started {
+			return a
+		}
+	}
+	return ""
+}
+
+// waitingOnOrder reports whether a start waits only for an order's first side.
+func (r *Reconciler) waitingOnOrder() bool {
+	for _, in := range r.desired.Instances {
+		ri := r.insts[in.ID]
+		if ri != nil && !ri.running && !ri.blocked && !ri.hold && ri.awaitSeq == 0 && r.desired.Index >= ri.awaitIndex && r.missingFirst(ri) != "" {
+			return true
+		}
+	}
+	return false
+}
+
+// monitorOp returns the monitor timeout and interval (0: no recurring monitor).
+func (r *Reconciler) monitorOp(ri *inst) (timeout, interval time.Duration) {
+	var d model.OpDefaults
+	if ri.typ != nil {
+		d = ri.typ.Defaults()
+	} else if t, ok := r.cfg.Types(ri.res.Type); ok {
+		d = t.Defaults()
+	}
+	timeout, interval = d.MonitorTimeout.D(), d.MonitorInterval.D()
+	if op := ri.res.Monitor; op != nil {
+		if op.Timeout > 0 {
+			timeout = op.Timeout.D()
+		}
+		if op.Interval > 0 {
+			interval = op.Interval.D()
+		}
+	}
+	if timeout <= 0 {
+		timeout = DefaultOpTimeout
+	}
+	return timeout, interval
+}
+
+// opTimeout returns the timeout of op for ri.
+func (r *Reconciler) opTimeout(ri *inst, op string) time.Duration {
+	var d model.OpDefaults
+	if ri.typ != nil {
+		d = ri.typ.Defaults()
+	} else if t, ok := r.cfg.Types(ri.res.Type); ok {
+		d = t.Defaults()
+	}
+	var t time.Duration
+	switch op {
+	case OpStart:
+		t = d.StartTimeout.D()
+		if ri.res.Start != nil && ri.res.Start.Timeout > 0 {
+			t = ri.res.Start.Timeout.D()
+		}
+	case OpStop:
+		t = d.StopTimeout.D()
+		if ri.res.Stop != nil && ri.res.Stop.Timeout > 0 {
+			t = ri.res.Stop.Timeout.D()
+		}
+	default:
+		t, _ = r.monitorOp(ri)
+	}
+	if t <= 0 {
+		t = DefaultOpTimeout
+	}
+	return t
+}
+
+// onFail returns the effective on_fail of a failed op.
+func onFail(res model.Resource, op string) string {
+	var o *model.Op
+	switch op {
+	case OpStart:
+		o = res.Start
+	case OpStop:
+		o = res.Stop
+	default:
+		o = res.Monitor
+	}
+	if o != nil && o.OnFail != "" {
+		return o.OnFail
+	}
+	if op == OpStop {
+		return OnFailBlock // the leader turns it into fence when stonith is on
+	}
+	return OnFailRestart
+}
+
+// launch starts op on ri in its own goroutine, under its timeout.
+func (r *Reconciler) launch(ri *inst, op, reason string) {
+	agent, err := r.buildAgent(ri)
+	timeout := r.opTimeout(ri, op)
+	switch op {
+	case OpStart:
+		r.log.Info("starting", "instance", ri.id, "reason", reason, "timeout", timeout)
+		r.setState(ri, StateStarting, OpStart, "", reason)
+	case OpStop:
+		r.log.Info("stopping", "instance", ri.id, "reason", reason, "timeout", timeout)
+		r.setState(ri, StateStopping, OpStop, "", reason)
+	case OpProbe:
+		r.log.Debug("probing", "instance", ri.id)
+	}
+	ri.busy = op
+	if op == OpStart || op == OpStop {
+		r.seqBusy = true
+	}
+	r.inflight++
+	if err != nil {
+		go func() { r.opDone <- opResult{id: ri.id, op: op, status: model.StatusStopped, err: err, timeout: timeout} }()
+		return
+	}
+	parent := r.opsCtx
+	go func() {
+		ctx, cancel := r.cfg.Clock.WithTimeout(parent, timeout)
+		defer cancel()
+		res := opResult{id: ri.id, op: op, timeout: timeout}
+		switch op {
+		case OpStart:
+			res.err = agent.Start(ctx)
+		case OpStop:
+			res.err = agent.Stop(ctx)
+		default:
+			res.status, res.err = agent.Monitor(ctx)
+		}
+		if errors.Is(ctx.Err(), context.DeadlineExceeded) {
+			res.status = model.StatusFailed
+			res.err = fmt.Errorf("%s timed out after %s (agent said: %v)", op, timeout, res.err)
+		}
+		r.opDone <- res
+	}()
+}
+
+// handleResult applies an operation's outcome and the failure policy.
+func (r *Reconciler) handleResult(res opResult) {
+	r.inflight--
+	ri := r.insts[res.id]
+	if ri == nil {
+		return
+	}
+	ri.busy = ""
+	if res.op == OpStart || res.op == OpStop {
+		r.seqBusy = false
+	}
+	if r.opsCtx.Err() != nil && res.err != nil {
+		// Shutting down: the cancelled operation says nothing about the resource.
+		ri.probed = false
+		return
+	}
+	now := r.cfg.Clock.Now()
+	_, interval := r.monitorOp(ri)
+	switch res.op {
+	case OpProbe:
+		ri.probed = true
+		switch {
+		case res.err == nil && res.status == model.StatusRunning:
+			ri.running, ri.nextMon = true, now.Add(interval)
+			r.log.Info("probe: already running here; adopted", "instance", ri.id)
+			r.setState(ri, StateStarted, OpProbe, "", "")
+		case res.err == nil && res.status == model.StatusStopped:
+			ri.running = false
+			r.setState(ri, StateStopped, OpProbe, "", "")
+		default:
+			if ri.agent == nil {
+				// No agent can be built here: it cannot run here either.
+				ri.running = false
+				r.fail(ri, OpProbe, OnFailRestart, res)
+				ri.state = StateStopped
+				return
+			}
+			ri.running = true
+			r.fail(ri, OpProbe, OnFailRestart, res)
+			ri.needsStop, ri.stopWhy = true, "probe found it failed"
+		}
+	case OpStart:
+		if res.err == nil {
+			ri.running, ri.nextMon, ri.ignoring = true, now.Add(interval), false
+			r.setState(ri, StateStarted, OpStart, "", "")
+			return
+		}
+		of := onFail(ri.res, OpStart)
+		ri.running = ri.agent != nil // a half-started resource needs a stop
+		r.fail(ri, OpStart, of, res)
+		r.applyOnFail(ri, of, "start failed")
+	case OpStop:
+		if res.err == nil {
+			ri.running, ri.needsStop, ri.stopWhy = false, false, ""
+			r.setState(ri, StateStopped, OpStop, "", "")
+			return
+		}
+		r.fail(ri, OpStop, onFail(ri.res, OpStop), res)
+		r.block(ri, "stop failed: "+res.err.Error())
+	case OpMonitor:
+		if res.err == nil && res.status == model.StatusRunning {
+			ri.nextMon = now.Add(interval)
+			if ri.ignoring {
+				ri.ignoring = false
+				r.log.Info("monitor healthy again", "instance", ri.id)
+				r.setState(ri, StateStarted, OpMonitor, "", "")
+			}
+			return
+		}
+		if res.err == nil {
+			res.err = errors.New("not running")
+		}
+		of := onFail(ri.res, OpMonitor)
+		if of == OnFailIgnore {
+			ri.nextMon = now.Add(interval)
+			if !ri.ignoring {
+				ri.ignoring = true
+				r.fail(ri, OpMonitor, of, res)
+			}
+			r.log.Info("monitor failure ignored (on_fail ignore)", "instance", ri.id, "err", res.err)
+			return
+		}
+		r.fail(ri, OpMonitor, of, res)
+		r.applyOnFail(ri, of, "monitor failed")
+	}
+}
+
+// fail reports a failed operation. Failures other than ignored monitors wait
+// for the report's log index before the instance may start here again.
+func (r *Reconciler) fail(ri *inst, op, of string, res opResult) {
+	reason := "failed"
+	if res.err != nil {
+		reason = res.err.Error()
+	}
+	r.log.Warn("operation failed", "instance", ri.id, "op", op, "on_fail", of, "err", reason)
+	ack := of != OnFailIgnore
+	seq := r.report(ri, StateFailed, op, of, reason, ack)
+	ri.state = StateFailed
+	if ack {
+		ri.awaitSeq = seq
+	}
+}
+
+// applyOnFail does locally what on_fail asks after a failure.
+func (r *Reconciler) applyOnFail(ri *inst, of, what string) {
+	switch of {
+	case OnFailBlock:
+		r.block(ri, what+" (on_fail block)")
+		return
+	case OnFailStop, OnFailStandby, OnFailFence:
+		ri.hold = true
+	}
+	if ri.running {
+		ri.needsStop, ri.stopWhy = true, fmt.Sprintf("%s (on_fail %s)", what, of)
+	}
+}
+
+// block stops every action on ri until a cleanup.
+func (r *Reconciler) block(ri *inst, why string) {
+	ri.blocked, ri.blockWhy = true, why
+	r.log.Warn("blocked: no more actions on it here until cleanup", "instance", ri.id, "reason", why)
+	r.setState(ri, StateBlocked, "", "", why)
+}
+
+// setState records and reports a state change.
+func (r *Reconciler) setState(ri *inst, s State, op, of, reason string) {
+	ri.state = s
+	r.report(ri, s, op, of, reason, false)
+}
+
+func (r *Reconciler) report(ri *inst, s State, op, of, reason string, ack bool) uint64 {
+	return r.queue.push(Observation{
+		Node: r.cfg.Node, Instance: ri.id, Resource: ri.res.ID, State: s, Op: op, OnFail: of,
+		Reason: reason, At: r.cfg.Clock.Now(), Index: r.desired.Index,
+	}, ack)
+}

@@ -1,0 +1,501 @@
+package controller
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"reflect"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/havenha/haven/engine/model"
+)
+
+// DefaultOpTimeout is the timeout of an operation when neither the resource
+// nor its type gives one.
+const DefaultOpTimeout = 20 * time.Second
+
+// ReconcilerConfig configures one node's reconciler.
+type ReconcilerConfig struct {
+	// Node is this node's name.
+	Node string
+	// Types builds agents for resource types.
+	Types model.TypeLookup
+	// DataDir is the parent of every instance's private folder
+	// (DataDir/<instance id>), created when the instance's agent is built.
+	DataDir string
+	// Logger gets one line per decision; nil discards.
+	Logger *slog.Logger
+	// Clock is the time source (SystemClock{} in production).
+	Clock Clock
+	// Reporter records observations in the cluster.
+	Reporter Reporter
+	// Lease, when not nil, gates running resources on a valid lease (see
+	// LeaseHolder); nil means leases are not enforced.
+	Lease *LeaseHolder
+	// NoQuorumPolicy is stop (default), freeze or ignore: what a lapsed lease
+	// does. Desired.NoQuorumPolicy overrides it when set.
+	NoQuorumPolicy string
+	// Resync is how often waiting starts are re-evaluated when nothing else
+	// happens (an order's `first` may be observed started without a new
+	// Desired). Default 1s.
+	Resync time.Duration
+	// ReportRetry is the pause before a failed report is retried. Default 500ms.
+	ReportRetry time.Duration
+	// SetAttribute is passed to agents (AgentEnv.SetAttribute); may be nil.
+	SetAttribute func(name, value string)
+}
+
+// Validate names every problem in c.
+func (c ReconcilerConfig) Validate() error {
+	var errs []error
+	if c.Node == "" {
+		errs = append(errs, errors.New("reconciler: Node is empty; expected this node's name"))
+	}
+	if c.Types == nil {
+		errs = append(errs, errors.New("reconciler: Types is nil; expected a model.TypeLookup such as the agent registry's"))
+	}
+	if c.DataDir == "" {
+		errs = append(errs, errors.New("reconciler: DataDir is empty; expected the node's data directory for resource files"))
+	}
+	if c.Clock == nil {
+		errs = append(errs, errors.New("reconciler: Clock is nil; expected SystemClock{} or a FakeClock"))
+	}
+	if c.Reporter == nil {
+		errs = append(errs, errors.New("reconciler: Reporter is nil; expected the adapter that records observations through the leader"))
+	}
+	switch c.NoQuorumPolicy {
+	case "", model.NoQuorumStop, model.NoQuorumFreeze, model.NoQuorumIgnore:
+	default:
+		errs = append(errs, fmt.Errorf("reconciler: no_quorum_policy %q is unknown; expected stop, freeze or ignore", c.NoQuorumPolicy))
+	}
+	if c.Resync < 0 || c.ReportRetry < 0 {
+		errs = append(errs, errors.New("reconciler: Resync and ReportRetry must not be negative; expected 0 (default) or more"))
+	}
+	return errors.Join(errs...)
+}
+
+// Reconciler converges this node's resource instances to the Desired value
+// it was last given. See the package comment and docs/operations.md.
+type Reconciler struct {
+	cfg ReconcilerConfig
+	log *slog.Logger
+
+	setMu    sync.Mutex
+	pending  *Desired
+	setCh    chan struct{}
+	cleanups map[string]bool
+
+	runMu   sync.Mutex
+	running bool
+	closed  bool
+	cancel  context.CancelFunc
+
+	statusMu sync.Mutex
+	status   []InstanceStatus
+
+	queue *reportQueue
+
+	// Owned by the Run goroutine.
+	desired    Desired
+	insts      map[string]*inst
+	opDone     chan opResult
+	recordedCh chan recorded
+	inflight   int
+	seqBusy    bool
+	mode       Mode
+	modeWhy    string
+	startedAt  time.Time
+	opsCtx     context.Context
+}
+
+// inst is the reconciler's record of one instance on this node.
+type inst struct {
+	id       string
+	res      model.Resource
+	after    []string
+	orderKey int
+	wanted   bool // listed in Desired.Instances
+	known    bool // listed in Desired.Instances or Desired.Others
+
+	typ      model.AgentType
+	agent    model.Agent
+	rebuild  bool // the definition changed: build a new agent once stopped
+	state    State
+	probed   bool // state is known (probe done)
+	running  bool // believed active here (started, or failed and not yet stopped)
+	busy     string
+	nextMon  time.Time
+	ignoring bool // a monitor failure is being ignored (on_fail ignore)
+
+	needsStop  bool   // stop it whatever Desired says (failure, definition change)
+	stopWhy    string // why needsStop
+	awaitSeq   uint64 // a failure report not yet recorded: start nothing
+	awaitIndex uint64 // start only once Desired.Index >= awaitIndex
+	hold       bool   // on_fail stop/standby/fence: not again until Desired drops it or cleanup
+	blocked    bool
+	blockWhy   string
+}
+
+// InstanceStatus is a snapshot of one instance on this node (for the API and tests).
+type InstanceStatus struct {
+	ID      string
+	State   State // "" before the first probe
+	Running bool
+	Busy    string // the operation in flight, if any
+	Blocked bool
+	Held    bool   // kept stopped after a failure until the cluster decides
+	Waiting uint64 // the Desired index a restart waits for (0: none)
+}
+
+// NewReconciler checks cfg and returns a reconciler; no I/O, no goroutines.
+func NewReconciler(cfg ReconcilerConfig) (*Reconciler, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	if cfg.Resync == 0 {
+		cfg.Resync = time.Second
+	}
+	if cfg.ReportRetry == 0 {
+		cfg.ReportRetry = 500 * time.Millisecond
+	}
+	return &Reconciler{
+		cfg:        cfg,
+		log:        cfg.Logger.With("node", cfg.Node),
+		setCh:      make(chan struct{}, 1),
+		cleanups:   map[string]bool{},
+		queue:      newReportQueue(),
+		insts:      map[string]*inst{},
+		opDone:     make(chan opResult),
+		recordedCh: make(chan recorded),
+	}, nil
+}
+
+// Set replaces the desired state. It never blocks; only the newest value
+// counts. Safe from any goroutine.
+func (r *Reconciler) Set(d Desired) {
+	r.setMu.Lock()
+	r.pending = &d
+	r.setMu.Unlock()
+	r.kick()
+}
+
+// Cleanup forgets an instance's failures on this node (blocked, held, waiting
+// for the cluster) and probes it again, like `pcs resource cleanup`. Safe
+// from any goroutine.
+func (r *Reconciler) Cleanup(instance string) {
+	r.setMu.Lock()
+	r.cleanups[instance] = true
+	r.setMu.Unlock()
+	r.kick()
+}
+
+func (r *Reconciler) kick() {
+	select {
+	case r.setCh <- struct{}{}:
+	default:
+	}
+}
+
+// Status returns a snapshot of every instance the reconciler knows, by id.
+func (r *Reconciler) Status() []InstanceStatus {
+	r.statusMu.Lock()
+	defer r.statusMu.Unlock()
+	return append([]InstanceStatus(nil), r.status...)
+}
+
+// Mode returns the effective mode and why (as of the last decision).
+func (r *Reconciler) Mode() (Mode, string) {
+	r.statusMu.Lock()
+	defer r.statusMu.Unlock()
+	return r.mode, r.modeWhy
+}
+
+// Close ends Run (if running) and makes later Runs return at once. Safe twice.
+func (r *Reconciler) Close() error {
+	r.runMu.Lock()
+	defer r.runMu.Unlock()
+	r.closed = true
+	if r.cancel != nil {
+		r.cancel()
+	}
+	return nil
+}
+
+// Run converges until ctx ends or Close is called, then waits for every
+// operation in flight (their contexts are cancelled) and returns. Resources
+// keep running: a new reconciler probes and adopts them.
+func (r *Reconciler) Run(ctx context.Context) error {
+	r.runMu.Lock()
+	if r.running {
+		r.runMu.Unlock()
+		return errors.New("reconciler: Run called twice; expected one Run per reconciler")
+	}
+	if r.closed {
+		r.runMu.Unlock()
+		return nil
+	}
+	r.running = true
+	ctx, cancel := context.WithCancel(ctx)
+	r.cancel = cancel
+	r.runMu.Unlock()
+	defer cancel()
+
+	opsCtx, cancelOps := context.WithCancel(context.Background())
+	r.opsCtx = opsCtx
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		r.queue.run(ctx, r.cfg.Reporter, r.cfg.Clock, r.cfg.ReportRetry, r.log, r.recordedCh)
+	}()
+	defer wg.Wait()
+
+	r.startedAt = r.cfg.Clock.Now()
+	r.mode = ModeRun
+	var leaseCh <-chan struct{}
+	if r.cfg.Lease != nil {
+		leaseCh = r.cfg.Lease.ChangedCh()
+	}
+	r.log.Info("reconciler running", "lease", r.cfg.Lease != nil, "no_quorum_policy", r.policy())
+	var wake Timer
+	for {
+		r.takePending()
+		r.step()
+		r.publish()
+		var wakeC <-chan time.Time
+		if wake != nil {
+			wake.Stop()
+			wake = nil
+		}
+		if at, ok := r.nextWake(); ok {
+			wake = r.cfg.Clock.NewTimer(at.Sub(r.cfg.Clock.Now()))
+			wakeC = wake.C()
+		}
+		select {
+		case <-ctx.Done():
+			if wake != nil {
+				wake.Stop()
+			}
+			cancelOps()
+			for r.inflight > 0 {
+				r.handleResult(<-r.opDone)
+			}
+			r.log.Info("reconciler stopped; resources keep running", "reason", context.Cause(ctx))
+			return nil
+		case <-r.setCh:
+		case res := <-r.opDone:
+			r.handleResult(res)
+		case rec := <-r.recordedCh:
+			r.handleRecorded(rec)
+		case <-leaseCh:
+		case <-wakeC:
+		}
+	}
+}
+
+// takePending applies the newest Set and any cleanups.
+func (r *Reconciler) takePending() {
+	r.setMu.Lock()
+	d := r.pending
+	r.pending = nil
+	cl := r.cleanups
+	r.cleanups = map[string]bool{}
+	r.setMu.Unlock()
+	if d != nil {
+		r.applyDesired(*d)
+	}
+	for id := range cl {
+		ri, ok := r.insts[id]
+		if !ok {
+			r.log.Info("cleanup of an instance this node does not know; nothing to do", "instance", id)
+			continue
+		}
+		if ri.busy != "" {
+			// Apply once the operation in flight is done.
+			r.setMu.Lock()
+			r.cleanups[id] = true
+			r.setMu.Unlock()
+			continue
+		}
+		r.log.Info("cleanup: forgetting failures and probing again", "instance", id)
+		ri.blocked, ri.blockWhy, ri.hold, ri.awaitSeq, ri.awaitIndex = false, "", false, 0, 0
+		ri.needsStop, ri.stopWhy, ri.ignoring = false, "", false
+		ri.probed, ri.state = false, ""
+	}
+}
+
+func (r *Reconciler) applyDesired(d Desired) {
+	if d.Index < r.desired.Index {
+		r.log.Warn("ignoring desired state older than the current one", "index", d.Index, "current", r.desired.Index)
+		return
+	}
+	r.desired = d
+	for _, ri := range r.insts {
+		ri.wanted, ri.known = false, false
+	}
+	add := func(in Instance, key int, wanted bool) {
+		ri, ok := r.insts[in.ID]
+		if !ok {
+			ri = &inst{id: in.ID, res: in.Resource}
+			r.insts[in.ID] = ri
+		} else if ri.res.Type != in.Resource.Type || !reflect.DeepEqual(ri.res.Params, in.Resource.Params) {
+			r.log.Info("resource definition changed; restarting it with the new one", "instance", in.ID)
+			ri.rebuild = true
+			if ri.running && !ri.blocked {
+				ri.needsStop, ri.stopWhy = true, "its definition changed"
+			}
+		}
+		ri.res, ri.after, ri.orderKey, ri.known = in.Resource, in.After, key, true
+		ri.wanted = ri.wanted || wanted
+	}
+	for i, in := range d.Instances {
+		add(in, i, true)
+	}
+	for i, in := range d.Others {
+		if _, dup := r.insts[in.ID]; dup && r.insts[in.ID].wanted {
+			continue
+		}
+		add(in, len(d.Instances)+i, false)
+	}
+	for id, ri := range r.insts {
+		if !ri.known && ri.busy == "" && !ri.blocked && !ri.running {
+			delete(r.insts, id) // gone from the configuration and not running here
+		}
+	}
+	// A hold ends when the cluster, knowing the failure, stops placing the
+	// instance here.
+	for _, ri := range r.insts {
+		if ri.hold && ri.awaitSeq == 0 && d.Index >= ri.awaitIndex && !ri.wanted {
+			r.log.Info("failure hold released: the cluster no longer places it here", "instance", ri.id, "index", d.Index)
+			ri.hold = false
+		}
+	}
+}
+
+func (r *Reconciler) handleRecorded(rec recorded) {
+	for _, ri := range r.insts {
+		if ri.awaitSeq == rec.seq {
+			ri.awaitSeq, ri.awaitIndex = 0, rec.index
+			r.log.Info("failure recorded; waiting for a placement computed from it", "instance", ri.id, "index", rec.index)
+			if ri.hold && r.desired.Index >= ri.awaitIndex && !ri.wanted {
+				ri.hold = false
+			}
+		}
+	}
+}
+
+// policy returns the effective no_quorum_policy.
+func (r *Reconciler) policy() string {
+	if p := r.desired.NoQuorumPolicy; p != "" {
+		return p
+	}
+	if r.cfg.NoQuorumPolicy != "" {
+		return r.cfg.NoQuorumPolicy
+	}
+	return model.NoQuorumStop
+}
+
+// effectiveMode combines Desired.Mode with the lease: a lapsed lease makes
+// the node stop everything (policy stop) or freeze (policy freeze). Before
+// the first renewal, the node freezes for one lease after Run started (it
+// adopts what runs but starts nothing), then applies the policy.
+func (r *Reconciler) effectiveMode(now time.Time) (Mode, string) {
+	m, why := r.desired.Mode, fmt.Sprintf("desired state at index %d", r.desired.Index)
+	l := r.cfg.Lease
+	pol := r.policy()
+	if l == nil || pol == model.NoQuorumIgnore {
+		return m, why
+	}
+	if l.Valid(now) {
+		return m, why
+	}
+	lm := ModeStopAll
+	if pol == model.NoQuorumFreeze {
+		lm = ModeFreeze
+	}
+	lwhy := ""
+	if dl, ok := l.Deadline(); ok {
+		lwhy = fmt.Sprintf("lease lapsed at %s (no renewal from a quorate coordinator), no_quorum_policy %s", dl.Format(time.RFC3339Nano), pol)
+	} else if now.Before(r.startedAt.Add(l.Lease())) {
+		lm, lwhy = ModeFreeze, "no lease yet: starting nothing until the coordinator renews it"
+	} else {
+		lwhy = fmt.Sprintf("no lease received within %s of start, no_quorum_policy %s", l.Lease(), pol)
+	}
+	if lm > m {
+		return lm, lwhy
+	}
+	return m, why
+}
+
+// nextWake returns when the loop must look again without an event.
+func (r *Reconciler) nextWake() (time.Time, bool) {
+	var best time.Time
+	found := false
+	consider := func(t time.Time) {
+		if !found || t.Before(best) {
+			best, found = t, true
+		}
+	}
+	for _, ri := range r.insts {
+		if ri.state == StateStarted && ri.busy == "" && !ri.blocked && !ri.needsStop {
+			if _, iv := r.monitorOp(ri); iv > 0 {
+				consider(ri.nextMon)
+			}
+		}
+	}
+	now := r.cfg.Clock.Now()
+	if l := r.cfg.Lease; l != nil {
+		if _, ok := l.Deadline(); !ok {
+			if g := r.startedAt.Add(l.Lease()); now.Before(g) {
+				consider(g)
+			}
+		}
+	}
+	if r.mode == ModeRun && r.waitingOnOrder() {
+		consider(now.Add(r.cfg.Resync))
+	}
+	return best, found
+}
+
+func (r *Reconciler) publish() {
+	out := make([]InstanceStatus, 0, len(r.insts))
+	for _, ri := range r.insts {
+		out = append(out, InstanceStatus{ID: ri.id, State: ri.state, Running: ri.running, Busy: ri.busy,
+			Blocked: ri.blocked, Held: ri.hold, Waiting: ri.awaitIndex})
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].ID < out[j].ID })
+	r.statusMu.Lock()
+	r.status = out
+	r.statusMu.Unlock()
+}
+
+// buildAgent returns the instance's agent, building it on first use. After
+// a definition change the old agent serves until the instance is stopped.
+func (r *Reconciler) buildAgent(ri *inst) (model.Agent, error) {
+	if ri.agent != nil && (!ri.rebuild || ri.running) {
+		return ri.agent, nil
+	}
+	t, ok := r.cfg.Types(ri.res.Type)
+	if !ok {
+		return nil, fmt.Errorf("resource type %q is not known on node %s; expected a built-in type or ocf:PROVIDER:AGENT", ri.res.Type, r.cfg.Node)
+	}
+	dir := filepath.Join(r.cfg.DataDir, strings.NewReplacer("/", "_", "\x00", "_").Replace(ri.id))
+	if err := os.MkdirAll(dir, 0o750); err != nil {
+		return nil, fmt.Errorf("data folder for %s: %w", ri.id, err)
+	}
+	a, err := t.New(ri.res, model.AgentEnv{Node: r.cfg.Node, DataDir: dir, Logger: r.log.With("instance", ri.id), SetAttribute: r.cfg.SetAttribute})
+	if err != nil {
+		return nil, fmt.Errorf("build %s agent for %s: %w", ri.res.Type, ri.id, err)
+	}
+	ri.typ, ri.agent, ri.rebuild = t, a, false
+	return a, nil
+}

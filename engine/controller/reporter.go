@@ -1,0 +1,121 @@
+package controller
+
+import (
+	"context"
+	"log/slog"
+	"sync"
+	"time"
+)
+
+// reportQueue delivers observations to the Reporter in order, one at a time,
+// retrying each until it is recorded or the run ends.
+type reportQueue struct {
+	mu       sync.Mutex
+	items    []queuedReport
+	seq      uint64
+	notifyCh chan struct{}
+}
+
+type queuedReport struct {
+	seq uint64
+	obs Observation
+	ack bool // tell the loop the recorded index
+}
+
+// recorded is the answer for an acked observation.
+type recorded struct {
+	seq   uint64
+	index uint64
+}
+
+func newReportQueue() *reportQueue {
+	return &reportQueue{notifyCh: make(chan struct{}, 1)}
+}
+
+// push queues o and returns its sequence number. Consecutive identical
+// observations (same instance, state, op, reason) are queued once.
+func (q *reportQueue) push(o Observation, ack bool) uint64 {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	if n := len(q.items); n > 0 && !ack {
+		last := q.items[n-1].obs
+		if last.Instance == o.Instance && last.State == o.State && last.Op == o.Op && last.Reason == o.Reason && !q.items[n-1].ack {
+			return q.items[n-1].seq
+		}
+	}
+	q.seq++
+	q.items = append(q.items, queuedReport{seq: q.seq, obs: o, ack: ack})
+	select {
+	case q.notifyCh <- struct{}{}:
+	default:
+	}
+	return q.seq
+}
+
+func (q *reportQueue) head() (queuedReport, bool) {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	if len(q.items) == 0 {
+		return queuedReport{}, false
+	}
+	return q.items[0], true
+}
+
+func (q *reportQueue) pop() {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	q.items = q.items[1:]
+}
+
+// Len returns the number of observations not yet recorded.
+func (q *reportQueue) Len() int {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	return len(q.items)
+}
+
+// run delivers queued observations until ctx ends.
+func (q *reportQueue) run(ctx context.Context, rep Reporter, clock Clock, retry time.Duration, log *slog.Logger, recordedCh chan<- recorded) {
+	failing := false
+	for {
+		item, ok := q.head()
+		if !ok {
+			select {
+			case <-ctx.Done():
+				return
+			case <-q.notifyCh:
+				continue
+			}
+		}
+		idx, err := rep.Report(ctx, item.obs)
+		if err != nil {
+			if ctx.Err() != nil {
+				return
+			}
+			if !failing {
+				log.Warn("report not recorded; retrying", "instance", item.obs.Instance, "state", item.obs.State, "err", err, "retry", retry)
+				failing = true
+			}
+			t := clock.NewTimer(retry)
+			select {
+			case <-ctx.Done():
+				t.Stop()
+				return
+			case <-t.C():
+			}
+			continue
+		}
+		if failing {
+			log.Info("reports recorded again", "instance", item.obs.Instance, "index", idx)
+			failing = false
+		}
+		q.pop()
+		if item.ack {
+			select {
+			case recordedCh <- recorded{seq: item.seq, index: idx}:
+			case <-ctx.Done():
+				return
+			}
+		}
+	}
+}

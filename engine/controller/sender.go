@@ -1,0 +1,135 @@
+package controller
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"time"
+)
+
+// Renewal is one lease renewal from the coordinator.
+type Renewal struct {
+	Term   uint64 // the raft term of the coordinator
+	Leader string // the coordinator's node name
+}
+
+// Renewer sends one lease renewal to one node (over the API, not the raft
+// log) and returns when the node acknowledged it or ctx ends. The node side
+// calls LeaseHolder.Renew(r.Term, r.Leader, clock.Now()) on reception.
+type Renewer interface {
+	Renew(ctx context.Context, node string, r Renewal) error
+}
+
+// LeaseSenderConfig configures the coordinator's renewal loop.
+type LeaseSenderConfig struct {
+	Table   *LeaseTable
+	Renewer Renewer
+	Clock   Clock
+	Logger  *slog.Logger
+	// Term and Leader identify this coordinator's term.
+	Term   uint64
+	Leader string
+	// Nodes returns the nodes to renew now: the members the coordinator
+	// considers alive. A node it wants to recover must not be listed any
+	// more, or its lease never lapses in the table.
+	Nodes func() []string
+	// Interval between rounds; default lease/3.
+	Interval time.Duration
+}
+
+// LeaseSender renews every node's lease every Interval while the coordinator
+// holds leadership (run it under the leader context).
+type LeaseSender struct {
+	cfg LeaseSenderConfig
+}
+
+// NewLeaseSender checks cfg; no I/O.
+func NewLeaseSender(cfg LeaseSenderConfig) (*LeaseSender, error) {
+	var errs []error
+	if cfg.Table == nil {
+		errs = append(errs, errors.New("lease sender: Table is nil; expected the coordinator's LeaseTable"))
+	}
+	if cfg.Renewer == nil {
+		errs = append(errs, errors.New("lease sender: Renewer is nil; expected the API transport"))
+	}
+	if cfg.Clock == nil {
+		errs = append(errs, errors.New("lease sender: Clock is nil; expected SystemClock{} or a FakeClock"))
+	}
+	if cfg.Nodes == nil {
+		errs = append(errs, errors.New("lease sender: Nodes is nil; expected the live members' names"))
+	}
+	if cfg.Leader == "" {
+		errs = append(errs, errors.New("lease sender: Leader is empty; expected this node's name"))
+	}
+	if err := errors.Join(errs...); err != nil {
+		return nil, err
+	}
+	if cfg.Interval <= 0 && cfg.Table != nil {
+		cfg.Interval = cfg.Table.Config().Lease / 3
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	return &LeaseSender{cfg: cfg}, nil
+}
+
+// Run sends a round at once (a new coordinator renews every node it can
+// reach immediately), then every Interval, until ctx ends. A send still in
+// flight to a node is not duplicated; each send is bounded by Interval.
+// Run returns after every send it started has returned.
+func (s *LeaseSender) Run(ctx context.Context) error {
+	var wg sync.WaitGroup
+	defer wg.Wait()
+	var mu sync.Mutex
+	inflight := map[string]bool{}
+	failing := map[string]bool{}
+	r := Renewal{Term: s.cfg.Term, Leader: s.cfg.Leader}
+	for {
+		for _, node := range s.cfg.Nodes() {
+			mu.Lock()
+			busy := inflight[node]
+			if !busy {
+				inflight[node] = true
+			}
+			mu.Unlock()
+			if busy {
+				continue
+			}
+			// Record before sending: the renewal may arrive even if the
+			// ack is lost.
+			s.cfg.Table.Sent(node, s.cfg.Clock.Now())
+			wg.Add(1)
+			go func(node string) {
+				defer wg.Done()
+				sctx, cancel := s.cfg.Clock.WithTimeout(ctx, s.cfg.Interval)
+				err := s.cfg.Renewer.Renew(sctx, node, r)
+				cancel()
+				mu.Lock()
+				delete(inflight, node)
+				was := failing[node]
+				failing[node] = err != nil
+				mu.Unlock()
+				switch {
+				case err != nil && !was && ctx.Err() == nil:
+					s.cfg.Logger.Warn("lease renewal failed", "node", node, "term", r.Term, "err", err)
+				case err == nil && was:
+					s.cfg.Logger.Info("lease renewal reaches node again", "node", node, "term", r.Term)
+				}
+			}(node)
+		}
+		t := s.cfg.Clock.NewTimer(s.cfg.Interval)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return nil
+		case <-t.C():
+		}
+	}
+}
+
+// String describes the sender for logs.
+func (s *LeaseSender) String() string {
+	return fmt.Sprintf("lease sender term %d leader %s every %s", s.cfg.Term, s.cfg.Leader, s.cfg.Interval)
+}
