@@ -239,7 +239,9 @@ func (r *Reconciler) launch(ri *inst, op, reason string) {
 	}
 	r.inflight++
 	if err != nil {
-		go func() { r.opDone <- opResult{id: ri.id, op: op, status: model.StatusStopped, err: err, timeout: timeout} }()
+		go func() {
+			r.opDone <- opResult{id: ri.id, op: op, status: model.StatusStopped, err: err, timeout: timeout}
+		}()
 		return
 	}
 	parent := r.opsCtx
