@@ -28,7 +28,7 @@ type ExecType struct{}
 // execParams are exec's params.
 type execParams struct {
 	Command      []string          `json:"command"`
-	Env          map[string]scalar `json:"env,omitempty"`
+	Env          map[string]any    `json:"env,omitempty"`
 	Dir          string            `json:"dir,omitempty"`
 	User         string            `json:"user,omitempty"`
 	Log          string            `json:"log,omitempty"`
@@ -72,9 +72,12 @@ func decodeExec(params map[string]any) (execParams, []model.ParamProblem) {
 	if len(p.Command) == 0 || p.Command[0] == "" {
 		add("command", "required: the program and its arguments as a list, e.g. [/usr/sbin/nginx, -g, 'daemon off;']")
 	}
-	for k := range p.Env {
+	for _, k := range sortedKeys(p.Env) {
 		if k == "" || strings.ContainsAny(k, "=\x00") {
 			add("env", "variable name %q is not valid; expected a name without '='", k)
+		}
+		if _, err := scalarText(p.Env[k]); err != nil {
+			add("env", "%s: %v", k, err)
 		}
 	}
 	if p.Dir != "" && !filepath.IsAbs(p.Dir) {
@@ -286,8 +289,9 @@ func (a *execAgent) environ(u *user.User) []string {
 	if u != nil {
 		env = append(env, "HOME="+u.HomeDir, "USER="+u.Username, "LOGNAME="+u.Username)
 	}
-	for k, v := range a.p.Env {
-		env = append(env, k+"="+string(v))
+	for _, k := range sortedKeys(a.p.Env) {
+		v, _ := scalarText(a.p.Env[k])
+		env = append(env, k+"="+v)
 	}
 	return env // later entries win in os/exec's dedupe
 }

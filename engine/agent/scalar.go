@@ -1,50 +1,10 @@
 package agent
 
 import (
-	"bytes"
 	"encoding/json"
 	"fmt"
 	"strconv"
 )
-
-// scalar is a param value that must be a string, number or boolean and is
-// used as text (environment values, OCF_RESKEY_*). YAML writes `port: 8080`
-// as a number; it becomes "8080".
-type scalar string
-
-// UnmarshalJSON accepts a JSON string, number or boolean.
-func (s *scalar) UnmarshalJSON(b []byte) error {
-	b = bytes.TrimSpace(b)
-	if len(b) == 0 {
-		return fmt.Errorf("empty value")
-	}
-	switch b[0] {
-	case '"':
-		var v string
-		if err := json.Unmarshal(b, &v); err != nil {
-			return err
-		}
-		*s = scalar(v)
-		return nil
-	case 't', 'f':
-		var v bool
-		if err := json.Unmarshal(b, &v); err != nil {
-			return err
-		}
-		*s = scalar(strconv.FormatBool(v))
-		return nil
-	case '[', '{':
-		return fmt.Errorf("a list or map is not allowed here; expected a string, number or boolean")
-	case 'n':
-		return fmt.Errorf("null is not allowed here; expected a string, number or boolean")
-	}
-	var n json.Number
-	if err := json.Unmarshal(b, &n); err != nil {
-		return err
-	}
-	*s = scalar(n.String())
-	return nil
-}
 
 // scalarText renders a raw params value as text, refusing lists, maps and
 // nil.
