@@ -35,6 +35,7 @@ type decoder struct {
 	pos       map[posKey]model.Pos
 	paramPos  map[posKey]map[string]model.Pos
 	off       map[posKey]int // columns between a string scalar's position and its text (quotes)
+	keyPos    map[posKey]model.Pos // where each struct field's key was written
 }
 
 func newDecoder(c *collector) *decoder {
@@ -45,6 +46,7 @@ func newDecoder(c *collector) *decoder {
 		pos:       map[posKey]model.Pos{},
 		paramPos:  map[posKey]map[string]model.Pos{},
 		off:       map[posKey]int{},
+		keyPos:    map[posKey]model.Pos{},
 	}
 }
 
@@ -294,7 +296,11 @@ func (d *decoder) value(n *yaml.Node, v reflect.Value, what string) {
 			return
 		}
 		nv := reflect.New(t.Elem())
+		before := d.c.count
 		d.value(n, nv.Elem(), what)
+		if d.c.count != before && t.Elem().Kind() != reflect.Struct {
+			return // leave a scalar unset (its default) rather than zero
+		}
 		v.Set(nv)
 		// record the element at its own address too
 		d.pos[posKey{nv.Pointer(), t.Elem()}] = model.Pos{Line: n.Line, Col: n.Column}
@@ -421,10 +427,17 @@ func (d *decoder) structure(n *yaml.Node, v reflect.Value, what string) {
 			if near := nearest(p.k.Value, si.names); near != "" {
 				hint = fmt.Sprintf(" (did you mean %q?)", near)
 			}
-			d.errAt(p.k, "unknown key %q in %s%s; expected one of %s", clip(p.k.Value), ctx, hint, strings.Join(si.names, ", "))
+			where := "in " + ctx
+			if ctx == "the top level" {
+				where = "at the top level"
+			}
+			d.errAt(p.k, "unknown key %q %s%s; expected one of %s", clip(p.k.Value), where, hint, strings.Join(si.names, ", "))
 			continue
 		}
 		fv := v.Field(f.index)
+		if fv.CanAddr() {
+			d.keyPos[posKey{fv.Addr().Pointer(), fv.Type()}] = model.Pos{Line: p.k.Line, Col: p.k.Column}
+		}
 		d.value(p.v, fv, f.name)
 		if len(f.enum) > 0 && fv.Kind() == reflect.String && fv.String() != "" {
 			d.checkEnum(p.v, fv, f, ctx)
@@ -492,4 +505,14 @@ func (d *decoder) generic(n *yaml.Node) any {
 // written and its first character (1 for a quoted scalar).
 func (d *decoder) strOffset(ptr *string) int {
 	return d.off[posKey{addrOf(ptr), reflect.TypeOf("")}]
+}
+
+// keyAt returns where the key of the struct field ptr points to was written.
+func (d *decoder) keyAt(ptr any) (model.Pos, bool) {
+	rv := reflect.ValueOf(ptr)
+	if rv.Kind() != reflect.Pointer || rv.IsNil() {
+		return model.Pos{}, false
+	}
+	p, ok := d.keyPos[posKey{rv.Pointer(), rv.Type().Elem()}]
+	return p, ok
 }

@@ -58,6 +58,13 @@ type collector struct {
 	seen  map[string]bool
 	over  bool
 	lastL int
+	// count is every add call, kept or not (lets the decoder see whether a
+	// value failed).
+	count int
+	// decodeAt holds the positions of decode errors; validation stays quiet
+	// at those positions so one mistake is reported once.
+	decodeAt   map[[2]int]bool
+	validating bool
 }
 
 func (c *collector) add(line, col int, format string, a ...any) {
@@ -66,6 +73,17 @@ func (c *collector) add(line, col int, format string, a ...any) {
 	}
 	if col < 1 {
 		col = 1
+	}
+	c.count++
+	if c.validating {
+		if c.decodeAt[[2]int{line, col}] {
+			return
+		}
+	} else {
+		if c.decodeAt == nil {
+			c.decodeAt = map[[2]int]bool{}
+		}
+		c.decodeAt[[2]int{line, col}] = true
 	}
 	msg := fmt.Sprintf(format, a...)
 	key := fmt.Sprintf("%d:%d:%s", line, col, msg)
@@ -110,14 +128,17 @@ func nearest(word string, candidates []string) string {
 			best, bestD = c, d
 		}
 	}
+	if len(word) < 3 {
+		return ""
+	}
 	limit := 2
-	if len(word) <= 3 {
+	if len(word) <= 4 {
 		limit = 1
 	}
 	if len(word) >= 8 {
 		limit = 3
 	}
-	if bestD <= limit || (best != "" && (strings.HasPrefix(strings.ToLower(best), lw) || strings.HasPrefix(lw, strings.ToLower(best))) && len(lw) >= 3) {
+	if bestD <= limit || (best != "" && (strings.HasPrefix(strings.ToLower(best), lw) || strings.HasPrefix(lw, strings.ToLower(best))) && len(best) >= 3) {
 		return best
 	}
 	return ""

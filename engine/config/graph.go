@@ -67,19 +67,21 @@ func (v *validator) orderCycles() {
 			continue
 		}
 		var prev string
+		done := map[string]bool{}
 		for _, m := range g.Resources {
-			if v.kindOf(m) != "resource" || v.groupOf[m] == nil || v.groupOf[m].ID != g.ID {
+			if done[m] || v.kindOf(m) != "resource" || v.groupOf[m] == nil || v.groupOf[m].ID != g.ID {
 				continue
 			}
 			if prev != "" {
 				addEdge(prev, m, "group "+g.ID, g.Pos)
 			}
 			prev = m
+			done[m] = true
 		}
 	}
 	for _, k := range v.c.Constraints {
 		o := k.Order
-		if o == nil || o.KindOrDefault() != model.OrderMandatory {
+		if o == nil || o.First == o.Then || o.KindOrDefault() != model.OrderMandatory {
 			continue
 		}
 		label := fmt.Sprintf("order %s then %s", o.First, o.Then)
@@ -257,7 +259,7 @@ func (v *validator) colocationConflicts() {
 		for _, e := range path {
 			labels = append(labels, e.label)
 		}
-		v.errf(c.Pos, "colocation %s with %s at -INFINITY can never hold: %s keep them on one node; expected no -INFINITY colocation between resources that INFINITY colocations or a group keep together",
+		v.errf(c.Pos, "colocation %s with %s at -INFINITY can never hold: they are kept on one node by %s; expected no -INFINITY colocation between resources that INFINITY colocations or a group keep together",
 			c.Resource, c.With, strings.Join(uniq(labels), ", "))
 	}
 }

@@ -86,6 +86,7 @@ func parse(filename string, data []byte, opts Options) (*model.Cluster, error) {
 		return nil, col.result()
 	}
 	d.value(top, reflect.ValueOf(c).Elem(), "the file")
+	col.validating = true
 	v := &validator{c: c, d: d, col: col, opts: opts, top: top}
 	v.run()
 	if err := col.result(); err != nil {

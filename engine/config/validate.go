@@ -309,7 +309,10 @@ func (v *validator) fencing() {
 // fencing package validates the rest.
 func (v *validator) ipmi(f *model.FenceDevice, label string) {
 	pp := v.d.paramPos[posKey{addrOf(&f.Params), mapType}]
-	base := v.posOr(&f.Params, f.Pos)
+	base := f.Pos
+	if p, ok := v.d.keyAt(&f.Params); ok {
+		base = p
+	}
 	at := func(key string) model.Pos {
 		if p, ok := pp[key]; ok {
 			return p
@@ -431,7 +434,10 @@ func paramLabel(label, key string) string {
 
 // paramPos finds where a params key (possibly a dotted path) was written.
 func (v *validator) paramPos(r *model.Resource, key string) model.Pos {
-	base := v.posOr(&r.Params, r.Pos)
+	base := r.Pos
+	if p, ok := v.d.keyAt(&r.Params); ok {
+		base = p
+	}
 	if key == "" {
 		return base
 	}

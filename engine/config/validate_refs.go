@@ -23,8 +23,10 @@ func (v *validator) kindOf(id string) string {
 // idsOfKind lists ids of the given kinds in file order.
 func (v *validator) idsOfKind(kinds ...string) []string {
 	var out []string
+	seen := map[string]bool{}
 	add := func(kind, id string) {
-		if id != "" && contains(kinds, kind) && v.ids[id].kind == kind {
+		if id != "" && !seen[id] && contains(kinds, kind) && v.ids[id].kind == kind {
+			seen[id] = true
 			out = append(out, id)
 		}
 	}
@@ -245,7 +247,13 @@ func (v *validator) quorum() {
 			members++
 		}
 	}
-	if v.c.TotalVotes() <= 0 {
+	negative := false
+	for _, n := range v.c.Nodes {
+		if n.VotesOrDefault() < 0 {
+			negative = true
+		}
+	}
+	if !negative && v.c.TotalVotes() <= 0 {
 		v.errf(v.posOr(&v.c.Nodes, model.Pos{Line: 1, Col: 1}), "the nodes have no votes in total; expected at least one node with votes >= 1")
 	}
 	if s.ExpectedVotes != nil {

@@ -1,0 +1,5 @@
+package config
+
+import "strconv"
+
+func strconvQuote(s string) string { return strconv.Quote(s) }
