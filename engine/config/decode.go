@@ -34,7 +34,7 @@ type decoder struct {
 	expanding map[*yaml.Node]bool
 	pos       map[posKey]model.Pos
 	paramPos  map[posKey]map[string]model.Pos
-	off       map[posKey]int // columns between a string scalar's position and its text (quotes)
+	off       map[posKey]int       // columns between a string scalar's position and its text (quotes)
 	keyPos    map[posKey]model.Pos // where each struct field's key was written
 }
 
