@@ -27,15 +27,15 @@ type ExecType struct{}
 
 // execParams are exec's params.
 type execParams struct {
-	Command      []string          `json:"command"`
-	Env          map[string]any    `json:"env,omitempty"`
-	Dir          string            `json:"dir,omitempty"`
-	User         string            `json:"user,omitempty"`
-	Log          string            `json:"log,omitempty"`
-	StopSignal   string            `json:"stop_signal,omitempty"`
-	StopTimeout  model.Duration    `json:"stop_timeout,omitempty"`
-	StartupGrace model.Duration    `json:"startup_grace,omitempty"`
-	Check        *execCheck        `json:"check,omitempty"`
+	Command      []string       `json:"command"`
+	Env          map[string]any `json:"env,omitempty"`
+	Dir          string         `json:"dir,omitempty"`
+	User         string         `json:"user,omitempty"`
+	Log          string         `json:"log,omitempty"`
+	StopSignal   string         `json:"stop_signal,omitempty"`
+	StopTimeout  model.Duration `json:"stop_timeout,omitempty"`
+	StartupGrace model.Duration `json:"startup_grace,omitempty"`
+	Check        *execCheck     `json:"check,omitempty"`
 }
 
 // execCheck is the optional health check: exactly one of Command, TCP, HTTP.
@@ -219,20 +219,36 @@ func (a *execAgent) writePid(r pidRecord) error {
 // reused is true when the pid now belongs to another process.
 func (a *execAgent) liveness(r *pidRecord) (alive, reused bool, why string) {
 	if r.BootID != "" && r.BootID != bootID() {
-		return false, false, "it was started before this machine rebooted"
+		return false, false, "was started before this machine rebooted"
 	}
-	if c := a.child; c != nil && c.pid == r.PID && c.exited() {
+	c := a.child
+	if c != nil && c.pid != r.PID {
+		c = nil
+	}
+	if c != nil && c.exited() {
 		return false, false, exitText(c.err)
+	}
+	// exitStatus waits briefly for our reaper to learn how our child ended.
+	exitStatus := func(fallback string) string {
+		if c == nil {
+			return fallback
+		}
+		select {
+		case <-c.done:
+			return exitText(c.err)
+		case <-time.After(200 * time.Millisecond):
+			return fallback
+		}
 	}
 	st, err := readProcStat(r.PID)
 	if err != nil {
-		return false, false, "the process is gone"
+		return false, false, exitStatus("is gone")
 	}
 	if st.StartTime != r.StartTime {
-		return false, true, "the process is gone (its pid now belongs to another process)"
+		return false, true, "is gone (its pid now belongs to another process)"
 	}
 	if st.State == 'Z' || st.State == 'X' {
-		return false, false, "the process exited"
+		return false, false, exitStatus("exited")
 	}
 	return true, false, ""
 }
