@@ -46,7 +46,7 @@ func (r *Reconciler) step() {
 	}
 	// 2. Monitors, each at its interval, concurrently.
 	for _, ri := range list {
-		if ri.state == StateStarted && ri.busy == "" && !ri.blocked && !ri.needsStop {
+		if ri.monitored() {
 			if _, iv := r.monitorOp(ri); iv > 0 && !now.Before(ri.nextMon) {
 				r.launch(ri, OpMonitor, "interval elapsed")
 			}
@@ -96,6 +96,14 @@ func (r *Reconciler) step() {
 		r.launch(ri, OpStart, fmt.Sprintf("placed on this node at index %d", r.desired.Index))
 		return
 	}
+}
+
+// monitored reports whether ri's recurring monitor is due to run when its
+// interval elapses: it runs here (healthy or failing with on_fail ignore),
+// nothing else is in flight and no stop or block is pending.
+func (ri *inst) monitored() bool {
+	return ri.running && ri.busy == "" && !ri.blocked && !ri.needsStop &&
+		(ri.state == StateStarted || ri.ignoring)
 }
 
 // sorted returns the instances by order key (start order), then id.

@@ -270,7 +270,6 @@ func (r *Reconciler) Run(ctx context.Context) error {
 	for {
 		r.takePending()
 		r.step()
-		r.publish()
 		var wakeC <-chan time.Time
 		if wake != nil {
 			wake.Stop()
@@ -280,6 +279,8 @@ func (r *Reconciler) Run(ctx context.Context) error {
 			wake = r.cfg.Clock.NewTimer(at.Sub(r.cfg.Clock.Now()))
 			wakeC = wake.C()
 		}
+		// Publish last: a caller that sees this status knows the timers are armed.
+		r.publish()
 		select {
 		case <-ctx.Done():
 			if wake != nil {
@@ -446,7 +447,7 @@ func (r *Reconciler) nextWake() (time.Time, bool) {
 		}
 	}
 	for _, ri := range r.insts {
-		if ri.state == StateStarted && ri.busy == "" && !ri.blocked && !ri.needsStop {
+		if ri.monitored() {
 			if _, iv := r.monitorOp(ri); iv > 0 {
 				consider(ri.nextMon)
 			}

@@ -1,0 +1,475 @@
+package controller
+
+import (
+	"errors"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/havenha/haven/engine/model"
+)
+
+func TestReconciler_InitialConvergenceProbesThenStartsInOrder(t *testing.T) {
+	h := newHarness(t)
+	r := h.run(nil)
+	r.Set(Desired{Index: 1, Instances: insts("a", "b", "c"), Others: insts("z")})
+	for _, id := range []string{"a", "b", "c"} {
+		h.waitReported(id, StateStarted, OpStart, 1)
+	}
+	h.waitReported("z", StateStopped, OpProbe, 1)
+	if got, want := h.sys.seq(), "start a, start b, start c"; got != want {
+		t.Fatalf("calls %q; want %q", got, want)
+	}
+	// Every instance was probed before the first start.
+	first := h.sys.callsOf("a", "start")[0]
+	for _, id := range []string{"a", "b", "c", "z"} {
+		mons := h.sys.callsOf(id, "monitor")
+		if len(mons) == 0 {
+			t.Fatalf("%s was never probed", id)
+		}
+	}
+	if n := len(h.sys.callsOf("", "monitor")); n != 4 {
+		t.Fatalf("%d monitor calls before any interval elapsed; want 4 probes", n)
+	}
+	_ = first
+	for _, id := range []string{"a", "b", "c"} {
+		if len(h.rep.find(id, StateStarting, OpStart)) != 1 {
+			t.Errorf("%s: no single 'starting' report", id)
+		}
+		h.waitState(id, StateStarted)
+	}
+	// Level-triggered: the same desired state again does nothing.
+	r.Set(Desired{Index: 2, Instances: insts("a", "b", "c"), Others: insts("z")})
+	h.clk.Advance(10 * time.Second) // monitors run
+	h.waitCalls("c", "monitor", 2)
+	if got, want := h.sys.seq(), "start a, start b, start c"; got != want {
+		t.Fatalf("calls %q after an unchanged Set; want %q", got, want)
+	}
+}
+
+func TestReconciler_StopsInReverseOrder(t *testing.T) {
+	h := newHarness(t)
+	r := h.run(nil)
+	r.Set(Desired{Index: 1, Instances: insts("a", "b", "c")})
+	h.waitReported("c", StateStarted, OpStart, 1)
+	r.Set(Desired{Index: 2, Others: insts("a", "b", "c")})
+	h.waitReported("a", StateStopped, OpStop, 1)
+	if got, want := h.sys.seq(), "start a, start b, start c, stop c, stop b, stop a"; got != want {
+		t.Fatalf("calls %q; want %q", got, want)
+	}
+	for _, id := range []string{"a", "b", "c"} {
+		if h.sys.isRunning(id) {
+			t.Errorf("%s still runs", id)
+		}
+	}
+}
+
+func TestReconciler_ThenWaitsForFirstObservedStartedElsewhere(t *testing.T) {
+	h := newHarness(t)
+	r := h.run(nil)
+	startedOn := make(chan []string, 1)
+	startedOn <- nil
+	where := func(id string) []string {
+		if id != "x" {
+			return nil
+		}
+		v := <-startedOn
+		startedOn <- v
+		return v
+	}
+	b := Instance{ID: "b", Resource: res("b"), After: []string{"x"}}
+	d := Desired{Index: 1, Instances: []Instance{b, insts("c")[0]}, StartedOn: where}
+	r.Set(d)
+	// c comes after b in the start order: once c started, b was passed over.
+	h.waitReported("c", StateStarted, OpStart, 1)
+	if n := len(h.sys.callsOf("b", "start")); n != 0 {
+		t.Fatalf("b started %d times while its first x runs nowhere", n)
+	}
+	// x observed started on this node only (stale view) does not count.
+	<-startedOn
+	startedOn <- []string{"n1"}
+	h.clk.Advance(time.Second) // resync
+	h.clk.Advance(time.Second)
+	if n := len(h.sys.callsOf("b", "start")); n != 0 {
+		t.Fatalf("b started though x is only 'started' on this node, where it is not running")
+	}
+	// x started on n2: b starts at the next resync.
+	<-startedOn
+	startedOn <- []string{"n2"}
+	eventually(t, "b to start after x started on n2", func() bool {
+		h.clk.Advance(100 * time.Millisecond)
+		return len(h.sys.callsOf("b", "start")) == 1
+	})
+	// A local first counts as soon as it is started here.
+	h2 := newHarness(t)
+	r2 := h2.run(nil)
+	e := Instance{ID: "e", Resource: res("e"), After: []string{"f"}}
+	r2.Set(Desired{Index: 1, Instances: []Instance{e, insts("f")[0]}})
+	h2.waitReported("e", StateStarted, OpStart, 1)
+	if got, want := h2.sys.seq(), "start f, start e"; got != want {
+		t.Fatalf("calls %q; want %q (e waits for its local first f)", got, want)
+	}
+}
+
+// failMonitor makes inst's monitor fail and runs the next monitor.
+func (h *harness) failMonitor(inst string) {
+	h.t.Helper()
+	h.sys.set(func(s *fakeSystem) { s.failMon[inst] = errors.New("health check failed") })
+	h.clk.Advance(10 * time.Second)
+}
+
+func TestReconciler_MonitorFailureRestartsHereOnceIndexCatchesUp(t *testing.T) {
+	h := newHarness(t)
+	r := h.run(nil)
+	r.Set(Desired{Index: 1, Instances: insts("a")})
+	h.waitReported("a", StateStarted, OpStart, 1)
+	h.waitState("a", StateStarted)
+	h.failMonitor("a")
+	failed := h.waitReported("a", StateFailed, OpMonitor, 1)
+	if failed.OnFail != OnFailRestart || !strings.Contains(failed.Reason, "health check failed") {
+		t.Fatalf("failure report %+v; want on_fail restart with the monitor's reason", failed.Observation)
+	}
+	h.waitReported("a", StateStopped, OpStop, 1)
+	h.sys.set(func(s *fakeSystem) { delete(s.failMon, "a") })
+	// A placement computed before the failure was recorded does not restart it.
+	r.Set(Desired{Index: failed.index - 1, Instances: insts("a", "sync")})
+	h.waitReported("sync", StateStarted, OpStart, 1)
+	if n := len(h.sys.callsOf("a", "start")); n != 1 {
+		t.Fatalf("a started %d times before the cluster saw its failure; want 1", n)
+	}
+	// One computed from the failure's index (or later) does.
+	r.Set(Desired{Index: failed.index, Instances: insts("a", "sync")})
+	h.waitReported("a", StateStarted, OpStart, 2)
+	if got, want := h.sys.seq(), "start a, stop a, start sync, start a"; got != want {
+		t.Fatalf("calls %q; want %q", got, want)
+	}
+}
+
+func TestReconciler_FailureAtThresholdMovesItAway(t *testing.T) {
+	h := newHarness(t)
+	r := h.run(nil)
+	r.Set(Desired{Index: 1, Instances: insts("a")})
+	h.waitReported("a", StateStarted, OpStart, 1)
+	h.waitState("a", StateStarted)
+	h.failMonitor("a")
+	failed := h.waitReported("a", StateFailed, OpMonitor, 1)
+	h.waitReported("a", StateStopped, OpStop, 1)
+	// The leader banned this node for a (migration_threshold) and moved it.
+	r.Set(Desired{Index: failed.index + 3, Instances: insts("sync"), Others: insts("a")})
+	h.waitReported("sync", StateStarted, OpStart, 1)
+	h.clk.Advance(30 * time.Second)
+	h.waitCalls("sync", "monitor", 2)
+	if n := len(h.sys.callsOf("a", "start")); n != 1 {
+		t.Fatalf("a started %d times here after it moved away; want 1", n)
+	}
+	if h.sys.isRunning("a") {
+		t.Fatal("a still runs here")
+	}
+}
+
+func TestReconciler_OnFailStopKeepsItStoppedUntilTheClusterDecides(t *testing.T) {
+	h := newHarness(t)
+	r := h.run(nil)
+	a := insts("a")[0]
+	a.Resource.Monitor.OnFail = OnFailStop
+	r.Set(Desired{Index: 1, Instances: []Instance{a}})
+	h.waitReported("a", StateStarted, OpStart, 1)
+	h.waitState("a", StateStarted)
+	h.failMonitor("a")
+	failed := h.waitReported("a", StateFailed, OpMonitor, 1)
+	if failed.OnFail != OnFailStop {
+		t.Fatalf("on_fail %q reported; want stop", failed.OnFail)
+	}
+	h.waitReported("a", StateStopped, OpStop, 1)
+	h.sys.set(func(s *fakeSystem) { delete(s.failMon, "a") })
+	// Still placed here, even at a newer index: held stopped.
+	r.Set(Desired{Index: failed.index + 1, Instances: []Instance{a, insts("sync")[0]}})
+	h.waitReported("sync", StateStarted, OpStart, 1)
+	if n := len(h.sys.callsOf("a", "start")); n != 1 {
+		t.Fatalf("a restarted after on_fail stop; starts=%d", n)
+	}
+	// The cluster drops it, then places it again: a new decision, it starts.
+	r.Set(Desired{Index: failed.index + 2, Instances: insts("sync"), Others: []Instance{a}})
+	r.Set(Desired{Index: failed.index + 2, Instances: insts("sync"), Others: []Instance{a}})
+	eventually(t, "hold released", func() bool {
+		for _, s := range r.Status() {
+			if s.ID == "a" {
+				return !s.Held
+			}
+		}
+		return false
+	})
+	r.Set(Desired{Index: failed.index + 3, Instances: []Instance{a, insts("sync")[0]}})
+	h.waitReported("a", StateStarted, OpStart, 2)
+}
+
+func TestReconciler_OnFailIgnoreKeepsRunning(t *testing.T) {
+	h := newHarness(t)
+	r := h.run(nil)
+	a := insts("a")[0]
+	a.Resource.Monitor.OnFail = OnFailIgnore
+	r.Set(Desired{Index: 1, Instances: []Instance{a}})
+	h.waitReported("a", StateStarted, OpStart, 1)
+	h.waitState("a", StateStarted)
+	h.failMonitor("a")
+	failed := h.waitReported("a", StateFailed, OpMonitor, 1)
+	if failed.OnFail != OnFailIgnore {
+		t.Fatalf("on_fail %q; want ignore", failed.OnFail)
+	}
+	h.waitCalls("a", "monitor", 2)
+	h.waitState("a", StateFailed)
+	h.clk.Advance(10 * time.Second) // still monitored, failure reported once
+	h.waitCalls("a", "monitor", 3)
+	h.waitState("a", StateFailed)
+	h.sys.set(func(s *fakeSystem) { delete(s.failMon, "a") })
+	h.clk.Advance(10 * time.Second)
+	h.waitReported("a", StateStarted, OpMonitor, 1)
+	if n := len(h.rep.find("a", StateFailed, "")); n != 1 {
+		t.Fatalf("%d failure reports; want 1 (ignored failures are reported once)", n)
+	}
+	if got := h.sys.seq(); got != "start a" {
+		t.Fatalf("calls %q; want only 'start a'", got)
+	}
+}
+
+func TestReconciler_OnFailBlockStopsTouchingIt(t *testing.T) {
+	h := newHarness(t)
+	r := h.run(nil)
+	a := insts("a")[0]
+	a.Resource.Monitor.OnFail = OnFailBlock
+	r.Set(Desired{Index: 1, Instances: []Instance{a}})
+	h.waitReported("a", StateStarted, OpStart, 1)
+	h.waitState("a", StateStarted)
+	h.failMonitor("a")
+	h.waitReported("a", StateFailed, OpMonitor, 1)
+	h.waitReported("a", StateBlocked, "", 1)
+	mons := len(h.sys.callsOf("a", "monitor"))
+	// Dropped from this node: still not touched.
+	r.Set(Desired{Index: 500, Instances: insts("sync"), Others: []Instance{a}})
+	h.waitReported("sync", StateStarted, OpStart, 1)
+	h.clk.Advance(10 * time.Second)
+	h.waitCalls("sync", "monitor", 2)
+	if n := len(h.sys.callsOf("a", "monitor")); n != mons {
+		t.Fatalf("blocked a was monitored again (%d -> %d calls)", mons, n)
+	}
+	if got := h.sys.seq(); got != "start a, start sync" {
+		t.Fatalf("calls %q; want 'start a, start sync' (blocked a never stopped)", got)
+	}
+	// Cleanup: probed again, found running, stopped since it is not placed here.
+	h.sys.set(func(s *fakeSystem) { delete(s.failMon, "a") })
+	r.Cleanup("a")
+	h.waitReported("a", StateStopped, OpStop, 1)
+}
+
+func TestReconciler_FailedStartIsReportedAndCleanedUp(t *testing.T) {
+	h := newHarness(t)
+	r := h.run(nil)
+	h.sys.set(func(s *fakeSystem) { s.failStart["a"] = errors.New("port in use") })
+	r.Set(Desired{Index: 1, Instances: insts("a")})
+	failed := h.waitReported("a", StateFailed, OpStart, 1)
+	if !strings.Contains(failed.Reason, "port in use") {
+		t.Fatalf("reason %q; want the agent's error", failed.Reason)
+	}
+	h.waitReported("a", StateStopped, OpStop, 1)
+	h.waitState("a", StateStopped)
+	if got := h.sys.seq(); got != "start a, stop a" {
+		t.Fatalf("calls %q; want 'start a, stop a'", got)
+	}
+	// The same placement, not yet computed with the failure: no retry.
+	r.Set(Desired{Index: 2, Instances: insts("a", "sync")})
+	h.waitReported("sync", StateStarted, OpStart, 1)
+	if n := len(h.sys.callsOf("a", "start")); n != 1 {
+		t.Fatalf("a retried before the cluster saw its start failure (%d starts)", n)
+	}
+}
+
+func TestReconciler_FailedStopBlocksUntilCleanup(t *testing.T) {
+	h := newHarness(t)
+	r := h.run(nil)
+	r.Set(Desired{Index: 1, Instances: insts("a")})
+	h.waitReported("a", StateStarted, OpStart, 1)
+	h.sys.set(func(s *fakeSystem) { s.failStop["a"] = errors.New("device busy") })
+	r.Set(Desired{Index: 2, Others: insts("a")})
+	failed := h.waitReported("a", StateFailed, OpStop, 1)
+	if failed.OnFail != OnFailBlock || !strings.Contains(failed.Reason, "device busy") {
+		t.Fatalf("stop failure %+v; want on_fail block and the reason", failed.Observation)
+	}
+	h.waitReported("a", StateBlocked, "", 1)
+	// Placed here again at any index: never started while blocked.
+	r.Set(Desired{Index: 1000, Instances: insts("a", "sync")})
+	h.waitReported("sync", StateStarted, OpStart, 1)
+	if got := h.sys.seq(); got != "start a, stop a, start sync" {
+		t.Fatalf("calls %q; want 'start a, stop a, start sync'", got)
+	}
+	// Cleanup: probed again, found running, adopted (placed here) without a restart.
+	h.sys.set(func(s *fakeSystem) { delete(s.failStop, "a") })
+	r.Cleanup("a")
+	h.waitReported("a", StateStarted, OpProbe, 1)
+	h.waitState("a", StateStarted)
+	if n := len(h.sys.callsOf("a", "start")); n != 1 {
+		t.Fatalf("a started again after cleanup though it runs (%d starts)", n)
+	}
+}
+
+func TestReconciler_FreezeStartsNothingAndKeepsRunning(t *testing.T) {
+	h := newHarness(t)
+	r := h.run(nil)
+	r.Set(Desired{Index: 1, Instances: insts("a")})
+	h.waitReported("a", StateStarted, OpStart, 1)
+	h.waitState("a", StateStarted)
+	// Freeze: b is placed here and a is dropped; neither changes.
+	r.Set(Desired{Index: 2, Instances: insts("b"), Others: insts("a"), Mode: ModeFreeze})
+	eventually(t, "freeze mode", func() bool { m, _ := r.Mode(); return m == ModeFreeze })
+	h.waitState("b", StateStopped) // probed
+	h.clk.Advance(10 * time.Second)
+	h.waitCalls("a", "monitor", 2) // still monitored
+	if got := h.sys.seq(); got != "start a" {
+		t.Fatalf("calls %q in freeze; want only 'start a'", got)
+	}
+	r.Set(Desired{Index: 3, Instances: insts("b"), Others: insts("a")})
+	h.waitReported("b", StateStarted, OpStart, 1)
+	if got := h.sys.seq(); got != "start a, stop a, start b" {
+		t.Fatalf("calls %q after freeze ended; want 'start a, stop a, start b'", got)
+	}
+}
+
+func TestReconciler_StopAllStopsEverythingInReverseOrder(t *testing.T) {
+	h := newHarness(t)
+	r := h.run(nil)
+	d := Desired{Index: 1, Instances: insts("a", "b", "c")}
+	r.Set(d)
+	h.waitReported("c", StateStarted, OpStart, 1)
+	d.Index, d.Mode = 2, ModeStopAll
+	r.Set(d)
+	h.waitReported("a", StateStopped, OpStop, 1)
+	if got, want := h.sys.seq(), "start a, start b, start c, stop c, stop b, stop a"; got != want {
+		t.Fatalf("calls %q; want %q", got, want)
+	}
+}
+
+func TestReconciler_RestartProbesAndAdoptsWithoutRestarting(t *testing.T) {
+	h := newHarness(t)
+	r := h.run(nil)
+	d := Desired{Index: 1, Instances: insts("a", "b"), Others: insts("c")}
+	r.Set(d)
+	h.waitReported("b", StateStarted, OpStart, 1)
+	h.stop()
+	// A new reconciler (haven restarted) finds a and b running.
+	r2 := h.run(nil)
+	d.Index = 2
+	r2.Set(d)
+	h.waitReported("a", StateStarted, OpProbe, 1)
+	h.waitReported("b", StateStarted, OpProbe, 1)
+	h.waitReported("c", StateStopped, OpProbe, 2)
+	h.waitState("a", StateStarted)
+	h.waitState("b", StateStarted)
+	if got := h.sys.seq(); got != "start a, start b" {
+		t.Fatalf("calls %q; want 'start a, start b' (adopted, not restarted)", got)
+	}
+	// And it monitors them.
+	h.clk.Advance(10 * time.Second)
+	h.waitCalls("b", "monitor", 3)
+}
+
+func TestReconciler_StartTimeoutCancelsTheAgent(t *testing.T) {
+	h := newHarness(t)
+	r := h.run(nil)
+	a := insts("a")[0]
+	a.Resource.Start = &model.Op{Timeout: model.Duration(5 * time.Second)}
+	h.sys.set(func(s *fakeSystem) { s.hang["a"] = "start" })
+	r.Set(Desired{Index: 1, Instances: []Instance{a}})
+	eventually(t, "start in progress", func() bool {
+		var op string
+		h.sys.set(func(s *fakeSystem) { op = s.inProgress["a"] })
+		return op == "start"
+	})
+	h.clk.Advance(4 * time.Second)
+	h.clk.Advance(time.Second)
+	failed := h.waitReported("a", StateFailed, OpStart, 1)
+	if !strings.Contains(failed.Reason, "timed out after 5s") {
+		t.Fatalf("reason %q; want a timeout after 5s", failed.Reason)
+	}
+	var ctxErr error
+	h.sys.set(func(s *fakeSystem) { ctxErr = s.ctxErrs["a"] })
+	if ctxErr == nil || !strings.Contains(ctxErr.Error(), "deadline exceeded") {
+		t.Fatalf("agent saw ctx error %v; want deadline exceeded", ctxErr)
+	}
+	if at := h.sys.callsOf("a", "start")[0]; !at.at.Equal(t0) {
+		t.Fatalf("start began at %v; want %v", at.at, t0)
+	}
+	h.waitReported("a", StateStopped, OpStop, 1) // cleaned up
+}
+
+func TestReconciler_StopTimeoutBlocks(t *testing.T) {
+	h := newHarness(t)
+	r := h.run(nil)
+	a := insts("a")[0]
+	a.Resource.Stop = &model.Op{Timeout: model.Duration(3 * time.Second)}
+	r.Set(Desired{Index: 1, Instances: []Instance{a}})
+	h.waitReported("a", StateStarted, OpStart, 1)
+	h.sys.set(func(s *fakeSystem) { s.hang["a"] = "stop" })
+	r.Set(Desired{Index: 2, Others: []Instance{a}})
+	h.waitCalls("a", "", 0)
+	eventually(t, "stop in progress", func() bool {
+		var op string
+		h.sys.set(func(s *fakeSystem) { op = s.inProgress["a"] })
+		return op == "stop"
+	})
+	h.clk.Advance(3 * time.Second)
+	failed := h.waitReported("a", StateFailed, OpStop, 1)
+	if !strings.Contains(failed.Reason, "timed out after 3s") {
+		t.Fatalf("reason %q; want a stop timeout", failed.Reason)
+	}
+	h.waitReported("a", StateBlocked, "", 1)
+}
+
+func TestReconciler_MonitorTimeoutIsAFailure(t *testing.T) {
+	h := newHarness(t)
+	r := h.run(nil)
+	a := insts("a")[0]
+	a.Resource.Monitor.Timeout = model.Duration(2 * time.Second)
+	r.Set(Desired{Index: 1, Instances: []Instance{a}})
+	h.waitReported("a", StateStarted, OpStart, 1)
+	h.waitState("a", StateStarted)
+	h.sys.set(func(s *fakeSystem) { s.hang["a"] = "monitor" })
+	h.clk.Advance(10 * time.Second)
+	eventually(t, "monitor in progress", func() bool {
+		var op string
+		h.sys.set(func(s *fakeSystem) { op = s.inProgress["a"] })
+		return op == "monitor"
+	})
+	h.clk.Advance(2 * time.Second)
+	failed := h.waitReported("a", StateFailed, OpMonitor, 1)
+	if !strings.Contains(failed.Reason, "timed out after 2s") {
+		t.Fatalf("reason %q; want a monitor timeout", failed.Reason)
+	}
+	h.sys.set(func(s *fakeSystem) { delete(s.hang, "a") })
+	h.waitReported("a", StateStopped, OpStop, 1)
+}
+
+func TestReconciler_UnknownTypeIsReportedNotRetried(t *testing.T) {
+	h := newHarness(t)
+	r := h.run(nil)
+	bad := Instance{ID: "q", Resource: model.Resource{ID: "q", Type: "nope"}}
+	r.Set(Desired{Index: 1, Instances: []Instance{bad, insts("a")[0]}})
+	f := h.waitReported("q", StateFailed, OpProbe, 1)
+	if !strings.Contains(f.Reason, `type "nope" is not known`) {
+		t.Fatalf("reason %q; want the unknown type named", f.Reason)
+	}
+	h.waitReported("a", StateStarted, OpStart, 1)
+	if n := len(h.rep.find("q", StateFailed, "")); n != 1 {
+		t.Fatalf("%d failure reports for q; want 1", n)
+	}
+}
+
+func TestReconciler_ConfigValidateNamesEveryProblem(t *testing.T) {
+	_, err := NewReconciler(ReconcilerConfig{NoQuorumPolicy: "maybe"})
+	if err == nil {
+		t.Fatal("NewReconciler accepted an empty config")
+	}
+	for _, want := range []string{"Node is empty", "Types is nil", "DataDir is empty", "Clock is nil", "Reporter is nil", `"maybe" is unknown`} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("error %q does not say %q", err, want)
+		}
+	}
+}
