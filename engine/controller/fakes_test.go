@@ -128,7 +128,7 @@ type fakeType struct {
 }
 
 func (t *fakeType) Validate(map[string]any) []model.ParamProblem { return nil }
-func (t *fakeType) Defaults() model.OpDefaults                    { return t.defaults }
+func (t *fakeType) Defaults() model.OpDefaults                   { return t.defaults }
 func (t *fakeType) New(res model.Resource, env model.AgentEnv) (model.Agent, error) {
 	if res.Params["broken"] != nil {
 		return nil, errors.New("broken params")
