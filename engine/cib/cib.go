@@ -234,6 +234,9 @@ func (rd *reader) nodes(e *elem) {
 		}
 		attrs := n.nvpairs("instance_attributes")
 		node := model.Node{Name: name, Addresses: []string{name}}
+		if id := n.attr("id"); id != "" {
+			node.Attributes = map[string]string{"#id": id}
+		}
 		st := scheduler.NodeStatus{}
 		for k, v := range attrs {
 			switch k {

@@ -2,6 +2,7 @@ package cib
 
 import (
 	"fmt"
+	"strconv"
 	"strings"
 
 	"github.com/havenha/haven/engine/model"
@@ -157,6 +158,12 @@ func (rd *reader) ruleText(id string, r *elem) (string, bool) {
 					val = "\"" + strings.ReplaceAll(val, "\"", "'") + "\""
 				}
 				typ := strings.ToLower(x.attr("type"))
+				if typ == "integer" || typ == "number" {
+					if _, err := strconv.ParseFloat(x.attr("value"), 64); err != nil {
+						// Pacemaker compares as strings when the value is not a number.
+						typ = "string"
+					}
+				}
 				if typ != "" {
 					parts = append(parts, attr+" "+oper+" "+typ+" "+val)
 				} else {

@@ -63,7 +63,12 @@ func (rd *reader) status(e *elem) {
 					st.Standby = isTrue(v)
 				case k == "maintenance":
 					st.Maintenance = isTrue(v)
-				case k == "shutdown" || k == "probe_complete" || k == "terminate" || k == "#health":
+				case k == "shutdown":
+					// A node shutting down runs nothing: like standby for placement.
+					if v != "0" && v != "" {
+						st.Standby = true
+					}
+				case k == "probe_complete" || k == "terminate" || k == "#health":
 				default:
 					if st.Attributes == nil {
 						st.Attributes = map[string]string{}

@@ -53,6 +53,7 @@ func (w *working) runnable() {
 	// Group members are ordered: a member runs only if the one before runs.
 	type edge struct {
 		first, then *resource
+		symmetrical bool
 	}
 	var edges []edge
 	for _, o := range w.orders {
@@ -62,7 +63,7 @@ func (w *working) runnable() {
 		f, ok1 := w.lookup(o.First)
 		t, ok2 := w.lookup(o.Then)
 		if ok1 && ok2 {
-			edges = append(edges, edge{f, t})
+			edges = append(edges, edge{f, t, o.IsSymmetrical()})
 		}
 	}
 	for changed := true; changed; {
@@ -78,6 +79,10 @@ func (w *working) runnable() {
 		for _, e := range edges {
 			if !w.runs(e.first) && w.runs(e.then) {
 				walk(e.then, func(x *resource) {
+					// An asymmetrical order only keeps "then" from starting.
+					if !e.symmetrical && len(x.running) > 0 {
+						return
+					}
 					if x.kind == kPrimitive && x.assigned >= 0 && x.managed {
 						w.block(x, "mandatory order: "+e.first.id+" cannot run")
 						changed = true
