@@ -37,6 +37,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/vishvananda/netlink"
 )
 
 // Prefix starts every namespace name this package creates; the stale sweep
@@ -83,8 +85,9 @@ type Bed struct {
 	addr6   map[string]netip.Prefix
 	timeout time.Duration
 
-	mu    sync.Mutex
-	procs []*Proc
+	mu      sync.Mutex
+	procs   []*Proc
+	handles map[string]*netlink.Handle // real namespace name -> handle
 }
 
 // New builds the bed described by o, or fails the test. It skips the test
@@ -300,6 +303,10 @@ func (b *Bed) CheckNoDefaultRoute() error {
 func (b *Bed) teardown() {
 	b.mu.Lock()
 	procs := append([]*Proc(nil), b.procs...)
+	for _, h := range b.handles {
+		h.Close()
+	}
+	b.handles = nil
 	b.mu.Unlock()
 	for _, p := range procs {
 		p.Kill()

@@ -1,11 +1,16 @@
 package netns
 
 import (
+	"context"
 	"fmt"
+	"io"
+	"net"
 	"os"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/vishvananda/netlink"
 )
 
 // ourNamespaces lists the namespaces whose names start with id.
@@ -250,5 +255,52 @@ func TestBed_DoRunsInNamespace(t *testing.T) {
 	}
 	if err := bed.Do("n1", func() error { return fmt.Errorf("boom") }); err == nil || err.Error() != "boom" {
 		t.Fatalf("Do returned %v, want fn's error", err)
+	}
+}
+
+func TestBed_DialListenHandle(t *testing.T) {
+	bed := New(t, Options{Nodes: []string{"n1"}, Client: true})
+	addr := net.JoinHostPort(bed.Addr4("n1").Addr().String(), "8080")
+	l, err := bed.Listen("n1", "tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	go func() {
+		c, err := l.Accept()
+		if err != nil {
+			return
+		}
+		_, _ = c.Write([]byte("hello"))
+		c.Close()
+	}()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	c, err := bed.Dial(ctx, ClientName, "tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	_ = c.SetDeadline(time.Now().Add(5 * time.Second))
+	b, err := io.ReadAll(c)
+	if err != nil || string(b) != "hello" {
+		t.Fatalf("read %q, %v", b, err)
+	}
+	h, err := bed.Handle("n1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	as, err := h.AddrList(nil, netlink.FAMILY_V4)
+	if err != nil {
+		t.Fatal(err)
+	}
+	found := false
+	for _, a := range as {
+		if a.IP.String() == bed.Addr4("n1").Addr().String() {
+			found = true
+		}
+	}
+	if !found {
+		t.Fatalf("handle in n1 lists %v, not n1's address", as)
 	}
 }

@@ -1,9 +1,12 @@
 package netns
 
 import (
+	"context"
 	"fmt"
+	"net"
 	"runtime"
 
+	"github.com/vishvananda/netlink"
 	vnetns "github.com/vishvananda/netns"
 )
 
@@ -80,4 +83,55 @@ func (b *Bed) MustDo(name string, fn func() error) {
 	if err := b.Do(name, fn); err != nil {
 		b.t.Fatal(err)
 	}
+}
+
+// Dial connects from inside a namespace (the socket is created there, so the
+// connection lives in that namespace whatever goroutine uses it later).
+func (b *Bed) Dial(ctx context.Context, name, network, address string) (net.Conn, error) {
+	var c net.Conn
+	err := b.Do(name, func() error {
+		var d net.Dialer
+		var err error
+		c, err = d.DialContext(ctx, network, address)
+		return err
+	})
+	return c, err
+}
+
+// Listen opens a listener inside a namespace (for an in-process server on a
+// node). Close it yourself or let the namespace's deletion end it.
+func (b *Bed) Listen(name, network, address string) (net.Listener, error) {
+	var l net.Listener
+	err := b.Do(name, func() error {
+		var err error
+		l, err = net.Listen(network, address)
+		return err
+	})
+	return l, err
+}
+
+// Handle returns a netlink handle bound to a namespace, usable from any
+// goroutine (for fast sampling, e.g. h.AddrList(nil, netlink.FAMILY_ALL)
+// on every node every few milliseconds). It is cached and closed at cleanup.
+func (b *Bed) Handle(name string) (*netlink.Handle, error) {
+	real := b.NS(name)
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if h, ok := b.handles[real]; ok {
+		return h, nil
+	}
+	ns, err := vnetns.GetFromName(real)
+	if err != nil {
+		return nil, fmt.Errorf("netns handle %s: %w", name, err)
+	}
+	defer ns.Close()
+	h, err := netlink.NewHandleAt(ns)
+	if err != nil {
+		return nil, fmt.Errorf("netlink handle in %s: %w", name, err)
+	}
+	if b.handles == nil {
+		b.handles = map[string]*netlink.Handle{}
+	}
+	b.handles[real] = h
+	return h, nil
 }
