@@ -87,6 +87,8 @@ func (s *LeaseSender) Run(ctx context.Context) error {
 	failing := map[string]bool{}
 	r := Renewal{Term: s.cfg.Term, Leader: s.cfg.Leader}
 	for {
+		// Arm the next round first, so a round's sends can never delay it.
+		t := s.cfg.Clock.NewTimer(s.cfg.Interval)
 		for _, node := range s.cfg.Nodes() {
 			mu.Lock()
 			busy := inflight[node]
@@ -119,7 +121,6 @@ func (s *LeaseSender) Run(ctx context.Context) error {
 				}
 			}(node)
 		}
-		t := s.cfg.Clock.NewTimer(s.cfg.Interval)
 		select {
 		case <-ctx.Done():
 			t.Stop()

@@ -1,0 +1,258 @@
+package controller
+
+import (
+	"context"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/havenha/haven/engine/model"
+)
+
+// withLease gives the harness a 1s lease.
+func (h *harness) withLease() *LeaseHolder {
+	h.t.Helper()
+	l, err := NewLeaseHolder(time.Second, h.clk, nil)
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	h.t.Cleanup(func() { _ = l.Close() })
+	h.lease = l
+	return l
+}
+
+func (h *harness) waitMode(m Mode) {
+	h.t.Helper()
+	eventually(h.t, "mode "+m.String(), func() bool { got, _ := h.r.Mode(); return got == m })
+}
+
+// Invariant 3: with no_quorum_policy stop, a node whose lease lapses has
+// stopped everything within lease + stop timeout.
+func TestLease_LapseStopsEverythingWithinLeasePlusStopTimeout(t *testing.T) {
+	h := newHarness(t)
+	l := h.withLease()
+	if err := l.Renew(1, "n9", t0); err != nil {
+		t.Fatal(err)
+	}
+	r := h.run(nil)
+	stopTimeout := 2 * time.Second
+	in := insts("a", "b", "c")
+	for i := range in {
+		in[i].Resource.Stop = &model.Op{Timeout: model.Duration(stopTimeout)}
+	}
+	r.Set(Desired{Index: 1, Instances: in})
+	h.waitReported("c", StateStarted, OpStart, 1)
+	h.waitState("c", StateStarted)
+	// The last renewal arrives at t0+400ms; the coordinator is then cut off.
+	h.clk.Advance(400 * time.Millisecond)
+	lastRenewal := h.clk.Now()
+	if err := l.Renew(1, "n9", lastRenewal); err != nil {
+		t.Fatal(err)
+	}
+	// b's stop hangs: it is given up at its timeout and a, c still stop.
+	h.sys.set(func(s *fakeSystem) { s.hang["b"] = "stop" })
+	h.clk.Advance(999 * time.Millisecond)
+	if n := len(h.sys.callsOf("", "stop")); n != 0 {
+		t.Fatalf("%d stops before the lease lapsed", n)
+	}
+	h.clk.Advance(time.Millisecond) // lastRenewal + lease
+	h.waitMode(ModeStopAll)
+	h.waitReported("c", StateStopped, OpStop, 1)
+	eventually(t, "b's stop in progress", func() bool {
+		var op string
+		h.sys.set(func(s *fakeSystem) { op = s.inProgress["b"] })
+		return op == "stop"
+	})
+	h.clk.Advance(stopTimeout)
+	h.waitReported("b", StateBlocked, "", 1)
+	h.waitReported("a", StateStopped, OpStop, 1)
+	lapse := lastRenewal.Add(time.Second)
+	for _, c := range h.sys.callsOf("", "stop") {
+		if c.at.Before(lapse) {
+			t.Errorf("%s stopped at %v, before the lease lapsed at %v", c.inst, c.at, lapse)
+		}
+	}
+	// The instances whose agents stop work stopped within lease + stop timeout
+	// of the last renewal; b is blocked (its stop timed out; the leader
+	// escalates to fencing when stonith is on).
+	if c := h.sys.callsOf("c", "stop")[0]; c.at.After(lapse.Add(stopTimeout)) {
+		t.Errorf("c stopped at %v; want by %v", c.at, lapse.Add(stopTimeout))
+	}
+	if h.sys.isRunning("a") || h.sys.isRunning("c") {
+		t.Fatal("a or c still runs after the lease lapsed")
+	}
+	if got, want := h.sys.seq(), "start a, start b, start c, stop c, stop b, stop a"; got != want {
+		t.Fatalf("calls %q; want %q", got, want)
+	}
+	// A renewal after the lapse: the node runs resources again.
+	h.sys.set(func(s *fakeSystem) { delete(s.hang, "b") })
+	if err := l.Renew(2, "n8", h.clk.Now()); err != nil {
+		t.Fatal(err)
+	}
+	r.Set(Desired{Index: 2, Instances: in})
+	h.waitReported("c", StateStarted, OpStart, 2)
+}
+
+func TestLease_FreezePolicyKeepsRunningAndStartsNothing(t *testing.T) {
+	h := newHarness(t)
+	l := h.withLease()
+	if err := l.Renew(1, "n9", t0); err != nil {
+		t.Fatal(err)
+	}
+	r := h.run(func(c *ReconcilerConfig) { c.NoQuorumPolicy = model.NoQuorumFreeze })
+	r.Set(Desired{Index: 1, Instances: insts("a")})
+	h.waitReported("a", StateStarted, OpStart, 1)
+	h.waitState("a", StateStarted)
+	h.clk.Advance(time.Second)
+	h.waitMode(ModeFreeze)
+	r.Set(Desired{Index: 2, Instances: insts("a", "b")})
+	h.waitState("b", StateStopped)
+	h.clk.Advance(10 * time.Second)
+	h.waitCalls("a", "monitor", 2)
+	if got := h.sys.seq(); got != "start a" {
+		t.Fatalf("calls %q under freeze; want only 'start a'", got)
+	}
+	if err := l.Renew(1, "n9", h.clk.Now()); err != nil {
+		t.Fatal(err)
+	}
+	h.waitReported("b", StateStarted, OpStart, 1)
+}
+
+func TestLease_NoRenewalYetStartsNothingThenStopsAdopted(t *testing.T) {
+	h := newHarness(t)
+	l := h.withLease()
+	h.sys.set(func(s *fakeSystem) { s.running["a"] = true }) // runs from before a restart
+	r := h.run(nil)
+	r.Set(Desired{Index: 1, Instances: insts("a", "b")})
+	h.waitReported("a", StateStarted, OpProbe, 1)
+	h.waitState("b", StateStopped)
+	h.waitMode(ModeFreeze)
+	if got := h.sys.seq(); got != "" {
+		t.Fatalf("calls %q before any lease; want none", got)
+	}
+	// No renewal within one lease of starting: policy stop applies.
+	h.clk.Advance(time.Second)
+	h.waitReported("a", StateStopped, OpStop, 1)
+	// The coordinator reaches it: it runs both.
+	if err := l.Renew(1, "n9", h.clk.Now()); err != nil {
+		t.Fatal(err)
+	}
+	h.waitReported("b", StateStarted, OpStart, 1)
+	h.waitReported("a", StateStarted, OpStart, 1)
+}
+
+func TestLease_IgnorePolicyDoesNotEnforceIt(t *testing.T) {
+	h := newHarness(t)
+	h.withLease() // never renewed
+	r := h.run(func(c *ReconcilerConfig) { c.NoQuorumPolicy = model.NoQuorumIgnore })
+	r.Set(Desired{Index: 1, Instances: insts("a")})
+	h.waitReported("a", StateStarted, OpStart, 1)
+	h.clk.Advance(5 * time.Second)
+	h.waitCalls("a", "monitor", 1)
+	if m, _ := r.Mode(); m != ModeRun {
+		t.Fatalf("mode %s with policy ignore; want run", m)
+	}
+	// The committed configuration can switch the policy to stop.
+	r.Set(Desired{Index: 2, Instances: insts("a"), NoQuorumPolicy: model.NoQuorumStop})
+	h.waitReported("a", StateStopped, OpStop, 1)
+}
+
+// fakeRenewer records renewals; nodes in hang wait for their ctx to end.
+type fakeRenewer struct {
+	tab  *LeaseTable
+	clk  *FakeClock
+	mu   sync.Mutex
+	sent []renewalCall
+	hang map[string]bool
+}
+
+type renewalCall struct {
+	node       string
+	at         time.Time
+	recordedAt time.Time // the table's recovery instant minus bound, when the call was made
+	r          Renewal
+}
+
+func (f *fakeRenewer) Renew(ctx context.Context, node string, r Renewal) error {
+	rec, _ := f.tab.RecoverAt(node)
+	f.mu.Lock()
+	f.sent = append(f.sent, renewalCall{node: node, at: f.clk.Now(), recordedAt: rec.Add(-f.tab.Config().Bound()), r: r})
+	hang := f.hang[node]
+	f.mu.Unlock()
+	if hang {
+		<-ctx.Done()
+		return ctx.Err()
+	}
+	return nil
+}
+
+func (f *fakeRenewer) calls(node string) []renewalCall {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	var out []renewalCall
+	for _, c := range f.sent {
+		if c.node == node {
+			out = append(out, c)
+		}
+	}
+	return out
+}
+
+func TestLeaseSender_RenewsEveryThirdOfALeaseRecordingBeforeSending(t *testing.T) {
+	clk := NewFakeClock(t0)
+	tab, err := NewLeaseTable(DefaultLeaseTableConfig(900 * time.Millisecond))
+	if err != nil {
+		t.Fatal(err)
+	}
+	tab.BecameLeader(t0)
+	ren := &fakeRenewer{tab: tab, clk: clk, hang: map[string]bool{"n3": true}}
+	var nodesMu sync.Mutex
+	nodes := []string{"n2", "n3"}
+	s, err := NewLeaseSender(LeaseSenderConfig{Table: tab, Renewer: ren, Clock: clk, Term: 7, Leader: "n1",
+		Nodes: func() []string { nodesMu.Lock(); defer nodesMu.Unlock(); return append([]string(nil), nodes...) }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- s.Run(ctx) }()
+	// A new coordinator renews at once.
+	eventually(t, "first round", func() bool { return len(ren.calls("n2")) == 1 && len(ren.calls("n3")) == 1 })
+	for i := 1; i <= 3; i++ {
+		clk.Advance(300 * time.Millisecond)
+		eventually(t, "next round", func() bool { return len(ren.calls("n2")) == i+1 })
+	}
+	for i, c := range ren.calls("n2") {
+		want := t0.Add(time.Duration(i) * 300 * time.Millisecond)
+		if !c.at.Equal(want) || !c.recordedAt.Equal(want) {
+			t.Errorf("renewal %d to n2 at %v recorded as sent at %v; want both %v", i, c.at, c.recordedAt, want)
+		}
+		if c.r != (Renewal{Term: 7, Leader: "n1"}) {
+			t.Errorf("renewal carries %+v; want term 7 leader n1", c.r)
+		}
+	}
+	// n3 never acks; its sends are bounded by the interval and retried, and
+	// each counts as sent.
+	if n := len(ren.calls("n3")); n < 2 {
+		t.Errorf("n3 got %d renewals; want one per round once the previous gave up", n)
+	}
+	n3 := ren.calls("n3")
+	if lastN3 := n3[len(n3)-1].at; tab.SafeToRecover("n3", lastN3.Add(tab.Config().Bound())) {
+		t.Error("n3's lease counted as lapsed before its last (unacked) renewal + bound")
+	}
+	// n2 is lost (membership drops it): its lease lapses bound after the last send.
+	nodesMu.Lock()
+	nodes = []string{"n3"}
+	nodesMu.Unlock()
+	last := ren.calls("n2")[len(ren.calls("n2"))-1].at
+	clk.Advance(300 * time.Millisecond)
+	if tab.SafeToRecover("n2", last.Add(tab.Config().Bound())) || !tab.SafeToRecover("n2", last.Add(tab.Config().Bound()+time.Nanosecond)) {
+		t.Error("n2 must become safe to recover exactly after its last send + bound")
+	}
+	cancel()
+	select {
+	case <-done:
+	case <-time.After(10 * time.Second):
+		t.Fatal("Run did not return after its context ended")
+	}
+}

@@ -1,0 +1,165 @@
+package controller
+
+import (
+	"errors"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+)
+
+func TestLeaseTable_Bound(t *testing.T) {
+	c := LeaseTableConfig{Lease: time.Second, Drift: 0.05, Margin: 100 * time.Millisecond}
+	if got, want := c.Bound(), 1150*time.Millisecond; got != want {
+		t.Fatalf("bound %s; want %s (lease x (1+drift) + margin)", got, want)
+	}
+	d := DefaultLeaseTableConfig(time.Second)
+	if d.Drift != 0.05 || d.Margin != 100*time.Millisecond {
+		t.Fatalf("defaults %+v", d)
+	}
+	if d := DefaultLeaseTableConfig(50 * time.Millisecond); d.Margin != 20*time.Millisecond {
+		t.Fatalf("margin %s for a 50ms lease; want the 20ms floor", d.Margin)
+	}
+	err := LeaseTableConfig{Lease: 0, Drift: 1.5, Margin: -1}.Validate()
+	for _, want := range []string{"lease 0s is not positive", "drift 1.5 is outside", "margin -1ns is negative"} {
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("Validate error %v does not say %q", err, want)
+		}
+	}
+}
+
+// TestLeaseTable_Rules checks every rule of engine/DESIGN.md's lease section
+// on the coordinator side. Times are offsets from t0; bound is 1.15s.
+func TestLeaseTable_Rules(t *testing.T) {
+	ms := func(n int) time.Time { return t0.Add(time.Duration(n) * time.Millisecond) }
+	type ev struct {
+		kind string // leader, sent, fenced, down
+		node string
+		at   int // ms
+	}
+	type check struct {
+		node string
+		at   int
+		safe bool
+	}
+	cases := []struct {
+		name   string
+		events []ev
+		checks []check
+	}{
+		{"not leader: nothing is ever safe", nil,
+			[]check{{"n2", 0, false}, {"n2", 1e6, false}}},
+		{"new leader waits a full lease plus margin from its election", []ev{{"leader", "", 0}},
+			[]check{{"n2", 0, false}, {"n2", 1149, false}, {"n2", 1150, false}, {"n2", 1151, true}}},
+		{"lost node: safe only after lastSent + lease x (1+drift) + margin", []ev{{"leader", "", 0}, {"sent", "n2", 0}, {"sent", "n2", 300}, {"sent", "n2", 600}},
+			[]check{{"n2", 1151, false}, {"n2", 1750, false}, {"n2", 1751, true}}},
+		{"sent counts whether or not acked; an older Sent does not move it back", []ev{{"leader", "", 0}, {"sent", "n2", 600}, {"sent", "n2", 300}},
+			[]check{{"n2", 1750, false}, {"n2", 1751, true}}},
+		{"a Sent before the election does not shorten the wait", []ev{{"leader", "", 1000}, {"sent", "n2", 500}},
+			[]check{{"n2", 1700, false}, {"n2", 2150, false}, {"n2", 2151, true}}},
+		{"nodes are independent", []ev{{"leader", "", 0}, {"sent", "n2", 0}, {"sent", "n3", 900}},
+			[]check{{"n2", 1151, true}, {"n3", 1151, false}, {"n3", 2051, true}}},
+		{"a confirmed fence makes it safe at once", []ev{{"leader", "", 0}, {"sent", "n2", 100}, {"fenced", "n2", 150}},
+			[]check{{"n2", 150, true}, {"n3", 150, false}}},
+		{"a new lease after the fence voids it", []ev{{"leader", "", 0}, {"fenced", "n2", 100}, {"sent", "n2", 200}},
+			[]check{{"n2", 200, false}, {"n2", 1350, false}, {"n2", 1351, true}}},
+		{"a new term forgets sends and fences: wait a full lease from the new election", []ev{{"leader", "", 0}, {"sent", "n2", 0}, {"fenced", "n3", 0}, {"leader", "", 5000}},
+			[]check{{"n2", 5000, false}, {"n3", 5000, false}, {"n2", 6150, false}, {"n2", 6151, true}}},
+		{"stepping down makes nothing safe", []ev{{"leader", "", 0}, {"fenced", "n2", 0}, {"down", "", 10}},
+			[]check{{"n2", 10, false}, {"n2", 1e6, false}}},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			tab, err := NewLeaseTable(LeaseTableConfig{Lease: time.Second, Drift: 0.05, Margin: 100 * time.Millisecond})
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, e := range c.events {
+				switch e.kind {
+				case "leader":
+					tab.BecameLeader(ms(e.at))
+				case "sent":
+					tab.Sent(e.node, ms(e.at))
+				case "fenced":
+					tab.Fenced(e.node)
+				case "down":
+					tab.SteppedDown()
+				}
+			}
+			for _, ch := range c.checks {
+				if got := tab.SafeToRecover(ch.node, ms(ch.at)); got != ch.safe {
+					t.Errorf("SafeToRecover(%s, +%dms) = %v; want %v", ch.node, ch.at, got, ch.safe)
+				}
+			}
+		})
+	}
+}
+
+func TestLeaseHolder_Rules(t *testing.T) {
+	clk := NewFakeClock(t0)
+	var expired atomic.Int32
+	h, err := NewLeaseHolder(time.Second, clk, func() { expired.Add(1) })
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer h.Close()
+	if h.Valid(t0) {
+		t.Fatal("valid before any renewal")
+	}
+	if _, ok := h.Deadline(); ok {
+		t.Fatal("deadline before any renewal")
+	}
+	if err := h.Renew(3, "n1", t0); err != nil {
+		t.Fatal(err)
+	}
+	<-h.ChangedCh()
+	if !h.Valid(t0.Add(999*time.Millisecond)) || h.Valid(t0.Add(time.Second)) {
+		t.Fatal("lease must hold for [received, received+lease) and lapse at received+lease")
+	}
+	// An older term is refused and does not extend the lease.
+	if err := h.Renew(2, "n2", t0.Add(500*time.Millisecond)); !errors.Is(err, ErrStaleLease) {
+		t.Fatalf("older term: %v; want ErrStaleLease", err)
+	}
+	// Another leader in the same term is refused.
+	if err := h.Renew(3, "n2", t0.Add(500*time.Millisecond)); !errors.Is(err, ErrStaleLease) {
+		t.Fatalf("second leader in a term: %v; want ErrStaleLease", err)
+	}
+	if dl, _ := h.Deadline(); !dl.Equal(t0.Add(time.Second)) {
+		t.Fatalf("deadline %v after refused renewals; want unchanged", dl)
+	}
+	// The current term's leader renews; a newer term's leader takes over.
+	clk.Advance(500 * time.Millisecond)
+	if err := h.Renew(3, "n1", clk.Now()); err != nil {
+		t.Fatal(err)
+	}
+	if err := h.Renew(4, "n2", clk.Now()); err != nil {
+		t.Fatal(err)
+	}
+	if term, leader := h.Holder(); term != 4 || leader != "n2" {
+		t.Fatalf("holder %d %s; want 4 n2", term, leader)
+	}
+	// A delayed renewal received earlier does not shorten the lease.
+	if err := h.Renew(4, "n2", t0); err != nil {
+		t.Fatal(err)
+	}
+	if dl, _ := h.Deadline(); !dl.Equal(t0.Add(1500 * time.Millisecond)) {
+		t.Fatalf("deadline %v; want t0+1.5s", dl)
+	}
+	// The superseded expiry (t0+1s) must not fire.
+	clk.Advance(999 * time.Millisecond)
+	if expired.Load() != 0 {
+		t.Fatal("expired before the newest deadline")
+	}
+	for len(h.ChangedCh()) > 0 {
+		<-h.ChangedCh()
+	}
+	clk.Advance(time.Millisecond)
+	eventually(t, "expiry callback", func() bool { return expired.Load() == 1 })
+	<-h.ChangedCh()
+	if h.Valid(clk.Now()) {
+		t.Fatal("valid at its deadline")
+	}
+	if _, err := NewLeaseHolder(0, clk, nil); err == nil {
+		t.Fatal("accepted a zero lease")
+	}
+}
