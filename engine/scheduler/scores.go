@@ -103,6 +103,10 @@ func (w *working) observeOn(r *resource, n int, state string, fails model.Score)
 	if fails > 0 {
 		r.fails[n] = r.fails[n].Add(fails)
 	}
+	if nd := w.nodes[n]; !nd.online && !nd.unclean {
+		// A cleanly offline node runs nothing (its lease lapsed, or it shut down).
+		state = StateStopped
+	}
 	switch state {
 	case StateRunning, StateFailed:
 		for _, x := range r.running {

@@ -1,0 +1,235 @@
+package scheduler
+
+import (
+	"flag"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/havenha/haven/engine/config"
+	"github.com/havenha/haven/engine/model"
+)
+
+var rewrite = flag.Bool("rewrite", false, "rewrite the expected output of golden cases in testdata/")
+
+// goldenNow is the fixed time golden cases are computed at.
+var goldenNow = time.Date(2026, 1, 1, 12, 0, 0, 0, time.UTC)
+
+// TestGolden runs every testdata/*.txt case. A case is a one-line
+// description ("# ..."), directives that build the Input, a line "----",
+// and the expected placement, actions and scores (regenerate with -rewrite).
+//
+// Directives:
+//
+//	config PATH                 configuration file (relative to testdata/)
+//	online NODE...              these nodes are online (all others offline)
+//	unclean|standby|maintenance NODE...
+//	attr NODE NAME=VALUE...     transient node attributes
+//	quorate false               no quorum (default: quorate)
+//	running RSC@NODE...         observed running
+//	failed RSC@NODE[=COUNT]...  observed failed (with a fail count, default 1)
+//	failcount RSC@NODE=COUNT... observed stopped with a fail count
+//	role RSC Started|Stopped    administrative target role
+//	prefer NAME RSC NODE SCORE  move/ban preference
+//	now DURATION                compute at goldenNow + DURATION
+func TestGolden(t *testing.T) {
+	files, _ := filepath.Glob("testdata/*.txt")
+	if len(files) == 0 {
+		t.Fatal("no golden cases in testdata/")
+	}
+	for _, f := range files {
+		t.Run(strings.TrimSuffix(filepath.Base(f), ".txt"), func(t *testing.T) {
+			data, err := os.ReadFile(f)
+			if err != nil {
+				t.Fatal(err)
+			}
+			head, want, _ := strings.Cut(string(data), "\n----\n")
+			in, now, err := parseGolden(head)
+			if err != nil {
+				t.Fatalf("%s: %v", f, err)
+			}
+			plan, why := Compute(in, now)
+			got := renderGolden(in, plan, why)
+			if *rewrite {
+				if err := os.WriteFile(f, []byte(head+"\n----\n"+got), 0o644); err != nil {
+					t.Fatal(err)
+				}
+				return
+			}
+			if got != want {
+				t.Errorf("%s: output differs (run go test ./engine/scheduler -rewrite and review the diff)\n--- got\n%s--- want\n%s", f, got, want)
+			}
+		})
+	}
+}
+
+func parseGolden(head string) (Input, time.Time, error) {
+	in := Input{Quorate: true, Nodes: map[string]NodeStatus{}}
+	now := goldenNow
+	setNode := func(n string, f func(*NodeStatus)) {
+		st := in.Nodes[n]
+		f(&st)
+		in.Nodes[n] = st
+	}
+	rscNode := func(arg string) (string, string, string, error) {
+		rn, count, _ := strings.Cut(arg, "=")
+		r, n, ok := strings.Cut(rn, "@")
+		if !ok {
+			return "", "", "", fmt.Errorf("%q: expected RSC@NODE", arg)
+		}
+		return r, n, count, nil
+	}
+	for _, line := range strings.Split(head, "\n") {
+		f := strings.Fields(line)
+		if len(f) == 0 || strings.HasPrefix(f[0], "#") {
+			continue
+		}
+		args := f[1:]
+		switch f[0] {
+		case "config":
+			c, err := config.Load(filepath.Join("testdata", args[0]), config.Options{})
+			if err != nil {
+				return in, now, err
+			}
+			in.Cluster = c
+		case "online", "unclean", "standby", "maintenance":
+			for _, n := range args {
+				setNode(n, func(s *NodeStatus) {
+					switch f[0] {
+					case "online":
+						s.Online = true
+					case "unclean":
+						s.Unclean = true
+					case "standby":
+						s.Standby = true
+					case "maintenance":
+						s.Maintenance = true
+					}
+				})
+			}
+		case "attr":
+			for _, kv := range args[1:] {
+				k, v, _ := strings.Cut(kv, "=")
+				setNode(args[0], func(s *NodeStatus) {
+					if s.Attributes == nil {
+						s.Attributes = map[string]string{}
+					}
+					s.Attributes[k] = v
+				})
+			}
+		case "quorate":
+			in.Quorate = args[0] == "true"
+		case "running", "failed", "failcount":
+			for _, a := range args {
+				r, n, count, err := rscNode(a)
+				if err != nil {
+					return in, now, err
+				}
+				o := Observed{Resource: r, Node: n, State: StateRunning}
+				if f[0] != "running" {
+					o.FailCount = 1
+					if count != "" {
+						s, err := model.ParseScore(count)
+						if err != nil {
+							return in, now, err
+						}
+						o.FailCount = s
+					}
+					o.LastFailure = goldenNow.Add(-time.Minute)
+					o.State = StateFailed
+					if f[0] == "failcount" {
+						o.State = StateStopped
+					}
+				}
+				in.Resources = append(in.Resources, o)
+			}
+		case "role":
+			if in.Admin.TargetRole == nil {
+				in.Admin.TargetRole = map[string]string{}
+			}
+			in.Admin.TargetRole[args[0]] = args[1]
+		case "prefer":
+			s, err := model.ParseScore(args[3])
+			if err != nil {
+				return in, now, err
+			}
+			in.Admin.Preferences = append(in.Admin.Preferences, Preference{Name: args[0], Resource: args[1], Node: args[2], Score: s})
+		case "now":
+			d, err := time.ParseDuration(args[0])
+			if err != nil {
+				return in, now, err
+			}
+			now = goldenNow.Add(d)
+		default:
+			return in, now, fmt.Errorf("unknown directive %q", f[0])
+		}
+	}
+	if in.Cluster == nil {
+		return in, now, fmt.Errorf("no config directive")
+	}
+	return in, now, nil
+}
+
+// renderGolden prints a plan compactly and deterministically.
+func renderGolden(in Input, plan model.Plan, why Explanation) string {
+	var b strings.Builder
+	b.WriteString("placement:\n")
+	ids := make([]string, 0, len(plan.Placement))
+	for id := range plan.Placement {
+		ids = append(ids, id)
+	}
+	sort.Strings(ids)
+	for _, id := range ids {
+		nodes := plan.Placement[id]
+		s := strings.Join(nodes, " ")
+		if len(nodes) == 0 {
+			s = "(stopped)"
+		}
+		fmt.Fprintf(&b, "  %s: %s\n", id, s)
+	}
+	b.WriteString("actions:\n")
+	if len(plan.Actions) == 0 {
+		b.WriteString("  (none)\n")
+	}
+	for _, a := range plan.Actions {
+		fmt.Fprintf(&b, "  %s\n", formatAction(a))
+	}
+	b.WriteString("scores:\n")
+	for _, r := range why.Resources {
+		var parts []string
+		for _, s := range r.Scores {
+			parts = append(parts, s.Node+"="+s.Score.String())
+		}
+		node := r.Node
+		if node == "" && r.Kind != "clone" {
+			node = "-"
+		}
+		fmt.Fprintf(&b, "  %s %s -> %s: %s\n", r.Kind, r.Resource, node, strings.Join(parts, " "))
+	}
+	for _, w := range why.Warnings {
+		fmt.Fprintf(&b, "warning: %s\n", w)
+	}
+	return b.String()
+}
+
+func formatAction(a model.Action) string {
+	id := a.Resource
+	if a.Instance != "" {
+		id = a.Instance
+	}
+	s := a.Action + " " + id
+	switch a.Action {
+	case model.ActionMove:
+		s += " " + a.From + " -> " + a.Node
+	default:
+		s += " on " + a.Node
+	}
+	if a.Reason != "" {
+		s += " (" + a.Reason + ")"
+	}
+	return s
+}
