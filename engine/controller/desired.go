@@ -108,6 +108,10 @@ const (
 // Observation is one state change of one instance on one node. Recording
 // the same observation twice must have the effect of recording it once.
 type Observation struct {
+	// ID is unique per observation ("NODE@RUN-SEQ"): a report retried after
+	// an error that was in fact committed carries the same ID, so the state
+	// machine can count a failure once.
+	ID       string
 	Node     string
 	Instance string // instance id ("web", "unbound:1")
 	Resource string // primitive id

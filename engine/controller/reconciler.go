@@ -249,6 +249,8 @@ func (r *Reconciler) Run(ctx context.Context) error {
 	r.runMu.Unlock()
 	defer cancel()
 
+	r.startedAt = r.cfg.Clock.Now()
+	r.queue.setPrefix(fmt.Sprintf("%s@%d", r.cfg.Node, r.startedAt.UnixNano()))
 	opsCtx, cancelOps := context.WithCancel(context.Background())
 	r.opsCtx = opsCtx
 	var wg sync.WaitGroup
@@ -259,7 +261,6 @@ func (r *Reconciler) Run(ctx context.Context) error {
 	}()
 	defer wg.Wait()
 
-	r.startedAt = r.cfg.Clock.Now()
 	r.mode = ModeRun
 	var leaseCh <-chan struct{}
 	if r.cfg.Lease != nil {

@@ -473,3 +473,55 @@ func TestReconciler_ConfigValidateNamesEveryProblem(t *testing.T) {
 		}
 	}
 }
+
+func TestReconciler_DefinitionChangeRestartsWithTheNewAgent(t *testing.T) {
+	h := newHarness(t)
+	r := h.run(nil)
+	a := insts("a")[0]
+	r.Set(Desired{Index: 1, Instances: []Instance{a}})
+	h.waitReported("a", StateStarted, OpStart, 1)
+	// Only positions changed (a reloaded file): nothing happens.
+	a.Resource.Pos = model.Pos{Line: 9, Col: 3}
+	r.Set(Desired{Index: 2, Instances: []Instance{a, insts("sync")[0]}})
+	h.waitReported("sync", StateStarted, OpStart, 1)
+	// A parameter changed: stop with the old agent, start with the new one.
+	a.Resource.Params = map[string]any{"port": 8080}
+	r.Set(Desired{Index: 3, Instances: []Instance{a, insts("sync")[0]}})
+	h.waitReported("a", StateStarted, OpStart, 2)
+	if got, want := h.sys.seq(), "start a, start sync, stop a, start a"; got != want {
+		t.Fatalf("calls %q; want %q", got, want)
+	}
+}
+
+func TestReconciler_ObservationIDsAreUniqueAndReportsRetried(t *testing.T) {
+	h := newHarness(t)
+	h.rep.fail = true
+	r := h.run(func(c *ReconcilerConfig) { c.ReportRetry = time.Second })
+	r.Set(Desired{Index: 1, Instances: insts("a", "b")})
+	h.waitState("b", StateStarted)
+	if n := len(h.rep.find("a", StateStarted, "")); n != 0 {
+		t.Fatalf("%d reports recorded while the reporter fails", n)
+	}
+	h.rep.mu.Lock()
+	h.rep.fail = false
+	h.rep.mu.Unlock()
+	eventually(t, "reports delivered after retry", func() bool {
+		h.clk.Advance(100 * time.Millisecond)
+		return len(h.rep.find("b", StateStarted, OpStart)) == 1
+	})
+	seen := map[string]bool{}
+	h.rep.mu.Lock()
+	defer h.rep.mu.Unlock()
+	var order []string
+	for _, o := range h.rep.obs {
+		if o.ID == "" || seen[o.ID] {
+			t.Errorf("observation %+v has an empty or repeated ID", o.Observation)
+		}
+		seen[o.ID] = true
+		order = append(order, o.Instance+" "+string(o.State))
+	}
+	// Probes run concurrently; everything after them is in order.
+	if got, want := strings.Join(order[2:], ", "), "a starting, a started, b starting, b started"; got != want || len(order) != 6 {
+		t.Errorf("reports in order %q; want %q", got, want)
+	}
+}

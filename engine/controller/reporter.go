@@ -2,6 +2,7 @@ package controller
 
 import (
 	"context"
+	"fmt"
 	"log/slog"
 	"sync"
 	"time"
@@ -13,6 +14,7 @@ type reportQueue struct {
 	mu       sync.Mutex
 	items    []queuedReport
 	seq      uint64
+	prefix   string // "NODE@RUN" for Observation.ID
 	notifyCh chan struct{}
 }
 
@@ -32,6 +34,13 @@ func newReportQueue() *reportQueue {
 	return &reportQueue{notifyCh: make(chan struct{}, 1)}
 }
 
+// setPrefix names this run in observation IDs.
+func (q *reportQueue) setPrefix(p string) {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	q.prefix = p
+}
+
 // push queues o and returns its sequence number. Consecutive identical
 // observations (same instance, state, op, reason) are queued once.
 func (q *reportQueue) push(o Observation, ack bool) uint64 {
@@ -44,6 +53,7 @@ func (q *reportQueue) push(o Observation, ack bool) uint64 {
 		}
 	}
 	q.seq++
+	o.ID = fmt.Sprintf("%s-%d", q.prefix, q.seq)
 	q.items = append(q.items, queuedReport{seq: q.seq, obs: o, ack: ack})
 	select {
 	case q.notifyCh <- struct{}{}:
