@@ -226,3 +226,14 @@ func (s *State) Cluster() (*model.Cluster, uint64, error) {
 	}
 	return s.parsed, ver, s.parseErr
 }
+
+// Reset empties the state (index 0). Used when a node discards its raft state
+// to rejoin from another node's log: entries it applied before must not be
+// mistaken for the new history's.
+func (s *State) Reset() {
+	s.mu.Lock()
+	s.d = Data{}
+	close(s.changed)
+	s.changed = make(chan struct{})
+	s.mu.Unlock()
+}
