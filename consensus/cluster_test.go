@@ -136,7 +136,11 @@ func TestCluster_PartitionMinorityCannotCommit(t *testing.T) {
 
 func TestCluster_WipedNodeCatchesUpFromSnapshot(t *testing.T) {
 	c := newCluster(t, nil, "a", "b", "c")
-	c.tune = func(cfg *Config) { cfg.SnapshotThreshold = 16; cfg.TrailingLogs = 4; cfg.SnapshotInterval = 50 * time.Millisecond }
+	c.tune = func(cfg *Config) {
+		cfg.SnapshotThreshold = 16
+		cfg.TrailingLogs = 4
+		cfg.SnapshotInterval = 50 * time.Millisecond
+	}
 	c.startAll()
 	leader := c.leader()
 	victim := "a"
