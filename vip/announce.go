@@ -47,6 +47,7 @@ func (a *Agent) announce(link netlink.Link) {
 	}
 	first := time.Now()
 	if a.p.ArpCount > 0 {
+		// Frame 0 goes out before Start returns (failover speed).
 		if err := s.send(0); err != nil {
 			a.log.Warn("announce vip", "nic", link.Attrs().Name, "frame", 0, "err", err)
 		}
@@ -60,23 +61,34 @@ func (a *Agent) runBurst(an *announcer, s sender, nic string, first time.Time) {
 	defer close(an.doneCh)
 	defer s.close()
 	warned := false
+	failed := 0
 	sendOne := func(i int) {
-		if err := s.send(i); err != nil && !warned {
+		err := s.send(i)
+		if err != nil {
+			failed++
+		}
+		if err != nil && !warned {
 			warned = true // one warning per burst: the link is probably down
 			a.log.Warn("announce vip", "nic", nic, "frame", i, "err", err)
 		}
 	}
 	// Frames are scheduled from the first one's time, so a slow send does
-	// not stretch the burst.
+	// not stretch the burst; after a stall (a loaded host) they resume at
+	// least half an interval apart instead of all at once.
+	last := first
 	for i := 1; i < a.p.ArpCount; i++ {
-		wait := time.Until(first.Add(time.Duration(i) * a.p.ArpInterval))
-		if !sleep(an.stopCh, wait) {
+		at := first.Add(time.Duration(i) * a.p.ArpInterval)
+		if floor := last.Add(a.p.ArpInterval / 2); at.Before(floor) {
+			at = floor
+		}
+		if !sleep(an.stopCh, time.Until(at)) {
 			return
 		}
+		last = time.Now()
 		sendOne(i)
 	}
 	if a.p.ArpCount > 0 {
-		a.log.Debug("vip announced", "nic", nic, "frames", a.p.ArpCount)
+		a.log.Debug("vip announced", "nic", nic, "frames", a.p.ArpCount, "failed", failed, "took", time.Since(first))
 	}
 	if a.p.Reannounce <= 0 {
 		return
