@@ -180,6 +180,9 @@ var brokenCases = []struct {
 	{"stonith without fencing", "cluster: {name: c, key_file: k, stonith: true}\n" + twoNodes, []string{
 		"t.yaml:1:42: stonith is true but no fencing devices are defined; expected a fencing section (and nodes' fence lists) or stonith: false",
 	}},
+	{"constraint on a cloned resource", head + twoNodes + "resources:\n  - {id: p, type: ping}\n  - {id: w, type: exec}\nclones:\n  - {id: pc, resource: p}\nconstraints:\n  - colocation: {resource: w, with: p}\n  - order: {first: pc, then: w}\n", []string{
+		"t.yaml:13:37: colocation refers to p, which is cloned by pc; expected the clone's id pc (constraints apply to the clone's instances)",
+	}},
 	{"witness preferred", head + twoNodes + "  - {name: w, role: witness, addresses: [10.0.0.3]}\nresources:\n  - {id: r, type: exec}\nconstraints:\n  - location: {resource: r, node: w, score: 100}\n", []string{
 		"t.yaml:11:35: location prefers node w, which is a witness and runs no resources; expected a member node",
 	}},

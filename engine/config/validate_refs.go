@@ -123,7 +123,13 @@ func (v *validator) ref(id *string, key, what string, at model.Pos) bool {
 		return false
 	}
 	switch kind := v.kindOf(*id); kind {
-	case "resource", "group", "clone":
+	case "resource", "group":
+		if cl := v.cloneOf[*id]; cl != nil {
+			v.errf(p, "%s refers to %s, which is cloned by %s; expected the clone's id %s (constraints apply to the clone's instances)", what, *id, cl.ID, cl.ID)
+			return false
+		}
+		return true
+	case "clone":
 		return true
 	case "":
 		v.errf(p, "%s refers to %q, which is not a resource, group or clone; expected %s", what, clip(*id), choices(*id, v.idsOfKind("resource", "group", "clone")))
