@@ -73,6 +73,10 @@ func (r *Reconciler) step() {
 		if reason == "" {
 			continue
 		}
+		// What was started after it here (its `then` side) stops first.
+		if dep := r.runningDependent(ri, map[string]bool{}); dep != nil {
+			ri, reason = dep, fmt.Sprintf("it depends on %s, which must stop: %s", ri.id, reason)
+		}
 		if ri.busy == "" {
 			r.launch(ri, OpStop, reason)
 		}
@@ -119,6 +123,27 @@ func (r *Reconciler) sorted() []*inst {
 		return out[i].id < out[j].id
 	})
 	return out
+}
+
+// runningDependent returns the deepest instance running here that must be
+// stopped before ri: one whose After names ri (or names such an instance).
+// Blocked instances are skipped: nothing touches them.
+func (r *Reconciler) runningDependent(ri *inst, seen map[string]bool) *inst {
+	seen[ri.id] = true
+	for _, d := range r.sorted() {
+		if seen[d.id] || !d.running || d.blocked {
+			continue
+		}
+		for _, a := range d.after {
+			if a == ri.id {
+				if deeper := r.runningDependent(d, seen); deeper != nil {
+					return deeper
+				}
+				return d
+			}
+		}
+	}
+	return nil
 }
 
 // missingFirst returns the first `After` instance not observed started

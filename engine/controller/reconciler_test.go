@@ -525,3 +525,28 @@ func TestReconciler_ObservationIDsAreUniqueAndReportsRetried(t *testing.T) {
 		t.Errorf("reports in order %q; want %q", got, want)
 	}
 }
+
+func TestReconciler_RestartOfAFirstRestartsWhatDependsOnIt(t *testing.T) {
+	h := newHarness(t)
+	r := h.run(nil)
+	// A group vip -> web -> app: each after the previous member.
+	d := Desired{Index: 1, Instances: []Instance{
+		{ID: "vip", Resource: res("vip")},
+		{ID: "web", Resource: res("web"), After: []string{"vip"}},
+		{ID: "app", Resource: res("app"), After: []string{"web"}},
+	}}
+	r.Set(d)
+	h.waitReported("app", StateStarted, OpStart, 1)
+	h.waitState("vip", StateStarted)
+	h.failMonitor("vip")
+	failed := h.waitReported("vip", StateFailed, OpMonitor, 1)
+	h.waitReported("vip", StateStopped, OpStop, 1)
+	h.sys.set(func(s *fakeSystem) { delete(s.failMon, "vip") })
+	d.Index = failed.index
+	r.Set(d)
+	h.waitReported("app", StateStarted, OpStart, 2)
+	want := "start vip, start web, start app, stop app, stop web, stop vip, start vip, start web, start app"
+	if got := h.sys.seq(); got != want {
+		t.Fatalf("calls %q; want %q", got, want)
+	}
+}
