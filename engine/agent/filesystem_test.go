@@ -1,0 +1,257 @@
+package agent
+
+import (
+	"errors"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/havenha/haven/engine/model"
+)
+
+func fsRes(params map[string]any) model.Resource {
+	return model.Resource{ID: "fs1", Type: "filesystem", Params: params}
+}
+
+// unmountAll is a test cleanup: unmount whatever is still on dir.
+func unmountAll(t *testing.T, dir string) {
+	t.Cleanup(func() {
+		for i := 0; i < 10; i++ {
+			if err := unix.Unmount(dir, unix.MNT_DETACH); err != nil {
+				return
+			}
+		}
+	})
+}
+
+func mountedOn(t *testing.T, dir string) *mountEntry {
+	t.Helper()
+	ms, err := readMounts()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var found *mountEntry
+	for i := range ms {
+		if ms[i].Point == dir {
+			found = &ms[i]
+		}
+	}
+	return found
+}
+
+func TestFilesystem_Tmpfs(t *testing.T) {
+	needRoot(t)
+	dir := filepath.Join(t.TempDir(), "mnt", "data")
+	unmountAll(t, dir)
+	a := mustNew(t, FilesystemType{}, fsRes(map[string]any{
+		"device": "tmpfs", "directory": dir, "fstype": "tmpfs", "options": "size=4m,mode=0755", "check_level": 20,
+	}), testEnv(t))
+	wantStatus(t, a, model.StatusStopped)
+	if err := a.Start(opCtx(t, 10*time.Second)); err != nil {
+		t.Fatal(err)
+	}
+	if e := mountedOn(t, dir); e == nil || e.FSType != "tmpfs" {
+		t.Fatalf("after start: %+v mounted on %s", e, dir)
+	}
+	wantStatus(t, a, model.StatusRunning)
+	if err := a.Start(opCtx(t, 10*time.Second)); err != nil {
+		t.Fatalf("second start: %v", err)
+	}
+	if err := a.Stop(opCtx(t, 10*time.Second)); err != nil {
+		t.Fatal(err)
+	}
+	if e := mountedOn(t, dir); e != nil {
+		t.Fatalf("after stop: %+v still mounted", e)
+	}
+	wantStatus(t, a, model.StatusStopped)
+	if err := a.Stop(opCtx(t, 10*time.Second)); err != nil {
+		t.Fatalf("second stop: %v", err)
+	}
+}
+
+func TestFilesystem_SomethingElseMountedThere(t *testing.T) {
+	needRoot(t)
+	dir := t.TempDir()
+	unmountAll(t, dir)
+	if err := unix.Mount("othertmp", dir, "tmpfs", 0, "size=1m"); err != nil {
+		t.Fatal(err)
+	}
+	a := mustNew(t, FilesystemType{}, fsRes(map[string]any{"device": "tmpfs", "directory": dir, "fstype": "tmpfs"}), testEnv(t))
+	err := a.Start(opCtx(t, 10*time.Second))
+	if err == nil || !strings.Contains(err.Error(), "othertmp") {
+		t.Fatalf("Start = %v, want an error naming what is mounted there (othertmp)", err)
+	}
+	if err := wantStatus(t, a, model.StatusFailed); err == nil || !strings.Contains(err.Error(), "othertmp") {
+		t.Fatalf("monitor reason %v", err)
+	}
+	if err := a.Stop(opCtx(t, 10*time.Second)); err != nil {
+		t.Fatalf("Stop = %v, want success without touching the other mount", err)
+	}
+	if e := mountedOn(t, dir); e == nil || e.Source != "othertmp" {
+		t.Fatal("Stop unmounted a filesystem that is not the resource's")
+	}
+}
+
+// loopImage makes an ext4 image of 32 MiB and attaches it to a loop device.
+func loopImage(t *testing.T) (img, dev string) {
+	t.Helper()
+	needRoot(t)
+	for _, tool := range []string{"mkfs.ext4", "losetup"} {
+		if _, err := exec.LookPath(tool); err != nil {
+			t.Skipf("needs %s (e2fsprogs, util-linux)", tool)
+		}
+	}
+	img = filepath.Join(t.TempDir(), "disk.img")
+	if err := os.WriteFile(img, nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Truncate(img, 32<<20); err != nil {
+		t.Fatal(err)
+	}
+	if out, err := exec.Command("mkfs.ext4", "-q", "-F", "-L", "haventest", img).CombinedOutput(); err != nil {
+		t.Fatalf("mkfs.ext4: %v: %s", err, out)
+	}
+	out, err := exec.Command("losetup", "--find", "--show", img).CombinedOutput()
+	if err != nil {
+		t.Skipf("no loop device available: losetup: %v: %s", err, out)
+	}
+	dev = strings.TrimSpace(string(out))
+	t.Cleanup(func() { exec.Command("losetup", "-d", dev).Run() })
+	return img, dev
+}
+
+func TestFilesystem_Ext4OnLoopDevice(t *testing.T) {
+	_, dev := loopImage(t)
+	dir := filepath.Join(t.TempDir(), "datab")
+	unmountAll(t, dir)
+	res := fsRes(map[string]any{"device": dev, "directory": dir, "fstype": "ext4", "options": "noatime", "check_level": 20})
+	a := mustNew(t, FilesystemType{}, res, testEnv(t))
+	if err := a.Start(opCtx(t, 20*time.Second)); err != nil {
+		t.Fatal(err)
+	}
+	wantStatus(t, a, model.StatusRunning)
+	if err := os.WriteFile(filepath.Join(dir, "kept"), []byte("data"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := a.Start(opCtx(t, 20*time.Second)); err != nil {
+		t.Fatalf("second start: %v", err)
+	}
+
+	// A process working inside the mount keeps it busy; force_unmount
+	// (the default) ends it.
+	busy := exec.Command("sleep", "1000")
+	busy.Dir = dir
+	if err := busy.Start(); err != nil {
+		t.Fatal(err)
+	}
+	waited := make(chan error, 1)
+	go func() { waited <- busy.Wait() }()
+	t.Cleanup(func() { busy.Process.Kill() })
+	if err := a.Stop(opCtx(t, 20*time.Second)); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case err := <-waited:
+		var ee *exec.ExitError
+		if !errors.As(err, &ee) || ee.Sys().(syscall.WaitStatus).Signal() != syscall.SIGTERM {
+			t.Fatalf("busy process ended with %v, want SIGTERM", err)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("busy process still runs after Stop")
+	}
+	wantStatus(t, a, model.StatusStopped)
+
+	// Data survives a remount.
+	if err := a.Start(opCtx(t, 20*time.Second)); err != nil {
+		t.Fatal(err)
+	}
+	if b, err := os.ReadFile(filepath.Join(dir, "kept")); err != nil || string(b) != "data" {
+		t.Fatalf("after remount: %q, %v", b, err)
+	}
+	if err := a.Stop(opCtx(t, 20*time.Second)); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestFilesystem_BusyWithoutForceFailsNamingIt(t *testing.T) {
+	_, dev := loopImage(t)
+	dir := t.TempDir()
+	unmountAll(t, dir)
+	a := mustNew(t, FilesystemType{}, fsRes(map[string]any{"device": dev, "directory": dir, "force_unmount": false}), testEnv(t))
+	if err := a.Start(opCtx(t, 20*time.Second)); err != nil {
+		t.Fatal(err)
+	}
+	busy := exec.Command("sleep", "1000")
+	busy.Dir = dir
+	if err := busy.Start(); err != nil {
+		t.Fatal(err)
+	}
+	err := a.Stop(opCtx(t, time.Second))
+	if err == nil || !strings.Contains(err.Error(), "busy") {
+		t.Fatalf("Stop = %v, want a busy error", err)
+	}
+	wantStatus(t, a, model.StatusRunning)
+	busy.Process.Kill()
+	busy.Wait()
+	if err := a.Stop(opCtx(t, 10*time.Second)); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestFilesystem_ImageFileThroughLoop(t *testing.T) {
+	img, dev := loopImage(t)
+	dir := t.TempDir()
+	unmountAll(t, dir)
+	// The image file itself: mount attaches a loop device; the agent finds
+	// it again through the loop device's backing file.
+	exec.Command("losetup", "-d", dev).Run()
+	a := mustNew(t, FilesystemType{}, fsRes(map[string]any{"device": img, "directory": dir, "fstype": "ext4", "options": "loop"}), testEnv(t))
+	if err := a.Start(opCtx(t, 20*time.Second)); err != nil {
+		t.Fatal(err)
+	}
+	e := mountedOn(t, dir)
+	if e == nil || !strings.HasPrefix(e.Source, "/dev/loop") {
+		t.Fatalf("mounted %+v", e)
+	}
+	t.Cleanup(func() { exec.Command("losetup", "-d", e.Source).Run() })
+	wantStatus(t, a, model.StatusRunning)
+	if err := a.Start(opCtx(t, 20*time.Second)); err != nil {
+		t.Fatalf("second start (must recognise the loop mount): %v", err)
+	}
+	if err := a.Stop(opCtx(t, 20*time.Second)); err != nil {
+		t.Fatal(err)
+	}
+	wantStatus(t, a, model.StatusStopped)
+}
+
+func TestFilesystem_Validate(t *testing.T) {
+	for _, c := range []struct {
+		params  map[string]any
+		wantKey string
+	}{
+		{map[string]any{"device": "/dev/sdb1", "directory": "/datab", "fstype": "xfs", "options": "noatime"}, ""},
+		{map[string]any{"directory": "/datab"}, "device"},
+		{map[string]any{"device": "/dev/sdb1", "directory": "datab"}, "directory"},
+		{map[string]any{"device": "/dev/sdb1", "directory": "/"}, "directory"},
+		{map[string]any{"device": "/dev/sdb1", "directory": "/d", "check_level": 5}, "check_level"},
+		{map[string]any{"device": "/dev/sdb1", "directory": "/d", "fstype": "ext4,xfs"}, "fstype"},
+		{map[string]any{"device": "/dev/sdb1", "directory": "/d", "force_unmount": "yes"}, "force_unmount"},
+	} {
+		ps := FilesystemType{}.Validate(c.params)
+		if c.wantKey == "" && len(ps) > 0 || c.wantKey != "" && (len(ps) == 0 || ps[0].Key != c.wantKey) {
+			t.Errorf("%v: problems %v, want key %q", c.params, ps, c.wantKey)
+		}
+	}
+}
+
+func TestUnescapeMount(t *testing.T) {
+	if got := unescapeMount(`/mnt/with\040space\134x`); got != `/mnt/with space\x` {
+		t.Fatalf("got %q", got)
+	}
+}
