@@ -87,6 +87,7 @@ type tnode struct {
 	state  *state.State
 	cancel context.CancelFunc
 	done   chan error
+	link   Link
 }
 
 type tcluster struct {
@@ -99,6 +100,10 @@ type tcluster struct {
 	fencer  *fakeFencer
 	logger  *slog.Logger
 	tune    func(*Config)
+	// mkLink, when set, makes real links (TCP) instead of in-memory ones;
+	// addrs then maps node names to their raft addresses.
+	mkLink func(name string) Link
+	addrs  map[string]raft.ServerAddress
 }
 
 func newCluster(t testing.TB, mutate func(*model.Cluster), names ...string) *tcluster {
@@ -127,14 +132,21 @@ func (c *tcluster) startAll() {
 
 func (c *tcluster) start(name string) *tnode {
 	c.t.Helper()
-	link := c.net.Link(raft.ServerAddress(name))
+	var link Link
+	addrOf := func(n model.Node) raft.ServerAddress { return raft.ServerAddress(n.Name) }
+	if c.mkLink != nil {
+		link = c.mkLink(name)
+		addrOf = func(n model.Node) raft.ServerAddress { return c.addrs[n.Name] }
+	} else {
+		link = c.net.Link(raft.ServerAddress(name))
+	}
 	if c.members[name] == nil {
 		c.members[name] = &fakeMembership{}
 	}
 	st := state.New(state.Options{})
 	cfg := Config{
 		Cluster: c.model, Node: name, Key: testKey, DataDir: filepath.Join(c.root, name), Link: link, State: st,
-		Address:    func(n model.Node) raft.ServerAddress { return raft.ServerAddress(n.Name) },
+		Address:    addrOf,
 		Fencer:     c.fencer,
 		Membership: c.members[name],
 		Logger:     c.logger.With("n", name),
@@ -148,7 +160,7 @@ func (c *tcluster) start(name string) *tnode {
 		c.t.Fatal(err)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	tn := &tnode{name: name, node: n, state: st, cancel: cancel, done: make(chan error, 1)}
+	tn := &tnode{name: name, node: n, state: st, cancel: cancel, done: make(chan error, 1), link: link}
 	go func() { tn.done <- n.Run(ctx) }()
 	select {
 	case <-n.Ready():
@@ -174,14 +186,8 @@ func (c *tcluster) stop(name string) {
 	}
 	tn.node.Close()
 	tn.node.Close() // safe twice
-	for _, l := range []raft.ServerAddress{raft.ServerAddress(name)} {
-		c.net.mu.Lock()
-		link := c.net.links[l]
-		c.net.mu.Unlock()
-		if link != nil {
-			link.Close()
-		}
-	}
+	tn.link.Close()
+	tn.link.Close() // safe twice
 }
 
 func (c *tcluster) eventually(what string, cond func() bool) {
