@@ -247,6 +247,9 @@ func (v *validator) fenceChoices(id string) string {
 
 // choices renders "one of a, b, c" with a typo hint.
 func choices(got string, ids []string) string {
+	if len(ids) == 0 {
+		return "one defined in this file (there is none)"
+	}
 	hint := ""
 	if near := nearest(got, ids); near != "" {
 		hint = fmt.Sprintf("%q or another of ", near)
