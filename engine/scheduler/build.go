@@ -105,6 +105,7 @@ type working struct {
 	warnings []string
 	quorumStop,
 	quorumFreeze bool
+	colocs    []*colocation // every colocation, in configuration order
 	snaps     map[*resource]table
 	snapOrder []*resource
 }
@@ -345,6 +346,7 @@ func (w *working) newClone(cl *model.Clone, order *int) *resource {
 
 func (w *working) addColocation(id string, dep, prim *resource, score model.Score) {
 	c := &colocation{id: id, dependent: dep, primary: prim, score: score}
+	w.colocs = append(w.colocs, c)
 	dep.colocs = append(dep.colocs, c)
 	prim.colocsLHS = append(prim.colocsLHS, c)
 }

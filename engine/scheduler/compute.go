@@ -90,6 +90,28 @@ func (w *working) runnable() {
 				})
 			}
 		}
+		// Mandatory colocations hold even where a colocation loop kept the
+		// assignment from seeing them: the dependent does not run.
+		for _, c := range w.colocs {
+			if c.score > model.NegInfinity && c.score < model.Infinity {
+				continue
+			}
+			on := map[int]bool{}
+			walk(c.primary, func(x *resource) {
+				if x.kind == kPrimitive && x.assigned >= 0 {
+					on[x.assigned] = true
+				}
+			})
+			walk(c.dependent, func(x *resource) {
+				if x.kind != kPrimitive || x.assigned < 0 || !x.managed {
+					return
+				}
+				if (c.score <= model.NegInfinity && on[x.assigned]) || (c.score >= model.Infinity && len(on) > 0 && !on[x.assigned]) {
+					w.block(x, "colocation "+c.id+" with "+c.primary.id+" cannot be met")
+					changed = true
+				}
+			})
+		}
 		for _, p := range w.byIDSorted() {
 			for _, c := range p.colocsLHSAll() {
 				if c.score < model.Infinity || w.runs(c.primary) {
