@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"log/slog"
-	"math"
 	"net"
 	"os"
 	"os/exec"
@@ -154,6 +153,9 @@ type pingAgent struct {
 	set func(name, value string)
 	log *slog.Logger
 
+	// probe checks one host; nil means reachable (a seam for tests).
+	probe func(ctx context.Context, host string) bool
+
 	mu   sync.Mutex
 	loop *pingLoop
 }
@@ -264,7 +266,11 @@ func (a *pingAgent) round(ctx context.Context) int {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			ok[i] = a.reachable(ctx, h)
+			probe := a.probe
+			if probe == nil {
+				probe = a.reachable
+			}
+			ok[i] = probe(ctx, h)
 		}()
 	}
 	wg.Wait()
@@ -295,12 +301,12 @@ func (a *pingAgent) reachable(ctx context.Context, host string) bool {
 		}
 		return false
 	}
-	deadline := time.Duration(a.p.Attempts)*to + time.Second
-	cctx, cancel := context.WithTimeout(ctx, deadline+time.Second)
+	// ping sends attempts echo requests a second apart and waits timeout
+	// for the last reply; the context bounds it in any case.
+	cctx, cancel := context.WithTimeout(ctx, time.Duration(a.p.Attempts-1)*time.Second+to+time.Second)
 	defer cancel()
 	cmd := exec.Command("ping", "-n", "-q", "-c", strconv.Itoa(a.p.Attempts),
-		"-W", strconv.FormatFloat(to.Seconds(), 'f', 3, 64),
-		"-w", strconv.Itoa(int(math.Ceil(deadline.Seconds()))), host)
+		"-W", strconv.FormatFloat(to.Seconds(), 'f', 3, 64), host)
 	cmd.Env = append(os.Environ(), "LC_ALL=C")
 	code, out, err := runOutput(cctx, cmd, 300)
 	if err != nil || code > 1 {
