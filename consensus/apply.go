@@ -67,7 +67,7 @@ func (n *Node) ApplyEncoded(ctx context.Context, b []byte) (state.Result, error)
 			return state.Result{}, fmt.Errorf("%w after %d attempts: %v", ErrNoLeader, attempt+1, ctx.Err())
 		case <-time.After(backoff):
 		}
-		if backoff < 200*time.Millisecond {
+		if backoff < 50*time.Millisecond {
 			backoff *= 2
 		}
 	}
@@ -127,7 +127,7 @@ func (n *Node) Barrier(ctx context.Context) error {
 			return fmt.Errorf("barrier: %w: %v", ErrNoLeader, ctx.Err())
 		case <-time.After(backoff):
 		}
-		if backoff < 200*time.Millisecond {
+		if backoff < 50*time.Millisecond {
 			backoff *= 2
 		}
 	}

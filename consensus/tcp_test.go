@@ -36,8 +36,8 @@ func (s *syncBuffer) String() string {
 }
 
 // newTCPCluster builds a cluster whose nodes talk real TLS over loopback.
-func newTCPCluster(t *testing.T, logs *syncBuffer, names ...string) *tcluster {
-	c := newCluster(t, nil, names...)
+func newTCPCluster(t testing.TB, logs *syncBuffer, mutate func(*model.Cluster), names ...string) *tcluster {
+	c := newCluster(t, mutate, names...)
 	c.logger = slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelInfo}))
 	c.addrs = map[string]raft.ServerAddress{}
 	links := map[string]*TCPLink{}
@@ -65,7 +65,7 @@ func newTCPCluster(t *testing.T, logs *syncBuffer, names ...string) *tcluster {
 
 func TestTCP_ClusterForwardsOverTLS(t *testing.T) {
 	logs := &syncBuffer{}
-	c := newTCPCluster(t, logs, "a", "b", "c")
+	c := newTCPCluster(t, logs, nil, "a", "b", "c")
 	c.startAll()
 	leader := c.leader()
 	var last uint64
@@ -85,7 +85,7 @@ func TestTCP_ClusterForwardsOverTLS(t *testing.T) {
 
 func TestTCP_PeerWithoutKeyCannotJoinOrRead(t *testing.T) {
 	logs := &syncBuffer{}
-	c := newTCPCluster(t, logs, "a", "b", "c")
+	c := newTCPCluster(t, logs, nil, "a", "b", "c")
 	c.startAll()
 	leader := c.leader()
 	const marker = "SECRET-MARKER-7f3a"
@@ -181,7 +181,6 @@ func TestTCP_KeyTooShortRefused(t *testing.T) {
 	}
 }
 
-var _ = model.RoleWitness
 
 func first(b []byte) []byte {
 	if len(b) > 8 {
