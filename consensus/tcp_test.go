@@ -181,7 +181,6 @@ func TestTCP_KeyTooShortRefused(t *testing.T) {
 	}
 }
 
-
 func first(b []byte) []byte {
 	if len(b) > 8 {
 		return b[:8]
