@@ -281,7 +281,7 @@ func (d *decoder) value(n *yaml.Node, v reflect.Value, what string) {
 		}
 		if err := v.Addr().Interface().(encoding.TextUnmarshaler).UnmarshalText([]byte(n.Value)); err != nil {
 			if t == scoreType {
-				d.errAt(n, "%s %s is not a score; expected an integer, INFINITY, +INFINITY or -INFINITY", what, describe(n))
+				d.errAt(n, "%s %q is not a score; expected an integer, INFINITY, +INFINITY or -INFINITY", what, clip(n.Value))
 			} else {
 				d.errAt(n, "%s: %v", what, err)
 			}
@@ -441,6 +441,19 @@ func (d *decoder) structure(n *yaml.Node, v reflect.Value, what string) {
 		d.value(p.v, fv, f.name)
 		if len(f.enum) > 0 && fv.Kind() == reflect.String && fv.String() != "" {
 			d.checkEnum(p.v, fv, f, ctx)
+		}
+	}
+	// A struct section left out (meta, timing) takes its parent's position, so
+	// later messages about its defaults still point somewhere useful.
+	for _, f := range si.fields {
+		fv := v.Field(f.index)
+		if fv.Kind() != reflect.Struct {
+			continue
+		}
+		if sub := infoOf(fv.Type()); sub.posIdx >= 0 {
+			if pv := fv.Field(sub.posIdx); pv.Interface().(model.Pos) == (model.Pos{}) {
+				pv.Set(reflect.ValueOf(model.Pos{Line: n.Line, Col: n.Column}))
+			}
 		}
 	}
 	if t == resType {
