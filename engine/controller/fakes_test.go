@@ -36,12 +36,13 @@ type fakeSystem struct {
 	hang       map[string]string
 	ctxErrs    map[string]error // ctx.Err() seen by a hanging op when it gave up
 	inProgress map[string]string
+	gate       map[string]chan struct{} // "inst op" -> the op waits until closed
 }
 
 func newFakeSystem(clk *FakeClock) *fakeSystem {
 	return &fakeSystem{clock: clk, running: map[string]bool{}, failStart: map[string]error{},
 		failStop: map[string]error{}, failMon: map[string]error{}, hang: map[string]string{},
-		ctxErrs: map[string]error{}, inProgress: map[string]string{}}
+		ctxErrs: map[string]error{}, inProgress: map[string]string{}, gate: map[string]chan struct{}{}}
 }
 
 func (s *fakeSystem) set(f func(s *fakeSystem)) {
@@ -84,9 +85,17 @@ func (s *fakeSystem) do(ctx context.Context, inst, op string) (model.Status, err
 	s.mu.Lock()
 	at := s.clock.Now()
 	hang := s.hang[inst] == op
+	gate := s.gate[inst+" "+op]
 	s.inProgress[inst] = op
 	s.mu.Unlock()
 	var err error
+	if gate != nil {
+		select {
+		case <-gate:
+		case <-ctx.Done():
+			err = ctx.Err()
+		}
+	}
 	if hang {
 		<-ctx.Done()
 		err = fmt.Errorf("gave up: %w", ctx.Err())
@@ -98,7 +107,7 @@ func (s *fakeSystem) do(ctx context.Context, inst, op string) (model.Status, err
 		s.ctxErrs[inst] = ctx.Err()
 	}
 	st := model.StatusStopped
-	if err == nil {
+	if err == nil && ctx.Err() == nil {
 		switch op {
 		case "start":
 			if err = s.failStart[inst]; err == nil {

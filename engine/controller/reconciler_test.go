@@ -550,3 +550,17 @@ func TestReconciler_RestartOfAFirstRestartsWhatDependsOnIt(t *testing.T) {
 		t.Fatalf("calls %q; want %q", got, want)
 	}
 }
+
+func TestReconciler_NothingStartsBeforeEveryProbeAnswered(t *testing.T) {
+	h := newHarness(t)
+	gate := make(chan struct{})
+	h.sys.set(func(s *fakeSystem) { s.gate["z monitor"] = gate })
+	r := h.run(nil)
+	r.Set(Desired{Index: 1, Instances: insts("a"), Others: insts("z")})
+	h.waitState("a", StateStopped) // a probed; the step after it started nothing
+	if got := h.sys.seq(); got != "" {
+		t.Fatalf("calls %q while z's probe is outstanding; want none", got)
+	}
+	close(gate)
+	h.waitReported("a", StateStarted, OpStart, 1)
+}
