@@ -229,7 +229,7 @@ func (m *Membership) Run(ctx context.Context) error {
 		return err
 	}
 	close(m.readyCh)
-	m.log.Info("membership started", "node", m.self.Name, "links", len(m.links), "profile", m.cfg.Cluster.ProfileName(),
+	m.log.Info("membership started", "links", len(m.links), "profile", m.cfg.Cluster.ProfileName(),
 		"probe_interval", m.timing.ProbeInterval, "probe_timeout", m.timing.ProbeTimeout,
 		"gossip_interval", m.timing.GossipInterval, "suspicion_mult", m.timing.SuspicionMult)
 	var wg sync.WaitGroup
@@ -409,7 +409,7 @@ func (m *Membership) leave() {
 		}()
 	}
 	wg.Wait()
-	m.log.Info("left the cluster", "node", m.self.Name)
+	m.log.Info("left the cluster")
 }
 
 func (m *Membership) shutdown() {

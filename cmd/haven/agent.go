@@ -1,0 +1,35 @@
+package main
+
+import (
+	"os"
+	"os/signal"
+	"syscall"
+
+	"github.com/spf13/cobra"
+)
+
+func init() {
+	var o agentOptions
+	cmd := &cobra.Command{
+		Use:   "agent -c FILE --node NAME",
+		Short: "Run this node's cluster agent (membership, quorum, API)",
+		Long: "Run the node agent: join the cluster over gossip encrypted with the cluster key, keep the\n" +
+			"quorum view, and serve the API on a unix socket (local CLI) and on the node's api_port (remote\n" +
+			"CLI with the cluster key). SIGTERM or SIGINT leaves the cluster gracefully: peers report the\n" +
+			"node as left, not dead. Logs are structured (slog) on standard error.",
+		Args: cobra.NoArgs,
+		RunE: func(c *cobra.Command, _ []string) error {
+			ctx, stop := signal.NotifyContext(c.Context(), syscall.SIGTERM, syscall.SIGINT)
+			defer stop()
+			return runAgent(ctx, o, os.Stderr)
+		},
+	}
+	fl := cmd.Flags()
+	fl.StringVarP(&o.configPath, "config", "c", "/etc/haven/haven.yaml", "configuration file")
+	fl.StringVar(&o.node, "node", "", "this node's name in the configuration (default: the host name)")
+	fl.StringVar(&o.dataDir, "data-dir", "", "data directory (default: cluster.data_dir/NODE, /var/lib/haven/NODE)")
+	fl.StringVar(&o.socket, "socket", "", "unix socket of the local API (default $HAVEN_SOCKET, /run/haven/NODE.sock)")
+	fl.StringVar(&o.logLevel, "log-level", "info", "debug, info, warn or error")
+	fl.StringVar(&o.logFormat, "log-format", "text", "text or json")
+	addCommand(cmd)
+}
