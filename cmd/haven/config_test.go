@@ -8,40 +8,32 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 )
 
-var (
-	buildOnce sync.Once
-	builtBin  string
-	buildErr  error
-)
-
-// havenBinary builds the real binary once for the tests that exec it.
-func havenBinary(t *testing.T) string {
-	t.Helper()
-	buildOnce.Do(func() {
-		dir, err := os.MkdirTemp("", "haven-bin-")
-		if err != nil {
-			buildErr = err
-			return
-		}
-		builtBin = filepath.Join(dir, "haven")
-		out, err := exec.Command("go", "build", "-o", builtBin, ".").CombinedOutput()
-		if err != nil {
-			buildErr = errors.New(string(out))
-		}
-	})
-	if buildErr != nil {
-		t.Fatalf("go build: %v", buildErr)
+// TestConfigCLI builds the real binary once into a temporary folder and runs
+// the config and keygen commands through it.
+func TestConfigCLI(t *testing.T) {
+	bin := filepath.Join(t.TempDir(), "haven")
+	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
+		t.Fatalf("go build: %v\n%s", err, out)
 	}
-	return builtBin
+	for _, tc := range []struct {
+		name string
+		fn   func(*testing.T, string)
+	}{
+		{"validate examples", testValidateExamples},
+		{"validate errors", testValidateErrors},
+		{"schema", testSchemaIsJSON},
+		{"keygen", testKeygen},
+	} {
+		t.Run(tc.name, func(t *testing.T) { tc.fn(t, bin) })
+	}
 }
 
-func runHaven(t *testing.T, args ...string) (stdout, stderr string, code int) {
+func runHaven(t *testing.T, bin string, args ...string) (stdout, stderr string, code int) {
 	t.Helper()
-	cmd := exec.Command(havenBinary(t), args...)
+	cmd := exec.Command(bin, args...)
 	var o, e bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &o, &e
 	err := cmd.Run()
@@ -56,12 +48,12 @@ func runHaven(t *testing.T, args ...string) (stdout, stderr string, code int) {
 	return o.String(), e.String(), code
 }
 
-func TestConfigValidate_Examples(t *testing.T) {
+func testValidateExamples(t *testing.T, bin string) {
 	files, _ := filepath.Glob("../../examples/*.yaml")
 	if len(files) < 5 {
 		t.Fatalf("found %d examples; want at least 5", len(files))
 	}
-	out, errOut, code := runHaven(t, append([]string{"config", "validate"}, files...)...)
+	out, errOut, code := runHaven(t, bin, append([]string{"config", "validate"}, files...)...)
 	if code != 0 || errOut != "" {
 		t.Fatalf("exit %d, stderr:\n%s", code, errOut)
 	}
@@ -79,14 +71,14 @@ func TestConfigValidate_Examples(t *testing.T) {
 	}
 }
 
-func TestConfigValidate_Errors(t *testing.T) {
+func testValidateErrors(t *testing.T, bin string) {
 	dir := t.TempDir()
 	bad := filepath.Join(dir, "bad.yaml")
 	src := "cluster:\n  name: c\nnodes:\n  - {name: a, addresses: [10.0.0.1], vote: 2}\n"
 	if err := os.WriteFile(bad, []byte(src), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	out, errOut, code := runHaven(t, "config", "validate", "../../examples/seed001.yaml", bad)
+	out, errOut, code := runHaven(t, bin, "config", "validate", "../../examples/seed001.yaml", bad)
 	if code != 1 {
 		t.Fatalf("exit %d; want 1", code)
 	}
@@ -99,18 +91,18 @@ func TestConfigValidate_Errors(t *testing.T) {
 		t.Errorf("stderr:\n%s\nwant:\n%s", errOut, want)
 	}
 
-	_, errOut, code = runHaven(t, "config", "validate", filepath.Join(dir, "missing.yaml"))
+	_, errOut, code = runHaven(t, bin, "config", "validate", filepath.Join(dir, "missing.yaml"))
 	if code != 1 || !strings.Contains(errOut, "missing.yaml: no such file or directory") {
 		t.Errorf("missing file: exit %d stderr %q; want 1 and a not-found error", code, errOut)
 	}
-	_, errOut, code = runHaven(t, "config", "validate")
+	_, errOut, code = runHaven(t, bin, "config", "validate")
 	if code != 1 || !strings.Contains(errOut, "requires at least 1 arg") {
 		t.Errorf("no args: exit %d stderr %q; want 1 and a usage error", code, errOut)
 	}
 }
 
-func TestConfigSchema_IsJSON(t *testing.T) {
-	out, errOut, code := runHaven(t, "config", "schema")
+func testSchemaIsJSON(t *testing.T, bin string) {
+	out, errOut, code := runHaven(t, bin, "config", "schema")
 	if code != 0 || errOut != "" {
 		t.Fatalf("exit %d stderr %q", code, errOut)
 	}
@@ -123,10 +115,10 @@ func TestConfigSchema_IsJSON(t *testing.T) {
 	}
 }
 
-func TestKeygen(t *testing.T) {
+func testKeygen(t *testing.T, bin string) {
 	dir := t.TempDir()
 	key := filepath.Join(dir, "authkey")
-	out, errOut, code := runHaven(t, "keygen", "-o", key)
+	out, errOut, code := runHaven(t, bin, "keygen", "-o", key)
 	if code != 0 || !strings.Contains(out, "wrote a 32-byte cluster key to "+key) {
 		t.Fatalf("exit %d stdout %q stderr %q", code, out, errOut)
 	}
@@ -139,7 +131,7 @@ func TestKeygen(t *testing.T) {
 	}
 	first, _ := os.ReadFile(key)
 
-	_, errOut, code = runHaven(t, "keygen", "-o", key)
+	_, errOut, code = runHaven(t, bin, "keygen", "-o", key)
 	if code != 1 || !strings.Contains(errOut, "haven: "+key+" already exists; expected a new file (use --force") {
 		t.Errorf("overwrite: exit %d stderr %q; want 1 and a refusal", code, errOut)
 	}
@@ -150,7 +142,7 @@ func TestKeygen(t *testing.T) {
 	if err := os.Chmod(key, 0o644); err != nil {
 		t.Fatal(err)
 	}
-	_, errOut, code = runHaven(t, "keygen", "--force", "-o", key)
+	_, errOut, code = runHaven(t, bin, "keygen", "--force", "-o", key)
 	if code != 0 {
 		t.Fatalf("--force: exit %d stderr %q", code, errOut)
 	}
@@ -160,15 +152,15 @@ func TestKeygen(t *testing.T) {
 		t.Errorf("--force: key unchanged or wrong (size %d, mode %v)", len(second), st.Mode().Perm())
 	}
 
-	_, errOut, code = runHaven(t, "keygen", "-o", "-")
+	_, errOut, code = runHaven(t, bin, "keygen", "-o", "-")
 	if code != 1 || !strings.Contains(errOut, "refusing to write the key to standard output") {
 		t.Errorf("-o -: exit %d stderr %q", code, errOut)
 	}
-	_, errOut, code = runHaven(t, "keygen")
+	_, errOut, code = runHaven(t, bin, "keygen")
 	if code != 1 || !strings.Contains(errOut, "no output file; expected -o FILE") {
 		t.Errorf("no -o: exit %d stderr %q", code, errOut)
 	}
-	_, errOut, code = runHaven(t, "keygen", "-o", filepath.Join(dir, "nodir", "k"))
+	_, errOut, code = runHaven(t, bin, "keygen", "-o", filepath.Join(dir, "nodir", "k"))
 	if code != 1 || !strings.Contains(errOut, "no such file or directory") {
 		t.Errorf("missing folder: exit %d stderr %q", code, errOut)
 	}
