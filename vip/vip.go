@@ -94,6 +94,12 @@ func (a *Agent) Start(ctx context.Context) error {
 		return fmt.Errorf("start vip %s: %w", a.p.IP, err)
 	}
 	nic := link.Attrs().Name
+	if err := linkUsable(link); err != nil {
+		// IPaddr2 would bring the interface up; haven does not override an
+		// operator's (or a fault test's) decision, and a VIP on a dead
+		// link serves nobody: fail so the cluster places it elsewhere.
+		return fmt.Errorf("start vip %s: %w", a.p.IP, err)
+	}
 	if a.p.Label != "" && len(nic)+1+len(a.p.Label) > labelMax {
 		return fmt.Errorf("start vip %s on %s: label %q is longer than %d characters", a.p.IP, nic, nic+":"+a.p.Label, labelMax)
 	}
@@ -158,14 +164,23 @@ func (a *Agent) Monitor(ctx context.Context) (model.Status, error) {
 	if held == nil {
 		return model.StatusStopped, nil
 	}
-	attrs := held.Attrs()
-	switch {
-	case attrs.Flags&net.FlagUp == 0:
-		return model.StatusFailed, fmt.Errorf("vip %s: interface %s is administratively down", a.p.IP, attrs.Name)
-	case attrs.RawFlags&unix.IFF_LOWER_UP == 0:
-		return model.StatusFailed, fmt.Errorf("vip %s: interface %s has no carrier (operstate %s)", a.p.IP, attrs.Name, attrs.OperState)
+	if err := linkUsable(held); err != nil {
+		return model.StatusFailed, fmt.Errorf("vip %s: %w", a.p.IP, err)
 	}
 	return model.StatusRunning, nil
+}
+
+// linkUsable reports why a link cannot carry traffic: administratively down
+// or without carrier.
+func linkUsable(link netlink.Link) error {
+	attrs := link.Attrs()
+	switch {
+	case attrs.Flags&net.FlagUp == 0:
+		return fmt.Errorf("interface %s is administratively down", attrs.Name)
+	case attrs.RawFlags&unix.IFF_LOWER_UP == 0:
+		return fmt.Errorf("interface %s has no carrier (operstate %s)", attrs.Name, attrs.OperState)
+	}
+	return nil
 }
 
 // Close stops any background announcing without touching the address (for

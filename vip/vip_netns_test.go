@@ -280,3 +280,44 @@ func TestVIP_MonitorLinkStates(t *testing.T) {
 	stop(t, bed, "n1", a)
 	wantStatus(t, bed, "n1", a, model.StatusStopped)
 }
+
+func TestVIP_StartFailsOnDeadLink(t *testing.T) {
+	bed := netns.New(t, netns.Options{Nodes: []string{"n1"}})
+	v := bed.HostAddr4(55)
+	a := newAgent(t, bed, "n1", map[string]any{"ip": v.String(), "nic": "eth0"})
+	for _, c := range []struct {
+		name       string
+		fault, fix func(string) error
+		want       string
+	}{
+		{"link down", bed.LinkDown, bed.LinkUp, "administratively down"},
+		{"no carrier", bed.PortDown, bed.PortUp, "no carrier"},
+	} {
+		if err := c.fault("n1"); err != nil {
+			t.Fatal(err)
+		}
+		err := netns.Poll(5*time.Second, 20*time.Millisecond, func() error {
+			err := bed.Do("n1", func() error { return a.Start(ctx(t)) })
+			if err == nil || !strings.Contains(err.Error(), c.want) {
+				return fmt.Errorf("start: %v", err)
+			}
+			return nil
+		})
+		if err != nil {
+			t.Fatalf("%s: %v; want an error saying %q", c.name, err, c.want)
+		}
+		if es := vipEntries(t, bed, "n1", v.Addr()); len(es) != 0 {
+			t.Fatalf("%s: failed start left %+v", c.name, es)
+		}
+		if err := c.fix("n1"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// Healthy again: starts (the carrier may take a moment to return).
+	if err := netns.Poll(5*time.Second, 20*time.Millisecond, func() error {
+		return bed.Do("n1", func() error { return a.Start(ctx(t)) })
+	}); err != nil {
+		t.Fatal(err)
+	}
+	wantStatus(t, bed, "n1", a, model.StatusRunning)
+}
