@@ -31,17 +31,20 @@ func TestFenceToWin_FencedPeerRecoversAndRejoins(t *testing.T) {
 	c.mustApply("n1", attr(t, "n1", "k", "before"))
 
 	c.stop("n2")
-	c.members["n1"].set("n2", false)
 	// Without the peer, raft (two voters) cannot commit.
 	if _, err := c.apply("n1", attr(t, "n1", "k", "stuck"), 1500*time.Millisecond); err == nil {
 		t.Fatal("a lone node of a two-voter raft committed before fence-to-win")
 	}
+	c.members["n1"].set("n2", false)
 	ctx, cancel := context.WithTimeout(context.Background(), waitFor)
 	defer cancel()
 	if err := c.nodes["n1"].node.PeerDown(ctx, "n2"); err != nil {
 		t.Fatal(err)
 	}
-	if got := c.fencer.fenced; !reflect.DeepEqual(got, []string{"n2"}) {
+	c.fencer.mu.Lock()
+	got := append([]string(nil), c.fencer.fenced...)
+	c.fencer.mu.Unlock()
+	if !reflect.DeepEqual(got, []string{"n2"}) {
 		t.Fatalf("fenced %v; want [n2]", got)
 	}
 	if !c.nodes["n1"].node.Status().Alone {
@@ -73,9 +76,11 @@ func TestFenceToWin_FenceFailsNoRecovery(t *testing.T) {
 	c := newCluster(t, twoNode(true, model.NoQuorumStop), "n1", "n2")
 	c.startAll()
 	c.leader()
+	c.fencer.mu.Lock()
+	c.fencer.fail = errors.New("BMC unreachable")
+	c.fencer.mu.Unlock()
 	c.stop("n2")
 	c.members["n1"].set("n2", false)
-	c.fencer.fail = errors.New("BMC unreachable")
 	ctx, cancel := context.WithTimeout(context.Background(), waitFor)
 	defer cancel()
 	err := c.nodes["n1"].node.PeerDown(ctx, "n2")
@@ -144,5 +149,29 @@ func TestFenceToWin_IgnoreDivergenceLowerNameWins(t *testing.T) {
 		t.Fatalf("n2 lost the common history: k=%q", got)
 	}
 	r := c.mustApply("n2", attr(t, "n1", "after", "heal"))
+	c.converged(r.Index)
+}
+
+// Membership alone drives fence-to-win: the maintenance loop fences the peer
+// it saw alive before and that is now declared dead.
+func TestFenceToWin_AutomaticFromMembership(t *testing.T) {
+	c := newCluster(t, twoNode(true, model.NoQuorumStop), "n1", "n2")
+	c.startAll()
+	c.leader()
+	c.mustApply("n1", attr(t, "n1", "k", "before"))
+	c.stop("n2")
+	c.members["n1"].set("n2", false)
+	c.eventually("n1 alone after fencing n2", func() bool { return c.nodes["n1"].node.Status().Alone })
+	c.fencer.mu.Lock()
+	fenced := append([]string(nil), c.fencer.fenced...)
+	c.fencer.mu.Unlock()
+	if !reflect.DeepEqual(fenced, []string{"n2"}) {
+		t.Fatalf("fenced %v; want [n2]", fenced)
+	}
+	c.mustApply("n1", attr(t, "n1", "k", "alone"))
+	c.start("n2")
+	c.members["n1"].set("n2", true)
+	c.eventually("n2 re-added by the maintenance loop", func() bool { return len(c.voters("n1")) == 2 })
+	r := c.mustApply("n2", attr(t, "n1", "k", "together"))
 	c.converged(r.Index)
 }

@@ -95,6 +95,7 @@ type Node struct {
 	self model.Node
 
 	recoverMu sync.Mutex // serializes raft restarts (recover alone, wipe) and maintenance
+	peerSeen  bool       // fence-to-win: the peer was alive at least once since start (under recoverMu)
 
 	mu       sync.Mutex
 	plan     VoterPlan
