@@ -359,6 +359,8 @@ func (d *decoder) value(n *yaml.Node, v reflect.Value, what string) {
 		v.SetString(n.Value)
 		if n.Style&(yaml.DoubleQuotedStyle|yaml.SingleQuotedStyle) != 0 && v.CanAddr() {
 			d.off[posKey{v.Addr().Pointer(), t}] = 1
+		} else if n.Style&(yaml.LiteralStyle|yaml.FoldedStyle) != 0 && v.CanAddr() {
+			d.off[posKey{v.Addr().Pointer(), t}] = -1 // the text starts on the next line
 		}
 	case reflect.Int, reflect.Int64, reflect.Int32:
 		d.record(v, n)
@@ -515,7 +517,8 @@ func (d *decoder) generic(n *yaml.Node) any {
 }
 
 // strOffset is the number of columns between where a string value was
-// written and its first character (1 for a quoted scalar).
+// written and its first character (1 for a quoted scalar, -1 for a block
+// scalar whose text starts on the next line).
 func (d *decoder) strOffset(ptr *string) int {
 	return d.off[posKey{addrOf(ptr), reflect.TypeOf("")}]
 }

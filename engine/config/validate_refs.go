@@ -225,7 +225,9 @@ func (v *validator) location(l *model.Location) {
 		if err != nil {
 			p := v.posOr(&l.Rule, l.Pos)
 			if re, ok := err.(*model.RuleError); ok {
-				p.Col += v.d.strOffset(&l.Rule) + re.Offset
+				if off := v.d.strOffset(&l.Rule); off >= 0 && !strings.Contains(l.Rule, "\n") {
+					p.Col += off + re.Offset
+				}
 				v.errf(p, "invalid rule: %s", re.Msg)
 			} else {
 				v.errf(p, "invalid rule: %v", err)
