@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"reflect"
+	"strings"
 	"testing"
 	"time"
 
@@ -241,5 +243,68 @@ func TestTwoNodeWithWitness_EitherDataNodeDown(t *testing.T) {
 		if got := c.attrOn(down, up, "round"); got != fmt.Sprint(i) {
 			t.Fatalf("round %d: %s sees %q", i, down, got)
 		}
+	}
+}
+
+// Invariant 2 of DESIGN §9: a restart of the whole cluster loses nothing.
+func TestCluster_FullRestartKeepsState(t *testing.T) {
+	c := newCluster(t, nil, "a", "b", "c")
+	c.tune = func(cfg *Config) { cfg.SnapshotThreshold = 8; cfg.TrailingLogs = 2; cfg.SnapshotInterval = 50 * time.Millisecond }
+	c.startAll()
+	c.leader()
+	var last uint64
+	for i := 0; i < 40; i++ {
+		last = c.mustApply([]string{"a", "b", "c"}[i%3], attr(t, "c", "i", fmt.Sprint(i))).Index
+	}
+	c.converged(last)
+	before, _ := c.nodes["a"].state.Snapshot()
+	for _, n := range []string{"a", "b", "c"} {
+		c.stop(n)
+	}
+	c.startAll()
+	c.leader()
+	c.converged(last)
+	for _, n := range []string{"a", "b", "c"} {
+		c.eventually("state of "+n+" identical after restart", func() bool {
+			s, _ := c.nodes[n].state.Snapshot()
+			return bytes.Equal(before, s)
+		})
+	}
+	r := c.mustApply("b", attr(t, "c", "after", "restart"))
+	c.converged(r.Index)
+}
+
+// A node added to the file joins as the plan says once the committed
+// configuration reaches the running nodes (UpdateCluster).
+func TestCluster_NodeAddedToConfiguration(t *testing.T) {
+	c := newCluster(t, nil, "a", "b", "c")
+	c.startAll()
+	c.leader()
+	grown := *c.model
+	grown.Nodes = append(append([]model.Node(nil), c.model.Nodes...), model.Node{Name: "d"})
+	plan, err := SelectVoters(&grown)
+	if err != nil || !reflect.DeepEqual(plan.NonVoters, []string{"d"}) {
+		t.Fatalf("plan for four nodes: %+v %v", plan, err)
+	}
+	for _, n := range []string{"a", "b", "c"} {
+		if err := c.nodes[n].node.UpdateCluster(&grown); err != nil {
+			t.Fatal(err)
+		}
+	}
+	c.model = &grown
+	c.start("d")
+	leader := c.leader("a", "b", "c")
+	c.eventually("d in the leader's raft configuration as a non-voter", func() bool {
+		st := c.nodes[leader].node.Status()
+		return reflect.DeepEqual(st.NonVoters, []string{"d"}) && len(st.Voters) == 3
+	})
+	r := c.mustApply("d", attr(t, "d", "joined", "yes"))
+	c.converged(r.Index)
+	// Moving an address live is refused.
+	moved := grown
+	moved.Nodes = append([]model.Node(nil), grown.Nodes...)
+	moved.Nodes[0].RaftPort = 9999
+	if err := c.nodes["b"].node.UpdateCluster(&moved); err == nil || !strings.Contains(err.Error(), "cannot change live") {
+		t.Fatalf("address change: %v", err)
 	}
 }

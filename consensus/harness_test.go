@@ -133,7 +133,12 @@ func (c *tcluster) startAll() {
 func (c *tcluster) start(name string) *tnode {
 	c.t.Helper()
 	var link Link
-	addrOf := func(n model.Node) raft.ServerAddress { return raft.ServerAddress(n.Name) }
+	addrOf := func(n model.Node) raft.ServerAddress {
+		if n.RaftPort != 0 {
+			return raft.ServerAddress(fmt.Sprintf("%s:%d", n.Name, n.RaftPort))
+		}
+		return raft.ServerAddress(n.Name)
+	}
 	if c.mkLink != nil {
 		link = c.mkLink(name)
 		addrOf = func(n model.Node) raft.ServerAddress { return c.addrs[n.Name] }
