@@ -4,10 +4,13 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"os"
+	"strconv"
 	"strings"
 	"time"
 
 	sdbus "github.com/coreos/go-systemd/v22/dbus"
+	godbus "github.com/godbus/dbus/v5"
 
 	"github.com/havenha/haven/engine/model"
 )
@@ -31,6 +34,29 @@ type SystemdType struct {
 	// Dial connects to systemd; nil means go-systemd's NewWithContext
 	// (systemd's private socket as root, else the system bus).
 	Dial func(ctx context.Context) (SystemdBus, error)
+}
+
+// DialSystemdSocket returns a Dial function for systemd's private socket at
+// path (normally /run/systemd/private; another path reaches a systemd in a
+// container whose /run is shared). It authenticates as this process's uid.
+func DialSystemdSocket(path string) func(ctx context.Context) (SystemdBus, error) {
+	return func(ctx context.Context) (SystemdBus, error) {
+		c, err := sdbus.NewConnection(func() (*godbus.Conn, error) {
+			conn, err := godbus.Dial("unix:path="+path, godbus.WithContext(ctx))
+			if err != nil {
+				return nil, err
+			}
+			if err := conn.Auth([]godbus.Auth{godbus.AuthExternal(strconv.Itoa(os.Getuid()))}); err != nil {
+				conn.Close()
+				return nil, err
+			}
+			return conn, nil
+		})
+		if err != nil {
+			return nil, fmt.Errorf("systemd socket %s: %w", path, err)
+		}
+		return c, nil
+	}
 }
 
 type systemdParams struct {
