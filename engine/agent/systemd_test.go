@@ -76,7 +76,7 @@ type fakeSystemd struct {
 }
 
 func (f *fakeSystemd) dial(context.Context) (SystemdBus, error) { return f, nil }
-func (f *fakeSystemd) Close()                                  {}
+func (f *fakeSystemd) Close()                                   {}
 
 func (f *fakeSystemd) GetUnitPropertiesContext(_ context.Context, u string) (map[string]any, error) {
 	f.mu.Lock()
