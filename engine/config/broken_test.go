@@ -157,6 +157,8 @@ var brokenCases = []struct {
 		"t.yaml:4:46: node b refers to fencing device \"ipmi-b\", which is not defined; expected a device defined in the fencing section (there is none)",
 	}},
 	{"ipmi params", head + twoNodes + "fencing:\n  - {id: f1, type: ipmi, params: {host: 'bmc 1', cipher_suite: 42, port: 0}}\n  - {id: f2, type: ipmi}\n  - {id: f3, type: ilo}\n", []string{
+		"t.yaml:5:5: node a has no fencing device but stonith is on; expected fence: [DEVICE, ...] so the node can be fenced (or stonith: false)",
+		"t.yaml:6:5: node b has no fencing device but stonith is on; expected fence: [DEVICE, ...] so the node can be fenced (or stonith: false)",
 		"t.yaml:8:35: host \"bmc 1\" of fencing device f1 is not an IP address or host name; expected e.g. 10.0.0.71 or bmc-sv1.example.com",
 		"t.yaml:8:50: cipher_suite 42 of fencing device f1 is not an IPMI cipher suite; expected an integer 0 to 17 (3 for older BMCs and ipmi_sim, 17 for modern ones)",
 		"t.yaml:8:68: port 0 of fencing device f1 is not a port number; expected 1 to 65535 (default 623)",
@@ -182,6 +184,12 @@ var brokenCases = []struct {
 	}},
 	{"constraint on a cloned resource", head + twoNodes + "resources:\n  - {id: p, type: ping}\n  - {id: w, type: exec}\nclones:\n  - {id: pc, resource: p}\nconstraints:\n  - colocation: {resource: w, with: p}\n  - order: {first: pc, then: w}\n", []string{
 		"t.yaml:13:37: colocation refers to p, which is cloned by pc; expected the clone's id pc (constraints apply to the clone's instances)",
+	}},
+	{"fencing gaps", head + "  stonith: false\nnodes:\n  - {name: a, addresses: [10.0.0.1]}\nresources:\n  - {id: r, type: exec, stop: {on_fail: fence}}\n", []string{
+		"t.yaml:8:41: stop on_fail fence of resource r needs stonith; expected stonith on with fencing devices, or another on_fail (stop, block, ...)",
+	}},
+	{"node without fence device", head + "nodes:\n  - {name: a, addresses: [10.0.0.1], fence: [f]}\n  - {name: b, addresses: [10.0.0.2]}\n  - {name: w, role: witness, addresses: [10.0.0.3]}\nfencing:\n  - {id: f, type: exec}\n", []string{
+		"t.yaml:6:5: node b has no fencing device but stonith is on; expected fence: [DEVICE, ...] so the node can be fenced (or stonith: false)",
 	}},
 	{"witness preferred", head + twoNodes + "  - {name: w, role: witness, addresses: [10.0.0.3]}\nresources:\n  - {id: r, type: exec}\nconstraints:\n  - location: {resource: r, node: w, score: 100}\n", []string{
 		"t.yaml:11:35: location prefers node w, which is a witness and runs no resources; expected a member node",

@@ -15,7 +15,7 @@ const everySection = `cluster:
   timing: {lease: 2s}
 nodes:
   - {name: a, addresses: [10.0.0.1], fence: [f]}
-  - {name: b, addresses: [10.0.0.2]}
+  - {name: b, addresses: [10.0.0.2], fence: [f]}
 fencing:
   - {id: f, type: ipmi, params: {host: 10.0.1.1, password_file: p}}
 resources:

@@ -207,6 +207,9 @@ func (v *validator) nodeList() {
 				bound[key] = use{label, p.name}
 			}
 		}
+		if v.c.StonithEnabled() && len(v.c.Fencing) > 0 && len(n.Fence) == 0 && !n.IsWitness() {
+			v.errf(v.posOr(&n.Fence, n.Pos), "%s has no fencing device but stonith is on; expected fence: [DEVICE, ...] so the node can be fenced (or stonith: false)", label)
+		}
 		seenFence := map[string]bool{}
 		for j := range n.Fence {
 			id := n.Fence[j]
@@ -375,6 +378,9 @@ func (v *validator) resources() {
 			ip := v.posOr(&op.op.Interval, op.op.Pos)
 			if op.name == "monitor" && v.present(&op.op.Interval) && op.op.Interval == 0 {
 				v.errf(ip, "monitor interval of %s is 0; expected a positive interval such as 10s (or leave it out for the type's default)", label)
+			}
+			if op.op.OnFail == "fence" && !v.c.StonithEnabled() {
+				v.errf(v.posOr(&op.op.OnFail, op.op.Pos), "%s on_fail fence of %s needs stonith; expected stonith on with fencing devices, or another on_fail (stop, block, ...)", op.name, label)
 			}
 			if op.name != "monitor" && op.op.Interval != 0 {
 				v.errf(ip, "%s of %s has an interval; expected interval only on monitor", op.name, label)
