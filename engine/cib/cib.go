@@ -147,6 +147,10 @@ func Read(r io.Reader) (*Result, error) {
 			rd.unmodelled("fencing-topology")
 		}
 	}
+	// Fail counts are named fail-count-RSC#OP_INTERVAL from feature set
+	// 3.0.13 on, and plain fail-count-RSC before; Pacemaker reads only the
+	// form of the CIB's feature set.
+	rd.legacyFailCounts = compareVersion(root.attr("crm_feature_set"), "3.0.13") < 0
 	rd.status(root.kid("status"))
 	rd.symmetric()
 	for _, id := range rd.interleaved {
@@ -157,15 +161,16 @@ func Read(r io.Reader) (*Result, error) {
 }
 
 type reader struct {
-	res         *Result
-	cl          *model.Cluster
-	now         time.Time
-	defaults    map[string]string
-	optIn       bool
-	startFatal  bool
-	onFailBlock map[string]bool // primitive ids whose stop has on-fail=block
-	seen        map[string]bool
-	interleaved []string
+	res              *Result
+	cl               *model.Cluster
+	now              time.Time
+	defaults         map[string]string
+	optIn            bool
+	startFatal       bool
+	onFailBlock      map[string]bool // primitive ids whose stop has on-fail=block
+	seen             map[string]bool
+	interleaved      []string
+	legacyFailCounts bool
 }
 
 func (rd *reader) unmodelled(format string, args ...any) {
@@ -466,4 +471,25 @@ func sortedKeys(m map[string]string) []string {
 	}
 	sort.Strings(out)
 	return out
+}
+
+// compareVersion compares dotted versions numerically ("" is lowest).
+func compareVersion(a, b string) int {
+	as, bs := strings.Split(a, "."), strings.Split(b, ".")
+	for i := 0; i < len(as) || i < len(bs); i++ {
+		var x, y int
+		if i < len(as) {
+			x, _ = strconv.Atoi(as[i])
+		}
+		if i < len(bs) {
+			y, _ = strconv.Atoi(bs[i])
+		}
+		if x != y {
+			if x < y {
+				return -1
+			}
+			return 1
+		}
+	}
+	return 0
 }

@@ -42,7 +42,11 @@ func (rd *reader) status(e *elem) {
 				switch {
 				case strings.HasPrefix(k, "fail-count-"):
 					rsc := strings.TrimPrefix(k, "fail-count-")
-					if i := strings.IndexByte(rsc, '#'); i >= 0 {
+					i := strings.IndexByte(rsc, '#')
+					if (i >= 0) == rd.legacyFailCounts {
+						continue // the other naming scheme: Pacemaker ignores it
+					}
+					if i >= 0 {
 						rsc = rsc[:i]
 					}
 					if s, err := model.ParseScore(v); err == nil {

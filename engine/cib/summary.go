@@ -92,11 +92,12 @@ func Placement(r io.Reader, section string) map[string][]string {
 				id = id[:i]
 			}
 			var nodes []string
-			st := strings.Fields(m[2])
+			st := strings.Fields(strings.NewReplacer("[", " ", "]", " ", "ORPHANED", " ").Replace(m[2]))
 			if len(st) >= 2 && (st[0] == "Started" || st[0] == "FAILED" || st[0] == "Starting" || st[0] == "Stopping") {
 				nodes = []string{st[1]}
-			} else if len(st) >= 1 && st[0] != "Stopped" && len(st) >= 2 {
-				nodes = []string{st[1]}
+				if st[0] == "Started" {
+					nodes = st[1:]
+				}
 			}
 			add(id, nodes)
 			addAll(nodes)
