@@ -249,7 +249,11 @@ func TestTwoNodeWithWitness_EitherDataNodeDown(t *testing.T) {
 // Invariant 2 of DESIGN §9: a restart of the whole cluster loses nothing.
 func TestCluster_FullRestartKeepsState(t *testing.T) {
 	c := newCluster(t, nil, "a", "b", "c")
-	c.tune = func(cfg *Config) { cfg.SnapshotThreshold = 8; cfg.TrailingLogs = 2; cfg.SnapshotInterval = 50 * time.Millisecond }
+	c.tune = func(cfg *Config) {
+		cfg.SnapshotThreshold = 8
+		cfg.TrailingLogs = 2
+		cfg.SnapshotInterval = 50 * time.Millisecond
+	}
 	c.startAll()
 	c.leader()
 	var last uint64
