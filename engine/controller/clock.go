@@ -204,3 +204,26 @@ func (c *FakeClock) NextDeadline() (time.Time, bool) {
 	}
 	return best, found
 }
+
+// Deadlines returns every pending timer's instant, earliest first (tests use
+// it to know a loop has armed the timer they are about to fire).
+func (c *FakeClock) Deadlines() []time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	out := make([]time.Time, 0, len(c.timers))
+	for t := range c.timers {
+		out = append(out, t.at)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Before(out[j]) })
+	return out
+}
+
+// HasTimerAt reports whether a pending timer fires at exactly at.
+func (c *FakeClock) HasTimerAt(at time.Time) bool {
+	for _, d := range c.Deadlines() {
+		if d.Equal(at) {
+			return true
+		}
+	}
+	return false
+}

@@ -1,7 +1,8 @@
-// Package controller runs resources: the per-node reconciler that converges
-// this node's resource instances to the committed placement, and the lease
-// machinery that keeps a cut-off node from running what a quorate coordinator
-// recovers elsewhere.
+// Package controller runs resources: the coordinator's leader loop (barrier,
+// then schedule and commit on every trigger), the per-node reconciler that
+// converges this node's resource instances to the committed placement, and
+// the lease machinery that keeps a cut-off node from running what a quorate
+// coordinator recovers elsewhere.
 //
 // The package imports neither engine/state, engine/scheduler, consensus nor
 // membership. It declares the few seams it needs and an adapter in cmd/haven
@@ -13,6 +14,9 @@
 //     node must run (in start order, each with the instances that must be
 //     observed started first), the other configured instances this node must
 //     probe, and a Mode (run, freeze, stop-all).
+//   - Coordinator: Barrier, Propose (build the scheduler input from state,
+//     membership, quorum and the LeaseTable; run the scheduler) and Commit (a
+//     plan with its base index; ErrStalePlan when stale) for the LeaderLoop.
 //   - Renewer: sends one lease renewal to one node (the coordinator side).
 //   - Clock: an injected monotonic clock; FakeClock drives the tests.
 //
