@@ -133,7 +133,9 @@ type Observation struct {
 // Reporter records observations in the cluster's replicated state.
 type Reporter interface {
 	// Report returns once o is durably recorded (committed in the log),
-	// with the log index at which it was recorded. The reconciler calls it
+	// with the log index at which it was recorded, numbered like
+	// Desired.Index (a Desired with Index >= that index was computed with
+	// the observation in view). The reconciler calls it
 	// from one goroutine, in order, and retries on error.
 	Report(ctx context.Context, o Observation) (index uint64, err error)
 }

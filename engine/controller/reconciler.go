@@ -337,8 +337,9 @@ func (r *Reconciler) takePending() {
 
 func (r *Reconciler) applyDesired(d Desired) {
 	if d.Index < r.desired.Index {
-		r.log.Warn("ignoring desired state older than the current one", "index", d.Index, "current", r.desired.Index)
-		return
+		// The adapter's newest view wins even if its index went back (a
+		// replica that discarded a divergent log); say so.
+		r.log.Warn("desired state index went back; following it", "index", d.Index, "previous", r.desired.Index)
 	}
 	r.desired = d
 	for _, ri := range r.insts {
