@@ -191,3 +191,12 @@ func TestLoad_MissingFile(t *testing.T) {
 		t.Fatalf("err = %v; want a not-found error", err)
 	}
 }
+
+func TestParse_PanicBecomesAnError(t *testing.T) {
+	types := func(string) (model.AgentType, bool) { panic("lookup exploded") }
+	src := "cluster: {name: c, key_file: k}\nnodes: [{name: a, addresses: [10.0.0.1]}]\nresources: [{id: r, type: exec}]\n"
+	c, err := Parse("x.yaml", []byte(src), Options{Types: types})
+	if c != nil || err == nil || !strings.HasPrefix(err.Error(), "x.yaml:1:1: internal error while reading the file (lookup exploded)") {
+		t.Fatalf("Parse = %v, %v; want a positioned internal error", c, err)
+	}
+}
