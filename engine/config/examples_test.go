@@ -1,7 +1,9 @@
 package config
 
 import (
+	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/havenha/haven/engine/model"
@@ -82,5 +84,25 @@ func TestExamples_Seed004Rule(t *testing.T) {
 	}
 	if len(c.Nodes[0].Addresses) != 2 {
 		t.Errorf("t3021cent has %d links; want 2", len(c.Nodes[0].Addresses))
+	}
+}
+
+// TestExamples_NameTheirSeed: every example says in its first line which
+// seed it reproduces (or that it has none).
+func TestExamples_NameTheirSeed(t *testing.T) {
+	for _, f := range exampleFiles(t) {
+		data, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		first, _, _ := strings.Cut(string(data), "\n")
+		base := filepath.Base(f)
+		if want, ok := strings.CutPrefix(strings.TrimSuffix(base, ".yaml"), "seed"); ok {
+			if !strings.HasPrefix(first, "# Seed "+want) {
+				t.Errorf("%s starts with %q; want a comment naming seed %s", base, first, want)
+			}
+		} else if !strings.Contains(first, "no seed") && !strings.Contains(string(data), "(no seed") {
+			t.Errorf("%s does not say which seed it reproduces", base)
+		}
 	}
 }
