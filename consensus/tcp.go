@@ -33,6 +33,9 @@ const (
 	streamRPC  byte = 'F'
 )
 
+// maxHandshakes bounds concurrent unauthenticated handshakes.
+const maxHandshakes = 128
+
 // maxRPCBytes bounds one RPC message.
 const maxRPCBytes = 64 << 20
 
@@ -125,6 +128,7 @@ type TCPLink struct {
 	log       *slog.Logger
 	trans     *raft.NetworkTransport
 	raftCh    chan net.Conn
+	slots     chan struct{} // handshakes in progress
 
 	mu      sync.Mutex
 	handler Handler
@@ -169,7 +173,7 @@ func ListenTCP(cfg TCPLinkConfig) (*TCPLink, error) {
 	if adv.Port == 0 { // Bind with port 0: advertise the chosen port
 		adv.Port = ln.Addr().(*net.TCPAddr).Port
 	}
-	l := &TCPLink{cfg: cfg, tls: tc, ln: ln, advertise: adv, log: cfg.Logger, raftCh: make(chan net.Conn), done: make(chan struct{})}
+	l := &TCPLink{cfg: cfg, tls: tc, ln: ln, advertise: adv, log: cfg.Logger, raftCh: make(chan net.Conn), slots: make(chan struct{}, maxHandshakes), done: make(chan struct{})}
 	l.trans = raft.NewNetworkTransportWithConfig(&raft.NetworkTransportConfig{
 		Stream:  (*raftStream)(l),
 		MaxPool: cfg.MaxPool,
@@ -223,6 +227,14 @@ func (l *TCPLink) acceptLoop() {
 			}
 			continue
 		}
+		select {
+		case l.slots <- struct{}{}:
+		default:
+			// Bound the work an unauthenticated flood can cause.
+			l.log.Warn("raft: refused connection, too many handshakes in progress", "remote", c.RemoteAddr().String(), "limit", cap(l.slots))
+			c.Close()
+			continue
+		}
 		l.wg.Add(1)
 		go func() {
 			defer l.wg.Done()
@@ -236,13 +248,18 @@ func (l *TCPLink) handshake(raw net.Conn) {
 	remote := raw.RemoteAddr().String()
 	raw.SetDeadline(time.Now().Add(l.cfg.HandshakeTimeout))
 	tc := tls.Server(raw, l.tls)
-	if err := tc.Handshake(); err != nil {
+	err := tc.Handshake()
+	var kind [1]byte
+	if err == nil {
+		_, err = io.ReadFull(tc, kind[:])
+	}
+	<-l.slots
+	if err != nil && !tc.ConnectionState().HandshakeComplete {
 		l.log.Warn("raft: refused connection without the cluster key", "remote", remote, "err", err)
 		raw.Close()
 		return
 	}
-	var kind [1]byte
-	if _, err := io.ReadFull(tc, kind[:]); err != nil {
+	if err != nil {
 		tc.Close()
 		return
 	}
