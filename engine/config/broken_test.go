@@ -191,6 +191,10 @@ var brokenCases = []struct {
 	{"node without fence device", head + "nodes:\n  - {name: a, addresses: [10.0.0.1], fence: [f]}\n  - {name: b, addresses: [10.0.0.2]}\n  - {name: w, role: witness, addresses: [10.0.0.3]}\nfencing:\n  - {id: f, type: exec}\n", []string{
 		"t.yaml:6:5: node b has no fencing device but stonith is on; expected fence: [DEVICE, ...] so the node can be fenced (or stonith: false)",
 	}},
+	{"reserved attribute and cloned group member", head + "nodes:\n  - {name: a, addresses: [10.0.0.1], attributes: {'#uname': x, rack: r1}}\nresources:\n  - {id: m, type: exec}\n  - {id: x, type: exec}\ngroups:\n  - {id: g, resources: [m]}\nclones:\n  - {id: gc, resource: g}\nconstraints:\n  - order: {first: x, then: m}\n", []string{
+		"t.yaml:5:51: attribute \"#uname\" of node a is reserved (names starting with # are built in, like #uname); expected another name",
+		"t.yaml:14:29: order refers to m, a member of group g, which is cloned by gc; expected the clone's id gc",
+	}},
 	{"witness preferred", head + twoNodes + "  - {name: w, role: witness, addresses: [10.0.0.3]}\nresources:\n  - {id: r, type: exec}\nconstraints:\n  - location: {resource: r, node: w, score: 100}\n", []string{
 		"t.yaml:11:35: location prefers node w, which is a witness and runs no resources; expected a member node",
 	}},

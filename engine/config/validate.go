@@ -3,6 +3,7 @@ package config
 import (
 	"fmt"
 	"net/netip"
+	"reflect"
 	"regexp"
 	"sort"
 	"strings"
@@ -209,6 +210,13 @@ func (v *validator) nodeList() {
 		}
 		if v.c.StonithEnabled() && len(v.c.Fencing) > 0 && len(n.Fence) == 0 && !n.IsWitness() {
 			v.errf(v.posOr(&n.Fence, n.Pos), "%s has no fencing device but stonith is on; expected fence: [DEVICE, ...] so the node can be fenced (or stonith: false)", label)
+		}
+		if keys := v.d.paramPos[posKey{addrOf(&n.Attributes), reflect.TypeOf(n.Attributes)}]; keys != nil {
+			for _, k := range sortedKeys(n.Attributes) {
+				if strings.HasPrefix(k, "#") {
+					v.errf(keys[k], "attribute %q of %s is reserved (names starting with # are built in, like #uname); expected another name", clip(k), label)
+				}
+			}
 		}
 		seenFence := map[string]bool{}
 		for j := range n.Fence {

@@ -128,6 +128,11 @@ func (v *validator) ref(id *string, key, what string, at model.Pos) bool {
 			v.errf(p, "%s refers to %s, which is cloned by %s; expected the clone's id %s (constraints apply to the clone's instances)", what, *id, cl.ID, cl.ID)
 			return false
 		}
+		if g := v.groupOf[*id]; g != nil && v.cloneOf[g.ID] != nil {
+			cl := v.cloneOf[g.ID]
+			v.errf(p, "%s refers to %s, a member of group %s, which is cloned by %s; expected the clone's id %s", what, *id, g.ID, cl.ID, cl.ID)
+			return false
+		}
 		return true
 	case "clone":
 		return true
