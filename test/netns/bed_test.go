@@ -93,9 +93,13 @@ func TestBed_SweepsStaleNamespaces(t *testing.T) {
 	}
 }
 
+// ping succeeds when one of a few pings (bounded, 3 s at most) is answered:
+// a loaded host may lose the race of a first ping with neighbour resolution.
 func ping(bed *Bed, from, to string) error {
-	_, err := bed.Exec(from, "ping", "-c", "1", "-W", "1", to)
-	return err
+	return Poll(3*time.Second, 10*time.Millisecond, func() error {
+		_, err := bed.Exec(from, "ping", "-c", "1", "-W", "1", to)
+		return err
+	})
 }
 
 // pingFails checks that a ping gets no answer (a short one, bounded).
@@ -207,8 +211,19 @@ func TestBed_ProcessFaults(t *testing.T) {
 	if err := p.Stop(); err != nil {
 		t.Fatal(err)
 	}
-	time.Sleep(100 * time.Millisecond) // let a line in flight land
-	frozen := lines()
+	// Once stopped, the output stops growing: wait (bounded) for a 200 ms
+	// quiet spell, then check it stays quiet for 15 more print periods.
+	var frozen int
+	if err := Poll(5*time.Second, 200*time.Millisecond, func() error {
+		before := lines()
+		time.Sleep(200 * time.Millisecond)
+		if frozen = lines(); frozen != before {
+			return fmt.Errorf("output still growing")
+		}
+		return nil
+	}); err != nil {
+		t.Fatalf("after SIGSTOP: %v", err)
+	}
 	time.Sleep(300 * time.Millisecond)
 	if got := lines(); got != frozen {
 		t.Fatalf("stopped process wrote %d more lines", got-frozen)
