@@ -247,7 +247,7 @@ func randomCIB(r *rand.Rand) string {
 					inst[p.id]++
 				}
 				call++
-				op := fmt.Sprintf(`<lrm_rsc_op id="%s_last_0" operation_key="%s_start_0" operation="start" crm-debug-origin="test" crm_feature_set="3.16.2" transition-key="1:1:0:00000000-0000-0000-0000-000000000000" transition-magic="0:0;1:1:0:00000000-0000-0000-0000-000000000000" call-id="%d" rc-code="0" op-status="0" interval="0" last-rc-change="1700000000" exec-time="10" queue-time="0"/>`, p.id, p.id, call)
+				op := fmt.Sprintf(`<lrm_rsc_op id="%s_last_0" operation_key="%s_start_0" operation="start" crm-debug-origin="test" crm_feature_set="3.16.2" transition-key="1:1:0:00000000-0000-0000-0000-000000000000" transition-magic="0:0;1:1:0:00000000-0000-0000-0000-000000000000" call-id="%d" rc-code="0" op-status="0" interval="0" last-rc-change="1700000000" exec-time="10" queue-time="0" op-digest="f2317cad3d54cec5d7d7aa7d0bf35cf8"/>`, p.id, p.id, call)
 				if r.Intn(6) == 0 {
 					// Past failures: a fail count (crm_simulate would keep a failed
 					// monitor's history entry active after recovery, so none is written).

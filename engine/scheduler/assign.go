@@ -156,51 +156,14 @@ func (w *working) addMatching(t table, r *resource, factor float64, positive boo
 }
 
 // sortResources orders top-level resources for assignment (stage "sort"):
-// priority, then score on the current node, then the best score on any node
-// (nodes in name order), as Pacemaker's cmp_resources.
+// by priority, highest first, keeping configuration order among equals.
+// This is Pacemaker 2.1's order under the default placement strategy
+// (pe__cmp_rsc_priority at unpack time); its score-based cmp_resources only
+// runs with placement-strategy utilization, minimal or balanced, which haven
+// does not model. Checked against crm_simulate 2.1.5.
 func (w *working) sortResources() []*resource {
-	type key struct {
-		r      *resource
-		scores []model.Score
-	}
-	keys := make([]key, len(w.top))
-	for i, r := range w.top {
-		t := w.mergeWeights(r, r.id, table{}, 1, mergeFlags{init: true, forward: true})
-		keys[i] = key{r, t.s}
-	}
-	out := make([]*resource, len(keys))
-	sort.SliceStable(keys, func(i, j int) bool {
-		a, b := keys[i], keys[j]
-		if a.r.priority != b.r.priority {
-			return a.r.priority > b.r.priority
-		}
-		ca, cb := model.NegInfinity, model.NegInfinity
-		if len(a.r.running) > 0 && a.scores != nil {
-			ca = a.scores[a.r.running[0]]
-		}
-		if len(b.r.running) > 0 && b.scores != nil {
-			cb = b.scores[b.r.running[0]]
-		}
-		if ca != cb {
-			return ca > cb
-		}
-		for n := range w.nodes {
-			x, y := model.NegInfinity, model.NegInfinity
-			if a.scores != nil {
-				x = a.scores[n]
-			}
-			if b.scores != nil {
-				y = b.scores[n]
-			}
-			if x != y {
-				return x > y
-			}
-		}
-		return false
-	})
-	for i, k := range keys {
-		out[i] = k.r
-	}
+	out := append([]*resource(nil), w.top...)
+	sort.SliceStable(out, func(i, j int) bool { return out[i].priority > out[j].priority })
 	return out
 }
 

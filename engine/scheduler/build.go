@@ -397,12 +397,21 @@ func (w *working) constraints() {
 			w.orders = append(w.orders, *con.Order)
 		}
 	}
-	// Pacemaker keeps colocation lists sorted by the other side's priority.
+	// Pacemaker keeps colocation lists sorted by the other side: priority
+	// (highest first), then clones before groups before primitives, then id
+	// (cmp_primary_priority / cmp_dependent_priority).
+	less := func(a, b *resource) bool {
+		if a.priority != b.priority {
+			return a.priority > b.priority
+		}
+		if a.kind != b.kind {
+			return a.kind > b.kind
+		}
+		return a.id < b.id
+	}
 	for _, r := range w.byID {
-		sort.SliceStable(r.colocs, func(i, j int) bool { return r.colocs[i].primary.priority > r.colocs[j].primary.priority })
-		sort.SliceStable(r.colocsLHS, func(i, j int) bool {
-			return r.colocsLHS[i].dependent.priority > r.colocsLHS[j].dependent.priority
-		})
+		sort.SliceStable(r.colocs, func(i, j int) bool { return less(r.colocs[i].primary, r.colocs[j].primary) })
+		sort.SliceStable(r.colocsLHS, func(i, j int) bool { return less(r.colocsLHS[i].dependent, r.colocsLHS[j].dependent) })
 	}
 }
 

@@ -218,8 +218,11 @@ func (w *working) eligibility() {
 		default:
 			continue
 		}
+		// Like Pacemaker, the node keeps its score (it matters when
+		// resources are sorted) and is simply never chosen; the note
+		// explains why.
 		for _, r := range w.top {
-			r.addScore(n.idx, why, model.NegInfinity)
+			r.addScore(n.idx, why+": cannot run resources", 0)
 		}
 	}
 }
