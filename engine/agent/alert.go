@@ -404,7 +404,8 @@ func (AlertType) New(res model.Resource, env model.AgentEnv) (model.Agent, error
 }
 
 // alertAgent is an alert used as a resource: a pseudo resource whose
-// started flag lives in DataDir/alert.started (kept across haven restarts).
+// started flag lives in DataDir/alert.started (kept across haven restarts,
+// not across reboots).
 type alertAgent struct {
 	al      *Alert
 	res     model.Resource
@@ -414,12 +415,14 @@ type alertAgent struct {
 
 func (a *alertAgent) flag() string { return filepath.Join(a.dataDir, "alert.started") }
 
+// started reads the flag; a flag from before a reboot does not count (the
+// file holds the boot id), like MailTo's state in /run.
 func (a *alertAgent) started() bool {
 	if a.dataDir == "" {
 		return a.mem.Load()
 	}
-	_, err := os.Stat(a.flag())
-	return err == nil
+	b, err := os.ReadFile(a.flag())
+	return err == nil && strings.TrimSpace(string(b)) == bootID()
 }
 
 func (a *alertAgent) mark(on bool) error {
@@ -436,7 +439,7 @@ func (a *alertAgent) mark(on bool) error {
 	if err := os.MkdirAll(a.dataDir, 0o755); err != nil {
 		return fmt.Errorf("alert state: %w", err)
 	}
-	if err := os.WriteFile(a.flag(), []byte(time.Now().UTC().Format(time.RFC3339)+"\n"), 0o644); err != nil {
+	if err := os.WriteFile(a.flag(), []byte(bootID()+"\n"), 0o644); err != nil {
 		return fmt.Errorf("alert state: %w", err)
 	}
 	return nil

@@ -268,3 +268,14 @@ func TestAlert_Validate(t *testing.T) {
 		}
 	}
 }
+
+func TestAlert_StartedFlagDoesNotSurviveReboot(t *testing.T) {
+	env := testEnv(t)
+	os.WriteFile(filepath.Join(env.DataDir, "alert.started"), []byte("00000000-0000-0000-0000-000000000000\n"), 0o644)
+	a := mustNew(t, AlertType{}, model.Resource{ID: "m", Params: map[string]any{"kind": "script", "path": "/bin/true"}}, env)
+	wantStatus(t, a, model.StatusStopped)
+	if err := a.Start(opCtx(t, 5*time.Second)); err != nil {
+		t.Fatal(err)
+	}
+	wantStatus(t, a, model.StatusRunning)
+}
