@@ -52,7 +52,22 @@ func (r *Reconciler) step() {
 			}
 		}
 	}
-	if probing || r.seqBusy {
+	if probing {
+		return
+	}
+	// 3a. Stop-all (a lapsed lease, standby): every instance at once, except
+	// that what depends on another here stops before it.
+	if mode == ModeStopAll {
+		for i := len(list) - 1; i >= 0; i-- {
+			ri := list[i]
+			if !ri.running || ri.blocked || ri.busy != "" || r.runningDependent(ri, map[string]bool{}) != nil {
+				continue
+			}
+			r.launch(ri, OpStop, "stop-all: "+why)
+		}
+		return
+	}
+	if r.seqOps > 0 {
 		return
 	}
 	// 3. Stops, one at a time, in reverse start order.
@@ -65,8 +80,6 @@ func (r *Reconciler) step() {
 		switch {
 		case ri.needsStop:
 			reason = ri.stopWhy
-		case mode == ModeStopAll:
-			reason = "stop-all: " + why
 		case mode == ModeRun && !ri.wanted:
 			reason = fmt.Sprintf("not placed on this node at index %d", r.desired.Index)
 		}
@@ -268,7 +281,7 @@ func (r *Reconciler) launch(ri *inst, op, reason string) {
 	}
 	ri.busy = op
 	if op == OpStart || op == OpStop {
-		r.seqBusy = true
+		r.seqOps++
 	}
 	r.inflight++
 	if err != nil {
@@ -307,7 +320,7 @@ func (r *Reconciler) handleResult(res opResult) {
 	}
 	ri.busy = ""
 	if res.op == OpStart || res.op == OpStop {
-		r.seqBusy = false
+		r.seqOps--
 	}
 	if r.opsCtx.Err() != nil && res.err != nil {
 		// Shutting down: the cancelled operation says nothing about the resource.

@@ -107,7 +107,7 @@ type Reconciler struct {
 	opDone     chan opResult
 	recordedCh chan recorded
 	inflight   int
-	seqBusy    bool
+	seqOps     int // starts and stops in flight
 	mode       Mode
 	modeWhy    string
 	startedAt  time.Time

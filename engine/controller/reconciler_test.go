@@ -333,18 +333,33 @@ func TestReconciler_FreezeStartsNothingAndKeepsRunning(t *testing.T) {
 	}
 }
 
-func TestReconciler_StopAllStopsEverythingInReverseOrder(t *testing.T) {
+func TestReconciler_StopAllStopsDependentsFirstAndTheRestAtOnce(t *testing.T) {
 	h := newHarness(t)
 	r := h.run(nil)
-	d := Desired{Index: 1, Instances: insts("a", "b", "c")}
+	// a <- b <- c is a chain (a group); x is unrelated and its stop hangs.
+	d := Desired{Index: 1, Instances: []Instance{
+		{ID: "a", Resource: res("a")},
+		{ID: "b", Resource: res("b"), After: []string{"a"}},
+		{ID: "c", Resource: res("c"), After: []string{"b"}},
+		{ID: "x", Resource: res("x")},
+	}}
 	r.Set(d)
-	h.waitReported("c", StateStarted, OpStart, 1)
+	h.waitReported("x", StateStarted, OpStart, 1)
+	h.sys.set(func(s *fakeSystem) { s.hang["x"] = "stop" })
 	d.Index, d.Mode = 2, ModeStopAll
 	r.Set(d)
+	// The chain stops in reverse order while x's stop still hangs.
 	h.waitReported("a", StateStopped, OpStop, 1)
-	if got, want := h.sys.seq(), "start a, start b, start c, stop c, stop b, stop a"; got != want {
+	if got, want := h.sys.seq(), "start a, start b, start c, start x, stop c, stop b, stop a"; got != want {
 		t.Fatalf("calls %q; want %q", got, want)
 	}
+	var op string
+	h.sys.set(func(s *fakeSystem) { op = s.inProgress["x"] })
+	if op != "stop" {
+		t.Fatalf("x is in %q; want its stop in progress (stops of unrelated instances run at once)", op)
+	}
+	h.clk.Advance(DefaultOpTimeout)
+	h.waitReported("x", StateBlocked, "", 1)
 }
 
 func TestReconciler_RestartProbesAndAdoptsWithoutRestarting(t *testing.T) {
