@@ -23,7 +23,8 @@
 // Reconciler.Run is level-triggered: on every Set, operation result, lease
 // change and timer it recomputes what to do from the desired and the
 // observed state, issues at most one start or stop at a time (stops first,
-// in reverse start order; then starts in order), one operation at a time per
+// in reverse start order; then starts in order) — except in stop-all, where
+// everything stops at once, dependents first —, one operation at a time per
 // instance, each under its timeout, and reports every state change.
 // Failure handling follows engine/DESIGN.md; docs/operations.md describes it
 // for users.

@@ -145,8 +145,11 @@ type LeaseTableConfig struct {
 	// Drift is the largest relative rate difference assumed between two
 	// nodes' monotonic clocks (0.05 = 5%).
 	Drift float64
-	// Margin is added on top for scheduling delays on the lost node (the time
-	// it may need to notice the lapse).
+	// Margin is added on top: the time the lost node may need to notice the
+	// lapse and to finish stopping its resources. A resource still stopping
+	// there when the coordinator starts it elsewhere runs twice, so an
+	// adapter should size Margin to the resources' stop times (the default,
+	// lease/10, covers only resources that stop in milliseconds).
 	Margin time.Duration
 }
 
