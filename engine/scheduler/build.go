@@ -437,3 +437,23 @@ func (r *resource) setScore(n int, source string, s model.Score) {
 	r.scores[n] = s
 	r.why[n] = append(r.why[n], contrib{source + " (set)", s})
 }
+
+// applyLocation applies a location constraint's score on node n the way
+// Pacemaker 2.1's apply_location does: to the resource itself and, for a
+// clone, to every instance; for a group, to the group and its first member
+// only (later members follow the first through the group's colocation, so
+// they take the constraint with score 0).
+func (r *resource) applyLocation(n int, source string, s model.Score) {
+	r.scores[n] = r.scores[n].Add(s)
+	r.why[n] = append(r.why[n], contrib{source, s})
+	switch r.kind {
+	case kGroup:
+		if len(r.children) > 0 {
+			r.children[0].applyLocation(n, source, s)
+		}
+	case kClone:
+		for _, c := range r.children {
+			c.applyLocation(n, source, s)
+		}
+	}
+}

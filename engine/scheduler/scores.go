@@ -254,7 +254,7 @@ func (w *working) locations() {
 			}
 			for _, n := range w.nodes {
 				if rule.Eval(n.name, n.attrs) {
-					r.addScore(n.idx, fmt.Sprintf("%s (rule %s)", name, rule), l.Score)
+					r.applyLocation(n.idx, fmt.Sprintf("%s (rule %s)", name, rule), l.Score)
 				}
 			}
 			continue
@@ -264,7 +264,7 @@ func (w *working) locations() {
 			w.warnf("location %s names unknown node %q; ignored", l.ID, l.Node)
 			continue
 		}
-		r.addScore(n, name, l.Score)
+		r.applyLocation(n, name, l.Score)
 	}
 	for _, p := range w.in.Admin.Preferences {
 		r, ok := w.lookup(p.Resource)
@@ -273,7 +273,7 @@ func (w *working) locations() {
 			w.warnf("preference %s names unknown resource %q or node %q; ignored", p.Name, p.Resource, p.Node)
 			continue
 		}
-		r.addScore(n, "preference "+p.Name, p.Score)
+		r.applyLocation(n, "preference "+p.Name, p.Score)
 	}
 }
 
