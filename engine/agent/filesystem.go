@@ -197,7 +197,16 @@ func (a *fsAgent) matches(e *mountEntry) bool {
 		if err := unix.Stat(path, &st); err == nil {
 			switch st.Mode & unix.S_IFMT {
 			case unix.S_IFBLK:
-				return unix.Major(st.Rdev) == e.Major && unix.Minor(st.Rdev) == e.Minor
+				if unix.Major(st.Rdev) == e.Major && unix.Minor(st.Rdev) == e.Minor {
+					return true
+				}
+				// btrfs and some others report an anonymous device number:
+				// compare the source path too.
+				src := e.Source
+				if r, err := filepath.EvalSymlinks(src); err == nil {
+					src = r
+				}
+				return src == path
 			case unix.S_IFREG:
 				// An image file mounted through a loop device.
 				if loop, ok := strings.CutPrefix(e.Source, "/dev/"); ok && strings.HasPrefix(loop, "loop") {
