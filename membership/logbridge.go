@@ -47,7 +47,7 @@ var fromAddr = regexp.MustCompile(`from=(\S+)`)
 // Reasons a peer's traffic is refused (refusal log attribute "reason").
 const (
 	ReasonKey     = "wrong or missing cluster key"
-	ReasonCluster = "another cluster (label or cluster name differs)"
+	ReasonCluster = "unexpected gossip label: another cluster, or not a haven node"
 )
 
 func classify(msg string) string {

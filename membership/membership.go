@@ -186,6 +186,7 @@ func New(cfg Config) (*Membership, error) {
 	}
 	m.calc = NewCalculator(QuorumConfigFor(cfg.Cluster))
 	m.quorum = m.calc.Update(m.voteInputsLocked(), false)
+	m.meta.DoneWaiting = !m.quorum.Waiting
 	return m, nil
 }
 
@@ -276,8 +277,14 @@ func (m *Membership) start(ctx context.Context) error {
 	}
 	for _, l := range m.links {
 		mc := m.memberlistConfig(l)
+		tr, err := newBoundTransport(l.addr, l.port, mc)
+		if err != nil {
+			return fmt.Errorf("membership: start link %d on %s: %w", l.index, net.JoinHostPort(l.addr, strconv.Itoa(l.port)), err)
+		}
+		mc.Transport = tr
 		ml, err := memberlist.Create(mc)
 		if err != nil {
+			_ = tr.Shutdown()
 			return fmt.Errorf("membership: start link %d on %s: %w", l.index, net.JoinHostPort(l.addr, strconv.Itoa(l.port)), err)
 		}
 		m.mu.Lock()

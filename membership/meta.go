@@ -21,9 +21,10 @@ type Meta struct {
 	// Leaving is set just before a graceful leave so peers report the node
 	// as left, not dead.
 	Leaving bool `json:"l,omitempty"`
-	// Quorate says the node is quorate and no longer waiting for all
-	// (votequorum's nodeinfo flags), which ends a restarted peer's wait.
-	Quorate bool `json:"q,omitempty"`
+	// DoneWaiting says the node is not (or no longer) held back by
+	// wait_for_all, which ends a restarted peer's wait (votequorum's
+	// nodeinfo wait_for_all_status).
+	DoneWaiting bool `json:"dw,omitempty"`
 }
 
 // Encode returns the wire form, or an error when it exceeds MetaMaxSize.

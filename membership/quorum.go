@@ -59,16 +59,16 @@ type QuorumResult struct {
 //	quorum           = highest_expected/2 + 1 (integer division), never
 //	                   decreasing; 1 with two_node while at most 2 members
 //	wait_for_all     : a process starts waiting; while waiting it is not
-//	                   quorate; the wait ends when every expected vote is
-//	                   present at once (total >= highest expected), or when
-//	                   a peer in the partition is quorate and not waiting (a
-//	                   node restarting into a running cluster); losing
-//	                   quorum re-arms the wait (are_we_quorate does so)
+//	                   quorate; the wait ends for good when every expected
+//	                   vote is present at once (total >= highest expected),
+//	                   or when a peer in the partition has finished waiting
+//	                   (a node restarting into a running cluster)
 //	quorate          = not waiting and total >= quorum
 //
-// Regaining quorum after the re-arm without every node is a race inside
-// corosync (vqsim 3.1.7 answers either way depending on message order); the
-// calculator takes the code's deterministic reading, the conservative one.
+// Some votequorum.c versions re-arm the wait when quorum is lost; the
+// corosync 3.1.7 that corosync-vqsim runs does not (a partition that lost
+// quorum and merges back without every node is quorate again, every run),
+// so the calculator follows the program, and the vqsim table pins it.
 type Calculator struct {
 	cfg     QuorumConfig
 	highest int
@@ -91,9 +91,9 @@ func NewCalculator(cfg QuorumConfig) *Calculator {
 // adjustments: two_node dropped with more than two configured nodes).
 func (c *Calculator) Config() QuorumConfig { return c.cfg }
 
-// Update recomputes quorum for the members currently seen. peerQuorate says
-// that an online peer announces it is quorate and not waiting for all.
-func (c *Calculator) Update(members []VoteInput, peerQuorate bool) QuorumResult {
+// Update recomputes quorum for the members currently seen. peerDone says
+// that an online peer announces it is no longer waiting for all.
+func (c *Calculator) Update(members []VoteInput, peerDone bool) QuorumResult {
 	total, online := 0, 0
 	for _, m := range members {
 		if m.Online && m.Votes > 0 {
@@ -114,13 +114,10 @@ func (c *Calculator) Update(members []VoteInput, peerQuorate bool) QuorumResult 
 	if c.cfg.TwoNode && online <= 2 {
 		q = 1
 	}
-	if c.waiting && (peerQuorate || total >= c.highest) {
+	if c.waiting && (peerDone || total >= c.highest) {
 		c.waiting = false
 	}
 	quorate := !c.waiting && total >= q
-	if c.cfg.WaitForAll {
-		c.waiting = !quorate
-	}
 	r := QuorumResult{
 		Quorate:         quorate,
 		ExpectedVotes:   c.cfg.ExpectedVotes,

@@ -204,12 +204,12 @@ func (m *Membership) voteInputsLocked() []VoteInput {
 }
 
 func (m *Membership) recomputeLocked(now time.Time) {
-	peerQuorate := false
+	peerDone := false
 	for _, p := range m.peers {
-		peerQuorate = peerQuorate || (p.online && p.meta.Quorate)
+		peerDone = peerDone || (p.online && p.meta.DoneWaiting)
 	}
 	prev := m.quorum
-	r := m.calc.Update(m.voteInputsLocked(), peerQuorate)
+	r := m.calc.Update(m.voteInputsLocked(), peerDone)
 	m.quorum = r
 	if r.Quorate != prev.Quorate || r.TotalVotes != prev.TotalVotes || r.Quorum != prev.Quorum || r.Waiting != prev.Waiting {
 		lvl := m.log.Info
@@ -220,8 +220,8 @@ func (m *Membership) recomputeLocked(now time.Time) {
 			"highest_expected", r.HighestExpected, "waiting_for_all", r.Waiting)
 		m.emitLocked(Event{Kind: EventQuorum, Link: -1, At: now})
 	}
-	if q := r.Quorate && !r.Waiting; q != m.meta.Quorate {
-		m.meta.Quorate = q
+	if q := !r.Waiting; q != m.meta.DoneWaiting {
+		m.meta.DoneWaiting = q
 		select {
 		case m.metaCh <- struct{}{}:
 		default:
