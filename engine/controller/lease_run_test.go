@@ -259,3 +259,48 @@ func TestLeaseSender_RenewsEveryThirdOfALeaseRecordingBeforeSending(t *testing.T
 		t.Fatal("Run did not return after its context ended")
 	}
 }
+
+// A lapse must not wait for a slow probe or a hanging monitor.
+func TestLease_LapseDoesNotWaitForProbesOrMonitors(t *testing.T) {
+	h := newHarness(t)
+	l := h.withLease()
+	if err := l.Renew(1, "n9", t0); err != nil {
+		t.Fatal(err)
+	}
+	r := h.run(nil)
+	r.Set(Desired{Index: 1, Instances: insts("a", "b")})
+	h.waitReported("b", StateStarted, OpStart, 1)
+	h.waitState("b", StateStarted)
+	// z appears and its probe hangs; a's next monitor hangs too.
+	gate := make(chan struct{})
+	defer close(gate)
+	h.sys.set(func(s *fakeSystem) { s.gate["z monitor"] = gate; s.gate["a monitor"] = gate })
+	h.clk.Advance(9500 * time.Millisecond)
+	if err := l.Renew(1, "n9", h.clk.Now()); err != nil {
+		t.Fatal(err)
+	}
+	r.Set(Desired{Index: 2, Instances: insts("a", "b"), Others: insts("z")})
+	h.clk.Advance(500 * time.Millisecond) // t0+10s: a and b are monitored
+	eventually(t, "a's monitor and z's probe hanging", func() bool {
+		var a, z string
+		h.sys.set(func(s *fakeSystem) { a, z = s.inProgress["a"], s.inProgress["z"] })
+		return a == "monitor" && z == "monitor"
+	})
+	h.waitCalls("b", "monitor", 2)
+	eventually(t, "b's monitor result handled", func() bool {
+		return h.clk.HasTimerAt(t0.Add(20 * time.Second))
+	})
+	h.clk.Advance(time.Second) // the lease lapses at t0+10.5s
+	h.waitMode(ModeStopAll)
+	h.waitReported("b", StateStopped, OpStop, 1)
+	h.waitReported("a", StateStopped, OpStop, 1)
+	lapse := t0.Add(10500 * time.Millisecond)
+	for _, id := range []string{"a", "b"} {
+		if c := h.sys.callsOf(id, "stop"); len(c) != 1 || !c[0].at.Equal(h.clk.Now()) || c[0].at.Before(lapse) {
+			t.Errorf("%s stop calls %+v; want one, right after the lapse", id, c)
+		}
+	}
+	if n := len(h.rep.find("a", StateFailed, "")); n != 0 {
+		t.Errorf("the abandoned monitor of a was reported as a failure")
+	}
+}

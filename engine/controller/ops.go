@@ -44,22 +44,25 @@ func (r *Reconciler) step() {
 			}
 		}
 	}
-	// 2. Monitors, each at its interval, concurrently.
+	// 2. Monitors, each at its interval, concurrently (none in stop-all).
 	for _, ri := range list {
-		if ri.monitored() {
+		if mode != ModeStopAll && ri.monitored() {
 			if _, iv := r.monitorOp(ri); iv > 0 && !now.Before(ri.nextMon) {
 				r.launch(ri, OpMonitor, "interval elapsed")
 			}
 		}
 	}
-	if probing {
-		return
-	}
-	// 3a. Stop-all (a lapsed lease, standby): every instance at once, except
-	// that what depends on another here stops before it.
+	// 3. Stop-all (a lapsed lease, standby): every instance at once, except
+	// that what depends on another here stops before it. It does not wait
+	// for outstanding probes: a slow probe must not delay it.
 	if mode == ModeStopAll {
 		for i := len(list) - 1; i >= 0; i-- {
 			ri := list[i]
+			if ri.busy == OpMonitor && !ri.abandoned {
+				// Its answer no longer matters: end it so the stop can begin.
+				ri.abandoned = true
+				ri.cancelOp()
+			}
 			if !ri.running || ri.blocked || ri.busy != "" || r.runningDependent(ri, map[string]bool{}) != nil {
 				continue
 			}
@@ -67,10 +70,13 @@ func (r *Reconciler) step() {
 		}
 		return
 	}
+	if probing {
+		return
+	}
 	if r.seqOps > 0 {
 		return
 	}
-	// 3. Stops, one at a time, in reverse start order.
+	// 4. Stops, one at a time, in reverse start order.
 	for i := len(list) - 1; i >= 0; i-- {
 		ri := list[i]
 		if !ri.running || ri.blocked {
@@ -95,7 +101,7 @@ func (r *Reconciler) step() {
 		}
 		return // the next stop waits for this one (or for its monitor to end)
 	}
-	// 4. Starts, one at a time, in the desired order.
+	// 5. Starts, one at a time, in the desired order.
 	if mode != ModeRun {
 		return
 	}
@@ -290,7 +296,8 @@ func (r *Reconciler) launch(ri *inst, op, reason string) {
 		}()
 		return
 	}
-	parent := r.opsCtx
+	parent, cancelOp := context.WithCancel(r.opsCtx)
+	ri.cancelOp = cancelOp
 	go func() {
 		ctx, cancel := r.cfg.Clock.WithTimeout(parent, timeout)
 		defer cancel()
@@ -319,8 +326,17 @@ func (r *Reconciler) handleResult(res opResult) {
 		return
 	}
 	ri.busy = ""
+	if ri.cancelOp != nil {
+		ri.cancelOp()
+		ri.cancelOp = nil
+	}
 	if res.op == OpStart || res.op == OpStop {
 		r.seqOps--
+	}
+	if ri.abandoned {
+		ri.abandoned = false
+		r.log.Debug("abandoned monitor ended", "instance", ri.id, "err", res.err)
+		return
 	}
 	if r.opsCtx.Err() != nil && res.err != nil {
 		// Shutting down: the cancelled operation says nothing about the resource.

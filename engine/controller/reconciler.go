@@ -123,15 +123,19 @@ type inst struct {
 	wanted   bool // listed in Desired.Instances
 	known    bool // listed in Desired.Instances or Desired.Others
 
-	typ      model.AgentType
-	agent    model.Agent
-	rebuild  bool // the definition changed: build a new agent once stopped
-	state    State
-	probed   bool // state is known (probe done)
-	running  bool // believed active here (started, or failed and not yet stopped)
-	busy     string
-	nextMon  time.Time
-	ignoring bool // a monitor failure is being ignored (on_fail ignore)
+	typ     model.AgentType
+	agent   model.Agent
+	rebuild bool // the definition changed: build a new agent once stopped
+	state   State
+	probed  bool // state is known (probe done)
+	running bool // believed active here (started, or failed and not yet stopped)
+	busy    string
+	// cancelOp cancels the operation in flight; abandoned marks a monitor
+	// cancelled because stop-all began (its result is ignored).
+	cancelOp  func()
+	abandoned bool
+	nextMon   time.Time
+	ignoring  bool // a monitor failure is being ignored (on_fail ignore)
 
 	needsStop  bool   // stop it whatever Desired says (failure, definition change)
 	stopWhy    string // why needsStop
