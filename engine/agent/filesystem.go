@@ -151,11 +151,13 @@ func unescapeMount(s string) string {
 	return b.String()
 }
 
-// mountPoint is the directory with symlinks resolved (the kernel records
-// resolved paths).
+// mountPoint is the directory with the symlinks of its parent resolved (the
+// kernel records resolved paths). The directory itself is not stat'ed: if a
+// dead NFS server is mounted there, that would hang.
 func (a *fsAgent) mountPoint() string {
-	if r, err := filepath.EvalSymlinks(a.p.Directory); err == nil {
-		return r
+	parent, base := filepath.Split(a.p.Directory)
+	if r, err := filepath.EvalSymlinks(parent); err == nil {
+		return filepath.Join(r, base)
 	}
 	return a.p.Directory
 }
