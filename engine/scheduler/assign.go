@@ -114,6 +114,7 @@ func (w *working) mergeNative(r *resource, rhs string, nodes table, factor float
 // addMatching adds factor times r's score on each node (Pacemaker's
 // add_node_scores_matching_attr with the node name as the attribute).
 func (w *working) addMatching(t table, r *resource, factor float64, positive bool, rhs string) {
+	var note string
 	for i, n := range w.nodes {
 		score := model.NegInfinity
 		if n.canRun() && r.scores[i] > model.NegInfinity {
@@ -138,6 +139,9 @@ func (w *working) addMatching(t table, r *resource, factor float64, positive boo
 		}
 		cur := t.s[i]
 		ns := weight.Add(cur)
+		if note == "" && weight != 0 && r.id != rhs {
+			note = fmt.Sprintf("colocated %s (x %.2f)", r.id, factor)
+		}
 		if cur == infinityHack {
 			ns = model.NegInfinity
 		}
@@ -150,7 +154,7 @@ func (w *working) addMatching(t table, r *resource, factor float64, positive boo
 		}
 		t.s[i] = ns
 		if weight != 0 && r.id != rhs {
-			t.why[i] = append(t.why[i], contrib{fmt.Sprintf("colocated %s (%s x %.2f)", r.id, score, factor), weight})
+			t.why[i] = append(t.why[i], contrib{Source: note, Score: weight})
 		}
 	}
 }
@@ -173,35 +177,6 @@ func (r *resource) current() int {
 		return -1
 	}
 	return r.running[0]
-}
-
-// sortNodes returns node indices best first: score (nodes that cannot run
-// count as -INFINITY), fewer assigned resources, the current node, name.
-func (w *working) sortNodes(s []model.Score, cur int) []int {
-	idx := make([]int, len(w.nodes))
-	for i := range idx {
-		idx[i] = i
-	}
-	score := func(i int) model.Score {
-		if !w.nodes[i].canRun() {
-			return model.NegInfinity
-		}
-		return s[i]
-	}
-	sort.SliceStable(idx, func(a, b int) bool {
-		x, y := idx[a], idx[b]
-		if sx, sy := score(x), score(y); sx != sy {
-			return sx > sy
-		}
-		if ax, ay := w.nodes[x].assigned, w.nodes[y].assigned; ax != ay {
-			return ax < ay
-		}
-		if x == cur || y == cur {
-			return x == cur
-		}
-		return x < y
-	})
-	return idx
 }
 
 // assignTo records r's assignment (Pacemaker's native_assign_node).
@@ -265,7 +240,7 @@ func (w *working) allocate(r *resource, prefer int) int {
 	if r.stopped {
 		for i := range w.nodes {
 			r.scores[i] = model.NegInfinity
-			r.why[i] = append(r.why[i], contrib{"target_role Stopped", model.NegInfinity})
+			r.why[i] = append(r.why[i], contrib{Source: "target_role Stopped", Score: model.NegInfinity})
 		}
 	}
 	w.snapshot(r)
@@ -287,29 +262,51 @@ func (w *working) allocate(r *resource, prefer int) int {
 	return r.assigned
 }
 
-// chooseNode is Pacemaker's native_choose_node.
+// nodeBefore reports whether node x sorts before node y for a resource with
+// scores s whose current node is cur (Pacemaker's compare_nodes): score
+// (nodes that cannot run count as -INFINITY), fewer assigned resources, the
+// current node, then the name.
+func (w *working) nodeBefore(s []model.Score, cur, x, y int) bool {
+	score := func(i int) model.Score {
+		if !w.nodes[i].canRun() {
+			return model.NegInfinity
+		}
+		return s[i]
+	}
+	if sx, sy := score(x), score(y); sx != sy {
+		return sx > sy
+	}
+	if ax, ay := w.nodes[x].assigned, w.nodes[y].assigned; ax != ay {
+		return ax < ay
+	}
+	if x == cur || y == cur {
+		return x == cur
+	}
+	return x < y
+}
+
+// chooseNode is Pacemaker's native_choose_node: the preferred node if it is
+// allowed, else the best node; among nodes sharing a best score above zero
+// the current node wins.
 func (w *working) chooseNode(r *resource, prefer int) {
 	cur := r.current()
-	order := w.sortNodes(r.scores, cur)
 	chosen := -1
 	if prefer >= 0 && r.scores[prefer] >= 0 && w.nodes[prefer].canRun() {
 		chosen = prefer
 	}
-	if chosen < 0 {
-		best := order[0]
-		chosen = best
-		if r.scores[best] > 0 && w.nodes[best].canRun() && cur >= 0 && w.nodes[cur].canRun() {
-			for _, n := range order[1:] {
-				if r.scores[n] != r.scores[best] || !w.nodes[n].canRun() {
-					break
-				}
-				if n == cur {
-					chosen = cur // equal scores: prefer the current node
-				}
+	if chosen < 0 && len(w.nodes) > 0 {
+		best := 0
+		for i := 1; i < len(w.nodes); i++ {
+			if w.nodeBefore(r.scores, cur, i, best) {
+				best = i
 			}
 		}
+		chosen = best
+		if r.scores[best] > 0 && w.nodes[best].canRun() && cur >= 0 && w.nodes[cur].canRun() && r.scores[cur] == r.scores[best] {
+			chosen = cur // equal scores: prefer the current node
+		}
 	}
-	if !w.nodes[chosen].canRun() || r.scores[chosen] < 0 {
+	if chosen < 0 || !w.nodes[chosen].canRun() || r.scores[chosen] < 0 {
 		w.assignTo(r, -1, "no node can run it")
 		return
 	}
@@ -370,23 +367,34 @@ func (w *working) colocationMatch(dep, prim *resource, c *colocation) {
 	if pn < 0 && c.score < 0 {
 		return
 	}
-	work := dep.table().clone()
+	mandatory := c.score <= model.NegInfinity || c.score >= model.Infinity
+	work := dep.table()
+	if !mandatory {
+		work = work.clone() // finite scores roll back if nothing could run
+	}
+	var note string
+	switch {
+	case pn < 0:
+		note = fmt.Sprintf("colocation %s: %s is not running", c.id, prim.id)
+	case c.score >= model.Infinity:
+		note = fmt.Sprintf("colocation %s: %s is elsewhere", c.id, prim.id)
+	}
 	for i := range w.nodes {
 		switch {
 		case pn < 0:
 			work.s[i] = model.NegInfinity
-			work.why[i] = append(work.why[i], contrib{fmt.Sprintf("colocation %s: %s is not running", c.id, prim.id), model.NegInfinity})
+			work.why[i] = append(work.why[i], contrib{Source: note, Score: model.NegInfinity})
 		case i == pn:
 			if c.score < model.Infinity {
 				work.s[i] = c.score.Add(work.s[i])
-				work.why[i] = append(work.why[i], contrib{fmt.Sprintf("colocation %s with %s", c.id, prim.id), c.score})
+				work.why[i] = append(work.why[i], contrib{Source: "colocation " + c.id + " with " + prim.id, Score: c.score})
 			}
 		case c.score >= model.Infinity:
 			work.s[i] = model.NegInfinity
-			work.why[i] = append(work.why[i], contrib{fmt.Sprintf("colocation %s: %s is elsewhere", c.id, prim.id), model.NegInfinity})
+			work.why[i] = append(work.why[i], contrib{Source: note, Score: model.NegInfinity})
 		}
 	}
-	if w.canRunAny(work.s) || c.score <= model.NegInfinity || c.score >= model.Infinity {
+	if mandatory || w.canRunAny(work.s) {
 		dep.setTable(work)
 	}
 }

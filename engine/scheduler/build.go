@@ -37,11 +37,9 @@ func (n *node) canRun() bool {
 	return n.online && !n.unclean && !n.standby && !n.maintenance && !n.witness
 }
 
-// contrib is one recorded score contribution.
-type contrib struct {
-	source string
-	score  model.Score
-}
+// contrib is one recorded score contribution (the Explanation's type, so
+// snapshots hand their slices over without copying).
+type contrib = Contribution
 
 // colocation is one colocation between working resources.
 type colocation struct {
@@ -107,6 +105,9 @@ type working struct {
 	quorumFreeze bool
 	colocs    []*colocation // every colocation, in configuration order
 	snaps     map[*resource]table
+	byBase      map[string]*resource // first primitive (or instance) of each configured primitive
+	cloneOfBase map[string]*resource // clone holding a configured primitive's instances
+	prim        map[string]*model.Resource
 	snapOrder []*resource
 }
 
@@ -116,7 +117,8 @@ func (w *working) warnf(format string, args ...any) {
 
 // build creates the working set from the input (stage "build").
 func build(in Input, now time.Time) *working {
-	w := &working{in: in, now: now, nodeIdx: map[string]int{}, byID: map[string]*resource{}}
+	w := &working{in: in, now: now, nodeIdx: map[string]int{}, byID: map[string]*resource{},
+		byBase: map[string]*resource{}, cloneOfBase: map[string]*resource{}, prim: map[string]*model.Resource{}}
 	c := in.Cluster
 	if c == nil {
 		c = &model.Cluster{}
@@ -161,6 +163,11 @@ func build(in Input, now time.Time) *working {
 			inGroup[m] = g
 		}
 	}
+	for i := range c.Resources {
+		if _, dup := w.prim[c.Resources[i].ID]; !dup {
+			w.prim[c.Resources[i].ID] = &c.Resources[i]
+		}
+	}
 	cloned := map[string]*model.Clone{}
 	for i := range c.Clones {
 		cloned[c.Clones[i].Resource] = &c.Clones[i]
@@ -186,22 +193,18 @@ func build(in Input, now time.Time) *working {
 		w.top = append(w.top, w.newClone(&c.Clones[i], &order))
 	}
 	// Resources read from a file keep the file's order across kinds.
+	positions := map[string]model.Pos{}
+	for _, r := range c.Resources {
+		positions["p:"+r.ID] = r.Pos
+	}
+	for _, g := range c.Groups {
+		positions["g:"+g.ID] = g.Pos
+	}
+	for _, cl := range c.Clones {
+		positions["c:"+cl.ID] = cl.Pos
+	}
 	pos := func(r *resource) model.Pos {
-		switch r.kind {
-		case kClone:
-			if cl, ok := c.Clone(r.base); ok {
-				return cl.Pos
-			}
-		case kGroup:
-			if g, ok := c.Group(r.base); ok {
-				return g.Pos
-			}
-		default:
-			if p, ok := c.Resource(r.base); ok {
-				return p.Pos
-			}
-		}
-		return model.Pos{}
+		return positions[[]string{"p:", "g:", "c:"}[r.kind]+r.base]
 	}
 	sort.SliceStable(w.top, func(i, j int) bool {
 		a, b := pos(w.top[i]), pos(w.top[j])
@@ -286,13 +289,21 @@ func (w *working) newResource(id, base string, k kind, parent *resource, metas [
 func (w *working) newPrimitive(id, base string, parent *resource, metas []model.Meta, order *int) *resource {
 	r := w.newResource(id, base, kPrimitive, parent, metas, order)
 	w.prims = append(w.prims, r)
+	if _, ok := w.byBase[base]; !ok {
+		w.byBase[base] = r
+		for q := parent; q != nil; q = q.parent {
+			if q.kind == kClone {
+				w.cloneOfBase[base] = q
+			}
+		}
+	}
 	return r
 }
 
 func (w *working) newGroup(id string, g *model.Group, parent *resource, suffix string, metas []model.Meta, order *int) *resource {
 	gr := w.newResource(id, g.ID, kGroup, parent, metas, order)
 	for _, m := range g.Resources {
-		pm, ok := w.in.Cluster.Resource(m)
+		pm, ok := w.prim[m]
 		if !ok {
 			w.warnf("group %s names resource %q, which is not configured; ignored", g.ID, m)
 			continue
@@ -324,7 +335,7 @@ func (w *working) newClone(cl *model.Clone, order *int) *resource {
 	if cr.cloneNodeMax <= 0 {
 		cr.cloneNodeMax = 1
 	}
-	pm, isPrim := c.Resource(cl.Resource)
+	pm, isPrim := w.prim[cl.Resource]
 	g, isGroup := c.Group(cl.Resource)
 	for i := 0; i < cr.cloneMax; i++ {
 		suffix := ":" + strconv.Itoa(i)
@@ -428,14 +439,14 @@ func walk(r *resource, f func(*resource)) {
 func (r *resource) addScore(n int, source string, s model.Score) {
 	walk(r, func(x *resource) {
 		x.scores[n] = x.scores[n].Add(s)
-		x.why[n] = append(x.why[n], contrib{source, s})
+		x.why[n] = append(x.why[n], contrib{Source: source, Score: s})
 	})
 }
 
 // setScore forces a score on r alone (used to ban full nodes for clone instances).
 func (r *resource) setScore(n int, source string, s model.Score) {
 	r.scores[n] = s
-	r.why[n] = append(r.why[n], contrib{source + " (set)", s})
+	r.why[n] = append(r.why[n], contrib{Source: source + " (set)", Score: s})
 }
 
 // applyLocation applies a location constraint's score on node n the way
@@ -445,7 +456,7 @@ func (r *resource) setScore(n int, source string, s model.Score) {
 // they take the constraint with score 0).
 func (r *resource) applyLocation(n int, source string, s model.Score) {
 	r.scores[n] = r.scores[n].Add(s)
-	r.why[n] = append(r.why[n], contrib{source, s})
+	r.why[n] = append(r.why[n], contrib{Source: source, Score: s})
 	switch r.kind {
 	case kGroup:
 		if len(r.children) > 0 {

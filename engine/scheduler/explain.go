@@ -63,9 +63,7 @@ func (w *working) explain(order []*resource) Explanation {
 		}
 		for i, n := range w.nodes {
 			ns := NodeScore{Node: n.name, Score: t.s[i]}
-			for _, c := range t.why[i] {
-				ns.Contributions = append(ns.Contributions, Contribution{Source: c.source, Score: c.score})
-			}
+			ns.Contributions = t.why[i] // capped by the snapshot's clone: never appended to again
 			rs.Scores = append(rs.Scores, ns)
 		}
 		e.Resources = append(e.Resources, rs)

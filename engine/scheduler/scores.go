@@ -127,31 +127,10 @@ func (w *working) observeOn(r *resource, n int, state string, fails model.Score)
 }
 
 // anyPrimitive returns the primitive (or first instance of it) with this base id.
-func (w *working) anyPrimitive(base string) *resource {
-	if r, ok := w.byID[base]; ok && r.kind == kPrimitive {
-		return r
-	}
-	for _, p := range w.prims {
-		if p.base == base {
-			return p
-		}
-	}
-	return nil
-}
+func (w *working) anyPrimitive(base string) *resource { return w.byBase[base] }
 
 // cloneOf returns the clone whose instances contain primitive base.
-func (w *working) cloneOf(base string) *resource {
-	for _, p := range w.prims {
-		if p.base == base {
-			for q := p.parent; q != nil; q = q.parent {
-				if q.kind == kClone {
-					return q
-				}
-			}
-		}
-	}
-	return nil
-}
+func (w *working) cloneOf(base string) *resource { return w.cloneOfBase[base] }
 
 // instanceFor picks the clone instance that holds primitive base on node n:
 // the instance already active there, the requested instance number if free,
@@ -284,7 +263,7 @@ func (w *working) stickiness() {
 		if p.managed && p.stickiness != 0 && len(p.running) == 1 {
 			n := p.running[0]
 			p.scores[n] = p.scores[n].Add(p.stickiness)
-			p.why[n] = append(p.why[n], contrib{"stickiness (running here)", p.stickiness})
+			p.why[n] = append(p.why[n], contrib{Source: "stickiness (running here)", Score: p.stickiness})
 		}
 		nodes := make([]int, 0, len(p.fails))
 		for n := range p.fails {
