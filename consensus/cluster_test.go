@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"reflect"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -311,4 +312,68 @@ func TestCluster_NodeAddedToConfiguration(t *testing.T) {
 	if err := c.nodes["b"].node.UpdateCluster(&moved); err == nil || !strings.Contains(err.Error(), "cannot change live") {
 		t.Fatalf("address change: %v", err)
 	}
+}
+
+// OnLeader runs on the leader after a barrier (its state holds every
+// committed entry) and its context ends when leadership is lost.
+func TestCluster_OnLeaderContextEndsWithLeadership(t *testing.T) {
+	type call struct {
+		node    string
+		applied uint64
+		ctx     context.Context
+	}
+	calls := make(chan call, 16)
+	c := newCluster(t, nil, "a", "b", "c")
+	var mu sync.Mutex
+	states := map[string]*state.State{}
+	c.tune = func(cfg *Config) {
+		name := cfg.Node
+		mu.Lock()
+		states[name] = cfg.State
+		mu.Unlock()
+		cfg.OnLeader = func(ctx context.Context) {
+			mu.Lock()
+			st := states[name]
+			mu.Unlock()
+			calls <- call{node: name, applied: st.Index(), ctx: ctx}
+			<-ctx.Done()
+		}
+	}
+	c.startAll()
+	leader := c.leader()
+	r := c.mustApply(leader, attr(t, "a", "k", "v"))
+	var first call
+	select {
+	case first = <-calls:
+	case <-time.After(waitFor):
+		t.Fatal("OnLeader not called")
+	}
+	if first.node != leader {
+		t.Fatalf("OnLeader ran on %s; leader is %s", first.node, leader)
+	}
+	c.net.Partition(raft.ServerAddress(leader))
+	select {
+	case <-first.ctx.Done():
+	case <-time.After(waitFor):
+		t.Fatal("leader context not cancelled after the leader was cut off")
+	}
+	var rest []string
+	for _, n := range []string{"a", "b", "c"} {
+		if n != leader {
+			rest = append(rest, n)
+		}
+	}
+	next := c.leader(rest...)
+	select {
+	case second := <-calls:
+		if second.node != next {
+			t.Fatalf("second OnLeader on %s; new leader is %s", second.node, next)
+		}
+		if second.applied < r.Index {
+			t.Fatalf("new leader's OnLeader saw state index %d < committed %d: no barrier first", second.applied, r.Index)
+		}
+	case <-time.After(waitFor):
+		t.Fatal("OnLeader not called on the new leader")
+	}
+	c.net.Heal()
 }
