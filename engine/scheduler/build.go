@@ -103,12 +103,12 @@ type working struct {
 	warnings []string
 	quorumStop,
 	quorumFreeze bool
-	colocs    []*colocation // every colocation, in configuration order
-	snaps     map[*resource]table
+	colocs      []*colocation // every colocation, in configuration order
+	snaps       map[*resource]table
 	byBase      map[string]*resource // first primitive (or instance) of each configured primitive
 	cloneOfBase map[string]*resource // clone holding a configured primitive's instances
 	prim        map[string]*model.Resource
-	snapOrder []*resource
+	snapOrder   []*resource
 }
 
 func (w *working) warnf(format string, args ...any) {
