@@ -374,7 +374,7 @@ func (al *Alert) scriptEnv(ev Event, seq int64) []string {
 		"CRM_alert_attribute_name=" + ev.Attribute,
 		"CRM_alert_attribute_value=" + ev.Value,
 	}
-	return append(os.Environ(), env...)
+	return append(childEnviron(), env...)
 }
 
 func (al *Alert) runScript(ctx context.Context, ev Event, seq int64) error {

@@ -245,3 +245,20 @@ func signalByName(name string) (syscall.Signal, error) {
 	}
 	return 0, fmt.Errorf("unknown signal %q; expected a name such as TERM, INT, HUP, QUIT, USR1, USR2, KILL or a number", name)
 }
+
+// childEnviron is haven's environment for the programs agents run, without
+// the variables systemd hands to haven itself (a child that saw
+// NOTIFY_SOCKET or LISTEN_FDS could report readiness or take sockets in
+// haven's name).
+func childEnviron() []string {
+	var out []string
+	for _, kv := range os.Environ() {
+		k, _, _ := strings.Cut(kv, "=")
+		switch k {
+		case "NOTIFY_SOCKET", "LISTEN_FDS", "LISTEN_PID", "LISTEN_FDNAMES", "WATCHDOG_USEC", "WATCHDOG_PID", "INVOCATION_ID", "JOURNAL_STREAM":
+			continue
+		}
+		out = append(out, kv)
+	}
+	return out
+}

@@ -300,7 +300,7 @@ func (a *execAgent) Start(ctx context.Context) error {
 // environ is haven's environment plus HAVEN_RESOURCE and HAVEN_NODE plus the
 // resource's env (which wins).
 func (a *execAgent) environ(u *user.User) []string {
-	env := os.Environ()
+	env := childEnviron()
 	env = append(env, "HAVEN_RESOURCE="+a.res.ID, "HAVEN_NODE="+a.env.Node)
 	if u != nil {
 		env = append(env, "HOME="+u.HomeDir, "USER="+u.Username, "LOGNAME="+u.Username)

@@ -374,3 +374,20 @@ func TestExec_Validate(t *testing.T) {
 		}
 	}
 }
+
+func TestExec_ChildDoesNotInheritSystemdNotifySocket(t *testing.T) {
+	t.Setenv("NOTIFY_SOCKET", "/run/systemd/notify")
+	t.Setenv("HAVEN_TEST_KEEP", "kept")
+	env := testEnv(t)
+	a := mustNew(t, ExecType{}, execRes("n", map[string]any{
+		"command": []any{"sh", "-c", `echo "notify=${NOTIFY_SOCKET:-none} keep=$HAVEN_TEST_KEEP"; exec sleep 1000`}, "startup_grace": "100ms",
+	}), env)
+	if err := a.Start(opCtx(t, 5*time.Second)); err != nil {
+		t.Fatal(err)
+	}
+	defer a.Stop(opCtx(t, 5*time.Second))
+	eventually(t, 5*time.Second, "environment line", func() bool {
+		b, _ := os.ReadFile(filepath.Join(env.DataDir, "n.log"))
+		return strings.Contains(string(b), "notify=none keep=kept")
+	})
+}

@@ -274,7 +274,7 @@ func (a *fsAgent) runTool(ctx context.Context, argv []string) error {
 		return fmt.Errorf("%s: %v (install util-linux): %w", argv[0], err, ErrNotInstalled)
 	}
 	cmd := exec.Command(path, argv[1:]...)
-	cmd.Env = append(os.Environ(), "LC_ALL=C")
+	cmd.Env = append(childEnviron(), "LC_ALL=C")
 	code, out, err := runOutput(ctx, cmd, 1000)
 	if err != nil {
 		return fmt.Errorf("%s: %w", strings.Join(argv, " "), err)

@@ -212,7 +212,7 @@ func (a *ocfAgent) run(ctx context.Context, action string, interval time.Duratio
 		timeout = time.Until(dl)
 	}
 	root := a.t.opts.root()
-	cmd.Env = append(os.Environ(),
+	cmd.Env = append(childEnviron(),
 		"OCF_ROOT="+root,
 		"OCF_FUNCTIONS_DIR="+filepath.Join(root, "lib", "heartbeat"),
 		"OCF_RA_VERSION_MAJOR=1",
@@ -362,7 +362,7 @@ func (a *ocfAgent) runFull(ctx context.Context, action string) (int, string, err
 	argv := append(append([]string{}, a.t.opts.Prefix...), script, action)
 	cmd := exec.Command(argv[0], argv[1:]...)
 	root := a.t.opts.root()
-	cmd.Env = append(os.Environ(), "OCF_ROOT="+root, "OCF_FUNCTIONS_DIR="+filepath.Join(root, "lib", "heartbeat"),
+	cmd.Env = append(childEnviron(), "OCF_ROOT="+root, "OCF_FUNCTIONS_DIR="+filepath.Join(root, "lib", "heartbeat"),
 		"OCF_RESOURCE_INSTANCE=meta-data", "OCF_RESOURCE_TYPE="+a.t.Agent, "OCF_RESOURCE_PROVIDER="+a.t.Provider)
 	return runOutput(ctx, cmd, 1<<20)
 }

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
-	"os"
 	"os/exec"
 	"strconv"
 	"strings"
@@ -307,7 +306,7 @@ func (a *pingAgent) reachable(ctx context.Context, host string) bool {
 	defer cancel()
 	cmd := exec.Command("ping", "-n", "-q", "-c", strconv.Itoa(a.p.Attempts),
 		"-W", strconv.FormatFloat(to.Seconds(), 'f', 3, 64), host)
-	cmd.Env = append(os.Environ(), "LC_ALL=C")
+	cmd.Env = append(childEnviron(), "LC_ALL=C")
 	code, out, err := runOutput(cctx, cmd, 300)
 	if err != nil || code > 1 {
 		// 2 and more: ping could not run (unknown host, no permission…).
