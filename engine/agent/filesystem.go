@@ -180,16 +180,7 @@ func (a *fsAgent) top() (*mountEntry, error) {
 
 // matches reports whether mount e is of this resource's device.
 func (a *fsAgent) matches(e *mountEntry) bool {
-	dev := a.p.Device
-	for _, tag := range []string{"LABEL", "UUID", "PARTUUID", "PARTLABEL"} {
-		if v, ok := strings.CutPrefix(dev, tag+"="); ok {
-			link := "/dev/disk/by-" + strings.ToLower(tag) + "/" + v
-			if _, err := os.Stat(link); err == nil {
-				dev = link
-			}
-			break
-		}
-	}
+	dev := resolveTag(a.p.Device)
 	if strings.HasPrefix(dev, "/") {
 		path := dev
 		if r, err := filepath.EvalSymlinks(dev); err == nil {
@@ -221,6 +212,34 @@ func (a *fsAgent) matches(e *mountEntry) bool {
 		return e.Source == path || e.Source == dev
 	}
 	return e.Source == dev
+}
+
+// resolveTag turns LABEL=, UUID=, PARTUUID= and PARTLABEL= into a device
+// path: through udev's /dev/disk/by-* links, else (containers have no udev)
+// by asking blkid. Anything else, or a tag nobody has, is returned as is.
+func resolveTag(dev string) string {
+	for _, tag := range []string{"LABEL", "UUID", "PARTUUID", "PARTLABEL"} {
+		v, ok := strings.CutPrefix(dev, tag+"=")
+		if !ok {
+			continue
+		}
+		v = strings.Trim(v, `"`)
+		link := "/dev/disk/by-" + strings.ToLower(tag) + "/" + v
+		if _, err := os.Stat(link); err == nil {
+			return link
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		cmd := exec.Command("blkid", "-o", "device", "-t", tag+"="+v)
+		cmd.Env = append(childEnviron(), "LC_ALL=C")
+		if code, out, err := runOutput(ctx, cmd, 4096); err == nil && code == 0 {
+			if lines := strings.Fields(out); len(lines) == 1 {
+				return lines[0]
+			}
+		}
+		return dev
+	}
+	return dev
 }
 
 func (a *fsAgent) describe(e *mountEntry) string {

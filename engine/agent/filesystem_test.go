@@ -1,6 +1,8 @@
 package agent
 
 import (
+	"crypto/rand"
+	"encoding/hex"
 	"errors"
 	"os"
 	"os/exec"
@@ -99,23 +101,42 @@ func TestFilesystem_SomethingElseMountedThere(t *testing.T) {
 }
 
 // loopImage makes an ext4 image of 32 MiB and attaches it to a loop device.
-func loopImage(t *testing.T) (img, dev string) {
+func loopImage(t *testing.T) (img, dev string) { return loopImageOf(t, "ext4") }
+
+// loopImageOf makes a sparse image with filesystem fstype (ext4 or xfs) and
+// attaches it to a loop device.
+func loopImageOf(t *testing.T, fstype string) (img, dev string) {
+	img, dev, _ = labelledLoopImage(t, fstype)
+	return img, dev
+}
+
+// labelledLoopImage is loopImageOf that also returns the filesystem's
+// label, unique to the test.
+func labelledLoopImage(t *testing.T, fstype string) (img, dev, label string) {
 	t.Helper()
 	needRoot(t)
-	for _, tool := range []string{"mkfs.ext4", "losetup"} {
+	b := make([]byte, 4)
+	rand.Read(b)
+	label = "hv" + hex.EncodeToString(b)
+	mkfs := map[string][]string{"ext4": {"mkfs.ext4", "-q", "-F", "-L", label}, "xfs": {"mkfs.xfs", "-q", "-f", "-L", label}}[fstype]
+	for _, tool := range []string{mkfs[0], "losetup"} {
 		if _, err := exec.LookPath(tool); err != nil {
-			t.Skipf("needs %s (e2fsprogs, util-linux)", tool)
+			t.Skipf("needs %s (e2fsprogs or xfsprogs, util-linux)", tool)
 		}
 	}
 	img = filepath.Join(t.TempDir(), "disk.img")
 	if err := os.WriteFile(img, nil, 0o600); err != nil {
 		t.Fatal(err)
 	}
-	if err := os.Truncate(img, 32<<20); err != nil {
+	size := int64(32 << 20)
+	if fstype == "xfs" {
+		size = 320 << 20 // mkfs.xfs refuses less than 300 MB (sparse: no disk used)
+	}
+	if err := os.Truncate(img, size); err != nil {
 		t.Fatal(err)
 	}
-	if out, err := exec.Command("mkfs.ext4", "-q", "-F", "-L", "haventest", img).CombinedOutput(); err != nil {
-		t.Fatalf("mkfs.ext4: %v: %s", err, out)
+	if out, err := exec.Command(mkfs[0], append(mkfs[1:], img)...).CombinedOutput(); err != nil {
+		t.Fatalf("%s: %v: %s", mkfs[0], err, out)
 	}
 	out, err := exec.Command("losetup", "--find", "--show", img).CombinedOutput()
 	if err != nil {
@@ -123,7 +144,7 @@ func loopImage(t *testing.T) (img, dev string) {
 	}
 	dev = strings.TrimSpace(string(out))
 	t.Cleanup(func() { exec.Command("losetup", "-d", dev).Run() })
-	return img, dev
+	return img, dev, label
 }
 
 func TestFilesystem_Ext4OnLoopDevice(t *testing.T) {
@@ -254,4 +275,26 @@ func TestUnescapeMount(t *testing.T) {
 	if got := unescapeMount(`/mnt/with\040space\134x`); got != `/mnt/with space\x` {
 		t.Fatalf("got %q", got)
 	}
+}
+
+func TestFilesystem_XfsByLabel(t *testing.T) {
+	_, _, label := labelledLoopImage(t, "xfs")
+	dir := t.TempDir()
+	unmountAll(t, dir)
+	// LABEL= is found through udev's links or, without udev, blkid.
+	a := mustNew(t, FilesystemType{}, fsRes(map[string]any{"device": "LABEL=" + label, "directory": dir, "fstype": "xfs", "check_level": 20}), testEnv(t))
+	if err := a.Start(opCtx(t, 30*time.Second)); err != nil {
+		t.Fatal(err)
+	}
+	if e := mountedOn(t, dir); e == nil || e.FSType != "xfs" {
+		t.Fatalf("mounted %+v", e)
+	}
+	wantStatus(t, a, model.StatusRunning)
+	if err := a.Start(opCtx(t, 30*time.Second)); err != nil {
+		t.Fatalf("second start (must recognise LABEL=%s as the mounted device): %v", label, err)
+	}
+	if err := a.Stop(opCtx(t, 30*time.Second)); err != nil {
+		t.Fatal(err)
+	}
+	wantStatus(t, a, model.StatusStopped)
 }
