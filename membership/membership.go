@@ -407,6 +407,13 @@ func (m *Membership) leave() {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
+			// memberlist panics on Leave after its Shutdown (a link that
+			// failed on its own); nothing is left to announce there.
+			defer func() {
+				if r := recover(); r != nil {
+					m.log.Debug("link already shut down; no leave to announce", "link", l.index, "panic", r)
+				}
+			}()
 			if err := l.ml.UpdateNode(m.cfg.LeaveTimeout); err != nil {
 				m.log.Debug("leaving flag not acknowledged", "link", l.index, "err", err)
 			}

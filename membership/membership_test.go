@@ -218,3 +218,73 @@ func TestKeys_Derivation(t *testing.T) {
 		t.Fatal("wrong key sizes")
 	}
 }
+
+// TestMembership_LinkLossChangesNothingElse: three nodes with two links;
+// node sv2's link-1 memberlist is shut down (the link fails while the
+// process lives): peers emit link-down, keep sv2 online on link 0, and the
+// quorum does not move.
+func TestMembership_LinkLossChangesNothingElse(t *testing.T) {
+	c := testCluster(t, 41, []int{1, 1, 1})
+	for i := range c.Nodes {
+		ip := fmt.Sprintf("127.0.1.%d", 41+i)
+		c.Nodes[i].Addresses = append(c.Nodes[i].Addresses, ip)
+		// the same gossip port must be free on the second address too
+		for !portFreeOn(ip, c.Nodes[i].GossipPort) {
+			c.Nodes[i].GossipPort = freePort(t, c.Nodes[i].Addresses[0])
+		}
+	}
+	keys := newKeys(t)
+	rs := map[string]*running{}
+	for _, n := range c.Nodes {
+		rs[n.Name] = start(t, c, n.Name, keys)
+	}
+	waitFor(t, "both links up everywhere", 20*time.Second, func() bool {
+		for _, r := range rs {
+			for _, m := range r.m.Status().Members {
+				if !m.Online || !m.Links[0].Up || !m.Links[1].Up {
+					return false
+				}
+			}
+		}
+		return true
+	})
+	before := rs["sv1"].m.Quorum()
+	rs["sv2"].m.links[1].ml.Shutdown()
+	waitFor(t, "sv2's link 1 down, sv2 online", 20*time.Second, func() bool {
+		for _, n := range []string{"sv1", "cl1"} {
+			m := member(rs[n].m.Status(), "sv2")
+			if !m.Online || m.State != StateOnline || !m.Links[0].Up || m.Links[1].Up {
+				return false
+			}
+		}
+		return true
+	})
+	if after := rs["sv1"].m.Quorum(); after.TotalVotes != before.TotalVotes || after.Quorate != before.Quorate {
+		t.Fatalf("quorum moved with a link: before %+v after %+v", before, after)
+	}
+	sawLinkDown := false
+	for len(rs["sv1"].m.EventCh()) > 0 {
+		e := <-rs["sv1"].m.EventCh()
+		if e.Kind == EventDead || e.Kind == EventLeave {
+			t.Fatalf("unexpected %s event for %s", e.Kind, e.Node)
+		}
+		sawLinkDown = sawLinkDown || (e.Kind == EventLinkDown && e.Node == "sv2" && e.Link == 1)
+	}
+	if !sawLinkDown {
+		t.Fatal("no link-down event for sv2 link 1")
+	}
+}
+
+func portFreeOn(ip string, port int) bool {
+	l, err := net.Listen("tcp", net.JoinHostPort(ip, fmt.Sprint(port)))
+	if err != nil {
+		return false
+	}
+	l.Close()
+	u, err := net.ListenPacket("udp", net.JoinHostPort(ip, fmt.Sprint(port)))
+	if err != nil {
+		return false
+	}
+	u.Close()
+	return true
+}
