@@ -353,7 +353,7 @@ func (a *Agent) ensureAddr(link netlink.Link, want *netlink.Addr) error {
 			continue
 		}
 		bits, _ := ad.Mask.Size()
-		if bits == wantBits && (a.p.IP.Is6() || ad.Label == want.Label) && (a.p.IP.Is4() || ad.Flags&unix.IFA_F_TENTATIVE == 0) {
+		if bits == wantBits && (a.p.IP.Is6() || ad.Label == want.Label) && (a.p.IP.Is4() || ad.Flags&(unix.IFA_F_TENTATIVE|unix.IFA_F_DADFAILED) == 0) {
 			ok = true
 			continue
 		}

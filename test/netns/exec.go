@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"os"
 	"os/exec"
 	"sync"
 	"syscall"
@@ -55,7 +56,17 @@ type Proc struct {
 // group, collecting its combined output.
 func (b *Bed) Start(name string, argv ...string) *Proc {
 	b.t.Helper()
+	return b.StartEnv(name, nil, argv...)
+}
+
+// StartEnv is Start with extra environment variables ("KEY=value") on top of
+// the test process's own.
+func (b *Bed) StartEnv(name string, env []string, argv ...string) *Proc {
+	b.t.Helper()
 	cmd := b.Command(nil, name, argv...)
+	if len(env) > 0 {
+		cmd.Env = append(os.Environ(), env...)
+	}
 	out := &syncBuffer{}
 	cmd.Stdout, cmd.Stderr = out, out
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
