@@ -158,7 +158,19 @@ type OCFError struct {
 	Type   string // ocf:PROVIDER:AGENT
 	Action string
 	Code   int
+	Reason string // the script's last "ocf-exit-reason:" message, if any
 	Output string // the tail of what the script printed
+}
+
+// newOCFError builds the error for a failing code from the script's output.
+func newOCFError(typ, action string, code int, out string) *OCFError {
+	e := &OCFError{Type: typ, Action: action, Code: code, Output: lastLines(out, 5)}
+	for _, line := range strings.Split(out, "\n") {
+		if i := strings.Index(line, "ocf-exit-reason:"); i >= 0 {
+			e.Reason = strings.TrimSpace(line[i+len("ocf-exit-reason:"):])
+		}
+	}
+	return e
 }
 
 func (e *OCFError) Error() string {
@@ -167,7 +179,9 @@ func (e *OCFError) Error() string {
 		name = "unknown OCF code"
 	}
 	s := fmt.Sprintf("%s %s: exit %d (%s)", e.Type, e.Action, e.Code, name)
-	if e.Output != "" {
+	if e.Reason != "" {
+		s += ": " + e.Reason
+	} else if e.Output != "" {
 		s += ": " + e.Output
 	}
 	return s
@@ -246,7 +260,7 @@ func (a *ocfAgent) Start(ctx context.Context) error {
 		return err
 	}
 	if code != OCFSuccess {
-		return &OCFError{Type: a.t.Name(), Action: "start", Code: code, Output: lastLines(out, 5)}
+		return newOCFError(a.t.Name(), "start", code, out)
 	}
 	return nil
 }
@@ -267,7 +281,7 @@ func (a *ocfAgent) Stop(ctx context.Context) error {
 			return nil
 		}
 	}
-	return &OCFError{Type: a.t.Name(), Action: "stop", Code: code, Output: lastLines(out, 5)}
+	return newOCFError(a.t.Name(), "stop", code, out)
 }
 
 // Monitor runs `monitor`: 0 running; 7 stopped; 8 (running promoted) is
@@ -293,7 +307,7 @@ func (a *ocfAgent) Monitor(ctx context.Context) (model.Status, error) {
 			return model.StatusStopped, nil
 		}
 	}
-	return model.StatusFailed, &OCFError{Type: a.t.Name(), Action: "monitor", Code: code, Output: lastLines(out, 5)}
+	return model.StatusFailed, newOCFError(a.t.Name(), "monitor", code, out)
 }
 
 func lastLines(s string, n int) string {
@@ -344,7 +358,7 @@ func (t *OCFType) MetaData(ctx context.Context) (*OCFMetadata, error) {
 		return nil, err
 	}
 	if code != OCFSuccess {
-		return nil, &OCFError{Type: t.Name(), Action: "meta-data", Code: code, Output: lastLines(out, 5)}
+		return nil, newOCFError(t.Name(), "meta-data", code, out)
 	}
 	var md OCFMetadata
 	if err := xml.Unmarshal([]byte(out), &md); err != nil {

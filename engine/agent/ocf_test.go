@@ -317,3 +317,17 @@ func TestOCF_IPaddr2InNamespace(t *testing.T) {
 	}
 	wantStatus(t, a, model.StatusStopped)
 }
+
+func TestOCF_ExitReasonIsTheMessage(t *testing.T) {
+	root := t.TempDir()
+	dir := filepath.Join(root, "resource.d", "haventest")
+	os.MkdirAll(dir, 0o755)
+	os.WriteFile(filepath.Join(dir, "reason"), []byte("#!/bin/sh\necho noise\necho 'ocf-exit-reason:Failed to access httpd status page.' >&2\nexit 1\n"), 0o755)
+	a := mustNew(t, NewOCFType("haventest", "reason", OCFOptions{Root: root}), model.Resource{ID: "r"}, testEnv(t))
+	err := a.Start(opCtx(t, 5*time.Second))
+	var oe *OCFError
+	if !errors.As(err, &oe) || oe.Reason != "Failed to access httpd status page." ||
+		err.Error() != "ocf:haventest:reason start: exit 1 (OCF_ERR_GENERIC): Failed to access httpd status page." {
+		t.Fatalf("error %q (%+v)", err, oe)
+	}
+}
