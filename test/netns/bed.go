@@ -155,7 +155,8 @@ func New(t testing.TB, o Options) *Bed {
 	// adds no noise of its own to captures.
 	sw := b.ns[SwitchName]
 	b.mustIP("netns", "add", sw)
-	b.mustNS(SwitchName, "sysctl", "-qw", "net.ipv6.conf.all.disable_ipv6=1", "net.ipv6.conf.default.disable_ipv6=1")
+	b.mustNS(SwitchName, "sh", "-c",
+		"echo 1 > /proc/sys/net/ipv6/conf/all/disable_ipv6 && echo 1 > /proc/sys/net/ipv6/conf/default/disable_ipv6")
 	b.mustIP("-n", sw, "link", "set", "lo", "up")
 	b.mustIP("-n", sw, "link", "add", Bridge, "type", "bridge", "stp_state", "0", "forward_delay", "0", "mcast_snooping", "0")
 	b.mustIP("-n", sw, "link", "set", Bridge, "up")
