@@ -32,6 +32,10 @@ func ourNamespaces(t *testing.T, id string) []string {
 func TestBed_CreateAndTeardownLeavesNothing(t *testing.T) {
 	var id string
 	var nsNames []string
+	rootV6 := "0"
+	if b, err := os.ReadFile("/proc/sys/net/ipv6/conf/all/disable_ipv6"); err == nil {
+		rootV6 = strings.TrimSpace(string(b))
+	}
 	t.Run("bed", func(t *testing.T) {
 		bed := New(t, Options{Nodes: []string{"a", "b"}, Client: true, IPv6: true})
 		id = bed.ID()
@@ -41,6 +45,12 @@ func TestBed_CreateAndTeardownLeavesNothing(t *testing.T) {
 		}
 		if err := bed.CheckNoDefaultRoute(); err != nil {
 			t.Fatal(err)
+		}
+		if out := bed.MustExec(SwitchName, "cat", "/proc/sys/net/ipv6/conf/all/disable_ipv6"); strings.TrimSpace(out) != "1" {
+			t.Fatalf("switch namespace disable_ipv6 = %q, want 1", out)
+		}
+		if root, err := os.ReadFile("/proc/sys/net/ipv6/conf/all/disable_ipv6"); err == nil && strings.TrimSpace(string(root)) != rootV6 {
+			t.Fatalf("the root namespace's disable_ipv6 changed to %q", root)
 		}
 		// The bed's address exists only inside its namespace.
 		out, err := bed.run("ip", "-o", "addr", "show")
