@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/mdlayher/packet"
 	"github.com/vishvananda/netlink"
 )
 
@@ -327,5 +328,77 @@ func TestBed_DialListenHandle(t *testing.T) {
 	}
 	if !found {
 		t.Fatalf("handle in n1 lists %v, not n1's address", as)
+	}
+}
+
+// TestBed_CutDropsRawFrames: Cut also drops frames from packet sockets
+// (gratuitous ARP from a cut node must not reach anyone).
+func TestBed_CutDropsRawFrames(t *testing.T) {
+	bed := New(t, Options{Nodes: []string{"n1"}, Client: true})
+	const etherType = 0x88b5 // IEEE local experimental
+	capt := bed.Capture(ClientName, Dev, func(f []byte) bool { return EtherType(f) == etherType })
+	var conn *packet.Conn
+	var src net.HardwareAddr
+	bed.MustDo("n1", func() error {
+		ifi, err := net.InterfaceByName(Dev)
+		if err != nil {
+			return err
+		}
+		src = ifi.HardwareAddr
+		conn, err = packet.Listen(ifi, packet.Raw, etherType, nil)
+		return err
+	})
+	defer conn.Close()
+	send := func(tag byte) error {
+		frame := make([]byte, 60)
+		copy(frame[0:6], []byte{0xff, 0xff, 0xff, 0xff, 0xff, 0xff})
+		copy(frame[6:12], src)
+		frame[12], frame[13], frame[14] = etherType>>8, etherType&0xff, tag
+		_, err := conn.WriteTo(frame, &packet.Addr{HardwareAddr: net.HardwareAddr{0xff, 0xff, 0xff, 0xff, 0xff, 0xff}})
+		return err
+	}
+	seen := func(tag byte) bool {
+		for _, f := range capt.Frames() {
+			if f.Data[14] == tag {
+				return true
+			}
+		}
+		return false
+	}
+	if err := send(1); err != nil {
+		t.Fatal(err)
+	}
+	if err := Poll(2*time.Second, 5*time.Millisecond, func() error {
+		if !seen(1) {
+			return fmt.Errorf("raw frame not seen by the client")
+		}
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if err := bed.Cut("n1", Out); err != nil {
+		t.Fatal(err)
+	}
+	// The egress drop is reported to the sender as ENOBUFS.
+	if err := send(2); err != nil {
+		t.Logf("send during the cut: %v", err)
+	}
+	time.Sleep(300 * time.Millisecond) // bounded: the frame must not arrive
+	if seen(2) {
+		t.Fatal("a raw frame from a node cut outbound reached the client")
+	}
+	if err := bed.Heal("n1"); err != nil {
+		t.Fatal(err)
+	}
+	if err := send(3); err != nil {
+		t.Fatal(err)
+	}
+	if err := Poll(2*time.Second, 5*time.Millisecond, func() error {
+		if !seen(3) {
+			return fmt.Errorf("raw frame not seen after heal")
+		}
+		return nil
+	}); err != nil {
+		t.Fatal(err)
 	}
 }
