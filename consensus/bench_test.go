@@ -1,6 +1,7 @@
 package consensus
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -122,3 +123,41 @@ func benchApply(b *testing.B, forwarded bool) {
 
 func BenchmarkApplyLatency_Leader(b *testing.B)    { benchApply(b, false) }
 func BenchmarkApplyLatency_Forwarded(b *testing.B) { benchApply(b, true) }
+
+// BenchmarkFailover_PlannedLAN measures a planned stop: the leader transfers
+// leadership first, then stops; the time runs until a survivor committed.
+func BenchmarkFailover_PlannedLAN(b *testing.B) {
+	const trials = 12
+	var all []time.Duration
+	retries := 0
+	for i := 0; i < b.N; i++ {
+		c := newTCPBench(b, model.ProfileLAN, "a", "b", "c")
+		c.startAll()
+		for j := 0; j < trials; j++ {
+			leader := c.leader()
+			applyRetry(b, c, leader, attr(b, "a", "trial", fmt.Sprint(j)), &retries)
+			c.converged(c.nodes[leader].state.Index())
+			var survivor string
+			for _, n := range []string{"a", "b", "c"} {
+				if n != leader {
+					survivor = n
+					break
+				}
+			}
+			start := time.Now()
+			ctx, cancel := context.WithTimeout(context.Background(), waitFor)
+			if err := c.nodes[leader].node.TransferLeadership(ctx); err != nil {
+				b.Logf("transfer: %v", err)
+			}
+			cancel()
+			c.stop(leader)
+			applyRetry(b, c, survivor, attr(b, "a", "after", fmt.Sprint(j)), &retries)
+			all = append(all, time.Since(start))
+			c.start(leader)
+		}
+	}
+	b.ReportMetric(float64(percentile(all, 0.5).Milliseconds()), "median-ms")
+	b.ReportMetric(float64(percentile(all, 0.95).Milliseconds()), "p95-ms")
+	b.ReportMetric(float64(retries), "retries")
+	b.ReportMetric(float64(len(all)), "trials")
+}

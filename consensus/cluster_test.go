@@ -377,3 +377,28 @@ func TestCluster_OnLeaderContextEndsWithLeadership(t *testing.T) {
 	}
 	c.net.Heal()
 }
+
+func TestCluster_TransferLeadershipBeforeStop(t *testing.T) {
+	c := newCluster(t, nil, "a", "b", "c")
+	c.startAll()
+	old := c.leader()
+	ctx, cancel := context.WithTimeout(context.Background(), waitFor)
+	defer cancel()
+	if err := c.nodes[old].node.TransferLeadership(ctx); err != nil {
+		t.Fatal(err)
+	}
+	c.eventually("another node leads", func() bool {
+		for n, tn := range c.nodes {
+			if n != old && tn.node.IsLeader() {
+				return true
+			}
+		}
+		return false
+	})
+	// A follower's transfer is a no-op.
+	if err := c.nodes[old].node.TransferLeadership(ctx); err != nil {
+		t.Fatalf("follower transfer: %v", err)
+	}
+	c.stop(old)
+	c.mustApply(c.leader(), attr(t, "a", "k", "v"))
+}

@@ -53,5 +53,7 @@
 // `haven config show` has something to show. A witness (`haven witness`) is
 // this same Node run for the witness's entry in the file, with no resources.
 //
-// Shutdown order: cancel Run's context (or node.Close), then link.Close.
+// Shutdown order: node.TransferLeadership(ctx) on a planned stop (SIGTERM; a
+// new leader in tens of milliseconds instead of an election timeout), then
+// cancel Run's context (or node.Close), then link.Close.
 package consensus

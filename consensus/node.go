@@ -428,3 +428,27 @@ func (n *Node) Close() error {
 	})
 	return nil
 }
+
+// TransferLeadership hands leadership to another voter before a planned stop
+// (SIGTERM, upgrade), so the cluster does not wait for an election timeout.
+// It is a no-op on a follower. Call it before Close; a crash skips it and
+// the followers elect a leader after their timeouts.
+func (n *Node) TransferLeadership(ctx context.Context) error {
+	r := n.raft()
+	if r == nil || r.State() != raft.Leader {
+		return nil
+	}
+	f := r.LeadershipTransfer()
+	done := make(chan error, 1)
+	go func() { done <- f.Error() }()
+	select {
+	case err := <-done:
+		if err != nil {
+			return fmt.Errorf("transfer leadership: %w", err)
+		}
+		n.log.Info("leadership transferred before stopping")
+		return nil
+	case <-ctx.Done():
+		return fmt.Errorf("transfer leadership: %w", ctx.Err())
+	}
+}
