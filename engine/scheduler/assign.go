@@ -291,16 +291,18 @@ func (w *working) nodeBefore(s []model.Score, cur, x, y int) bool {
 func (w *working) chooseNode(r *resource, prefer int) {
 	cur := r.current()
 	chosen := -1
-	if prefer >= 0 && r.scores[prefer] >= 0 && w.nodes[prefer].canRun() {
+	best := 0
+	for i := 1; i < len(w.nodes); i++ {
+		if w.nodeBefore(r.scores, cur, i, best) {
+			best = i
+		}
+	}
+	// The preferred node (a clone instance's current node) is taken only
+	// when it is as good as the best.
+	if prefer >= 0 && r.scores[prefer] >= 0 && r.scores[prefer] >= r.scores[best] && w.nodes[prefer].canRun() {
 		chosen = prefer
 	}
 	if chosen < 0 && len(w.nodes) > 0 {
-		best := 0
-		for i := 1; i < len(w.nodes); i++ {
-			if w.nodeBefore(r.scores, cur, i, best) {
-				best = i
-			}
-		}
 		chosen = best
 		if r.scores[best] > 0 && w.nodes[best].canRun() && cur >= 0 && w.nodes[cur].canRun() && r.scores[cur] == r.scores[best] {
 			chosen = cur // equal scores: prefer the current node
@@ -376,14 +378,19 @@ func (w *working) colocationMatch(dep, prim *resource, c *colocation) {
 	switch {
 	case pn < 0:
 		note = fmt.Sprintf("colocation %s: %s is not running", c.id, prim.id)
+		if c.score < model.Infinity {
+			note = fmt.Sprintf("colocation %s: %s is not running (minus its score)", c.id, prim.id)
+		}
 	case c.score >= model.Infinity:
 		note = fmt.Sprintf("colocation %s: %s is elsewhere", c.id, prim.id)
 	}
 	for i := range w.nodes {
 		switch {
 		case pn < 0:
-			work.s[i] = model.NegInfinity
-			work.why[i] = append(work.why[i], contrib{Source: note, Score: model.NegInfinity})
+			// Pacemaker 2.1.5 (pcmk__apply_coloc_to_weights): a primary that
+			// runs nowhere takes the colocation's score off every node.
+			work.s[i] = (-c.score).Add(work.s[i])
+			work.why[i] = append(work.why[i], contrib{Source: note, Score: -c.score})
 		case i == pn:
 			if c.score < model.Infinity {
 				work.s[i] = c.score.Add(work.s[i])
