@@ -200,6 +200,13 @@ func (a *execAgent) readPid() (*pidRecord, error) {
 		a.log.Warn("ignoring unreadable pid file", "path", a.pidPath(), "err", err)
 		return nil, nil
 	}
+	if r.BootID != "" && r.BootID != bootID() {
+		// Written before a reboot: nothing of it runs. Like state in /run,
+		// it is forgotten (stopped, not failed).
+		a.log.Info("forgetting pid file from an earlier boot", "pid", r.PID)
+		_ = os.Remove(a.pidPath())
+		return nil, nil
+	}
 	return &r, nil
 }
 

@@ -391,3 +391,17 @@ func TestExec_ChildDoesNotInheritSystemdNotifySocket(t *testing.T) {
 		return strings.Contains(string(b), "notify=none keep=kept")
 	})
 }
+
+func TestExec_PidFileFromEarlierBootMeansStopped(t *testing.T) {
+	env := testEnv(t)
+	// Our own pid, recorded with another boot id: must be neither running
+	// nor failed, and never signalled.
+	st, _ := readProcStat(os.Getpid())
+	b, _ := json.Marshal(pidRecord{PID: os.Getpid(), StartTime: st.StartTime, BootID: "00000000-0000-0000-0000-000000000000"})
+	os.WriteFile(filepath.Join(env.DataDir, pidFileName), b, 0o644)
+	a := mustNew(t, ExecType{}, execRes("svc", map[string]any{"command": []any{"sleep", "1000"}}), env)
+	wantStatus(t, a, model.StatusStopped)
+	if err := a.Stop(opCtx(t, 5*time.Second)); err != nil {
+		t.Fatal(err)
+	}
+}
