@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -401,4 +402,36 @@ func TestCluster_TransferLeadershipBeforeStop(t *testing.T) {
 	}
 	c.stop(old)
 	c.mustApply(c.leader(), attr(t, "a", "k", "v"))
+}
+
+// A node that lost only its raft folder (meta.json kept, marked bootstrapped)
+// does not bootstrap again: it waits for the leader and catches up.
+func TestCluster_RaftFolderLostNoRebootstrap(t *testing.T) {
+	c := newCluster(t, nil, "a", "b", "c")
+	logs := &syncBuffer{}
+	c.logger = slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelInfo}))
+	c.startAll()
+	leader := c.leader()
+	victim := "a"
+	if victim == leader {
+		victim = "b"
+	}
+	r := c.mustApply(leader, attr(t, "c", "k", "v"))
+	c.converged(r.Index)
+	const boot = "bootstrapped a fresh raft cluster"
+	if n := strings.Count(logs.String(), boot); n != 3 {
+		t.Fatalf("%d bootstraps logged at cold start; want 3", n)
+	}
+	c.stop(victim)
+	if err := os.RemoveAll(filepath.Join(c.root, victim, "raft")); err != nil {
+		t.Fatal(err)
+	}
+	tn := c.start(victim)
+	c.eventually("the victim to catch up", func() bool { return tn.state.Index() >= r.Index })
+	if n := strings.Count(logs.String(), boot); n != 3 {
+		t.Fatalf("the victim bootstrapped again (%d bootstraps logged)", n)
+	}
+	if got := c.attrOn(victim, "c", "k"); got != "v" {
+		t.Fatalf("victim sees k=%q", got)
+	}
 }
