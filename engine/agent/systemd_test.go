@@ -264,3 +264,17 @@ func TestSystemd_RealUnits(t *testing.T) {
 	}
 	wantStatus(t, m, model.StatusStopped)
 }
+
+func TestSystemd_NoSystemdIsAClearError(t *testing.T) {
+	if _, err := os.Stat("/run/systemd/system"); err == nil {
+		t.Skip("systemd runs here")
+	}
+	a := mustNew(t, &SystemdType{}, model.Resource{ID: "u", Params: map[string]any{"unit": "apache2"}}, testEnv(t))
+	st, err := a.Monitor(opCtx(t, 5*time.Second))
+	if st != model.StatusStopped || err == nil || !strings.Contains(err.Error(), "is systemd running") {
+		t.Fatalf("Monitor = %s, %v; want stopped with an error saying systemd is not reachable", st, err)
+	}
+	if err := a.Start(opCtx(t, 5*time.Second)); err == nil {
+		t.Fatal("Start without systemd succeeded")
+	}
+}
