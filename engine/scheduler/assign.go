@@ -53,9 +53,6 @@ func (w *working) mergeWeights(r *resource, rhs string, nodes table, factor floa
 		}
 		r.merging = true
 		nodes = w.mergeNative(r.children[0], rhs, nodes, factor, fl)
-		for _, c := range r.colocsLHS {
-			nodes = w.mergeNative(c.dependent, rhs, nodes, float64(c.score)/float64(model.Infinity), fl)
-		}
 		r.merging = false
 		return nodes
 	}
