@@ -84,6 +84,9 @@ func median(ds []time.Duration) time.Duration {
 // that haven sends at least as many frames; the timings are a measurement
 // (docs/vip.md). HAVEN_VIP_TRIALS sets the trials (default 5).
 func TestVIP_CompareWithIPaddr2(t *testing.T) {
+	if testing.Short() {
+		t.Skip("about a minute of IPaddr2 runs; skipped with -short")
+	}
 	if _, err := os.Stat(ipaddr2); err != nil {
 		t.Skip("resource-agents' IPaddr2 is not installed (apt-get install resource-agents)")
 	}
