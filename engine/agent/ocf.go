@@ -211,6 +211,11 @@ func IsProbe(ctx context.Context) bool { v, _ := ctx.Value(probeKey{}).(bool); r
 
 // run runs the script with action. A missing script is exit code 5.
 func (a *ocfAgent) run(ctx context.Context, action string, interval time.Duration) (int, string, error) {
+	return a.invoke(ctx, action, interval, 2000)
+}
+
+// invoke is run keeping at most maxOut bytes of output (the tail).
+func (a *ocfAgent) invoke(ctx context.Context, action string, interval time.Duration, maxOut int) (int, string, error) {
 	script := a.t.Script()
 	if st, err := os.Stat(script); err != nil || st.IsDir() || st.Mode()&0o111 == 0 {
 		why := "is not an executable file"
@@ -244,7 +249,7 @@ func (a *ocfAgent) run(ctx context.Context, action string, interval time.Duratio
 	)
 	cmd.Env = append(cmd.Env, a.reskeys...)
 	start := time.Now()
-	code, out, err := runOutput(ctx, cmd, 2000)
+	code, out, err := runOutput(ctx, cmd, maxOut)
 	a.log.Debug("ocf action", "action", action, "rc", code, "took", time.Since(start).Round(time.Millisecond), "output", out)
 	if err != nil {
 		return -1, out, fmt.Errorf("%s %s: %w", a.t.Name(), action, err)
@@ -353,7 +358,7 @@ type OCFAction struct {
 // MetaData runs the script's `meta-data` action and parses it.
 func (t *OCFType) MetaData(ctx context.Context) (*OCFMetadata, error) {
 	a := &ocfAgent{t: t, res: model.Resource{ID: "meta-data"}, log: slog.New(slog.DiscardHandler)}
-	code, out, err := a.runFull(ctx, "meta-data")
+	code, out, err := a.invoke(ctx, "meta-data", 0, 1<<20)
 	if err != nil {
 		return nil, err
 	}
@@ -365,20 +370,6 @@ func (t *OCFType) MetaData(ctx context.Context) (*OCFMetadata, error) {
 		return nil, fmt.Errorf("%s meta-data: not the expected XML: %w", t.Name(), err)
 	}
 	return &md, nil
-}
-
-// runFull is run without the output limit (meta-data can be long).
-func (a *ocfAgent) runFull(ctx context.Context, action string) (int, string, error) {
-	script := a.t.Script()
-	if _, err := os.Stat(script); err != nil {
-		return OCFErrInstalled, "", fmt.Errorf("%s: script %s: %v: %w", a.t.Name(), script, err, ErrNotInstalled)
-	}
-	argv := append(append([]string{}, a.t.opts.Prefix...), script, action)
-	cmd := exec.Command(argv[0], argv[1:]...)
-	root := a.t.opts.root()
-	cmd.Env = append(childEnviron(), "OCF_ROOT="+root, "OCF_FUNCTIONS_DIR="+filepath.Join(root, "lib", "heartbeat"),
-		"OCF_RESOURCE_INSTANCE=meta-data", "OCF_RESOURCE_TYPE="+a.t.Agent, "OCF_RESOURCE_PROVIDER="+a.t.Provider)
-	return runOutput(ctx, cmd, 1<<20)
 }
 
 // CheckParams checks params against the script's metadata on this machine:

@@ -240,6 +240,9 @@ func TestOCF_MissingScript(t *testing.T) {
 	if err := a.Stop(opCtx(t, 5*time.Second)); err != nil {
 		t.Fatalf("Stop = %v, want success (nothing can run)", err)
 	}
+	if _, err := typ.(*OCFType).MetaData(opCtx(t, 5*time.Second)); !errors.Is(err, ErrNotInstalled) {
+		t.Fatalf("MetaData = %v, want ErrNotInstalled", err)
+	}
 }
 
 func TestOCF_ValidateRefusesListsAndMaps(t *testing.T) {
