@@ -51,6 +51,21 @@ type Notifier interface {
 	Notify(ctx context.Context, ev Event) error
 }
 
+// Notifiers sends every event to each of its notifiers in turn (all are
+// tried) and joins their errors.
+type Notifiers []Notifier
+
+// Notify implements Notifier.
+func (ns Notifiers) Notify(ctx context.Context, ev Event) error {
+	var errs []error
+	for _, n := range ns {
+		if err := n.Notify(ctx, ev); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	return errors.Join(errs...)
+}
+
 // AlertType is the `alert` resource type. As a resource it notifies on its
 // own start ("Takeover in progress") and stop ("Migrating resource away"),
 // like Pacemaker's MailTo; the controller uses NewNotifier for cluster

@@ -2,6 +2,7 @@ package agent
 
 import (
 	"context"
+	"errors"
 	"encoding/json"
 	"net"
 	"net/http"
@@ -278,4 +279,17 @@ func TestAlert_StartedFlagDoesNotSurviveReboot(t *testing.T) {
 		t.Fatal(err)
 	}
 	wantStatus(t, a, model.StatusRunning)
+}
+
+func TestAlert_NotifiersTriesEveryone(t *testing.T) {
+	srv := newSMTPServer(t)
+	good, _ := NewNotifier(map[string]any{"to": "ops@example.org", "server": srv.addr}, "cl1", nil)
+	bad, _ := NewNotifier(map[string]any{"kind": "script", "path": "/nonexistent/alert"}, "cl1", nil)
+	err := Notifiers{bad, good}.Notify(opCtx(t, 5*time.Second), Event{Kind: "node", Node: "cl2", Task: "lost"})
+	if !errors.Is(err, ErrNotInstalled) {
+		t.Fatalf("Notify = %v, want the failing script's ErrNotInstalled", err)
+	}
+	if m := srv.next(t); header(m.data, "Subject") != "Resource Group node cl2 lost" {
+		t.Fatalf("subject %q", header(m.data, "Subject"))
+	}
 }
