@@ -6,6 +6,7 @@ import (
 	"net"
 	"net/http"
 	"os/exec"
+	"syscall"
 	"time"
 )
 
@@ -24,9 +25,14 @@ func (a *execAgent) check(ctx context.Context) error {
 	defer cancel()
 	switch {
 	case len(c.Command) > 0:
+		cred, u, err := a.credential()
+		if err != nil {
+			return err
+		}
 		cmd := exec.Command(c.Command[0], c.Command[1:]...)
 		cmd.Dir = a.p.Dir
-		cmd.Env = a.environ(nil)
+		cmd.Env = a.environ(u)
+		cmd.SysProcAttr = &syscall.SysProcAttr{Credential: cred} // as the service's user
 		code, out, err := runOutput(ctx, cmd, 300)
 		if err != nil {
 			return fmt.Errorf("check command %q: %w", c.Command, err)

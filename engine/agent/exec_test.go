@@ -333,7 +333,8 @@ func TestExec_RunsAsUser(t *testing.T) {
 	needRoot(t)
 	env := testEnv(t)
 	a := mustNew(t, ExecType{}, execRes("nob", map[string]any{
-		"command": []any{"sh", "-c", "echo uid=$(id -u) home=$HOME; exec sleep 1000"}, "user": "nobody", "dir": "/", "startup_grace": "100ms",
+		"command": []any{"sh", "-c", "echo uid=$(id -u) home=$HOME; exec sleep 1000"}, "user": "nobody", "dir": "/",
+		"check": map[string]any{"command": []any{"sh", "-c", `test "$(id -u)" = 65534`}},
 	}), env)
 	if err := a.Start(opCtx(t, 5*time.Second)); err != nil {
 		t.Fatal(err)
