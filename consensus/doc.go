@@ -48,6 +48,11 @@
 //	on peer alive again:    node.PeerUp(ctx, peer)
 //	on a committed config:  node.UpdateCluster(parsed)  // recomputes voters
 //
+// `haven config apply` checks a new file with consensus.CheckChange(committed,
+// next, nil) before committing it: it refuses voter sets that cannot work and
+// changes that cannot happen live (raft addresses, the cluster name), with
+// the steps to take instead.
+//
 // On a fresh cluster nothing is committed (config version 0): the leader's
 // OnLeader should commit the local file with SetConfig{Base: 0} so the first
 // `haven config show` has something to show. A witness (`haven witness`) is

@@ -12,23 +12,47 @@ import (
 	"github.com/havenha/haven/engine/state"
 )
 
+// CheckChange reports whether the committed configuration old may be replaced
+// by next while the cluster runs, as far as consensus is concerned: next must
+// have a valid voter set, and no node may change its raft address (that needs
+// the node removed and added back). `haven config apply` calls it before
+// committing; UpdateCluster applies the same rule. address is nil for
+// DefaultAddress. The cluster key is not in the model: a key change shows as
+// a different ClusterID(key) and needs the same full restart as a new name.
+func CheckChange(old, next *model.Cluster, address func(model.Node) raft.ServerAddress) (VoterPlan, error) {
+	if address == nil {
+		address = DefaultAddress
+	}
+	plan, err := SelectVoters(next)
+	if err != nil {
+		return VoterPlan{}, err
+	}
+	if old == nil {
+		return plan, nil
+	}
+	for _, nd := range next.Nodes {
+		if prev, ok := old.Node(nd.Name); ok && address(*prev) != address(nd) {
+			return VoterPlan{}, fmt.Errorf("node %s's raft address changes from %s to %s; that cannot change live: remove the node and apply, stop it and clear its data directory, then add it back with the new address and apply", nd.Name, address(*prev), address(nd))
+		}
+	}
+	if old.Cluster.Name != next.Cluster.Name {
+		return VoterPlan{}, fmt.Errorf("cluster name changes from %q to %q; that cannot change live: every data directory records the name — stop all nodes, move their data directories aside, and start the cluster afresh", old.Cluster.Name, next.Cluster.Name)
+	}
+	return plan, nil
+}
+
 // UpdateCluster installs a newly committed configuration: the voter plan is
 // recomputed and the leader aligns raft's configuration on its next pass.
-// Changing a node's raft address needs a restart of that node and is refused.
+// Changes CheckChange refuses are refused here too.
 func (n *Node) UpdateCluster(c *model.Cluster) error {
-	plan, err := SelectVoters(c)
-	if err != nil {
-		return err
-	}
 	if _, ok := c.Node(n.cfg.Node); !ok {
 		return fmt.Errorf("node %s is no longer in the configuration; stop its agent instead of removing it live", n.cfg.Node)
 	}
 	n.mu.Lock()
 	defer n.mu.Unlock()
-	for _, nd := range c.Nodes {
-		if old, ok := n.cluster.Node(nd.Name); ok && n.cfg.Address(*old) != n.cfg.Address(nd) {
-			return fmt.Errorf("node %s's raft address changes from %s to %s; that cannot change live: remove the node, apply, then add it back with the new address", nd.Name, n.cfg.Address(*old), n.cfg.Address(nd))
-		}
+	plan, err := CheckChange(n.cluster, c, n.cfg.Address)
+	if err != nil {
+		return err
 	}
 	n.cluster, n.plan = c, plan
 	return nil

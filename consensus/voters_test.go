@@ -176,3 +176,45 @@ func BenchmarkSelectVoters16(b *testing.B) {
 		}
 	}
 }
+
+func TestCheckChange(t *testing.T) {
+	base := func() *model.Cluster {
+		c := cluster(0, false, tn{"a", 1, false}, tn{"b", 1, false}, tn{"c", 1, false})
+		c.Cluster.Name = "web"
+		for i := range c.Nodes {
+			c.Nodes[i].Addresses = []string{"10.0.0." + string(rune('1'+i))}
+		}
+		return c
+	}
+	grown := base()
+	grown.Nodes = append(grown.Nodes, model.Node{Name: "d", Addresses: []string{"10.0.0.4"}})
+	if p, err := CheckChange(base(), grown, nil); err != nil || len(p.Voters) != 3 {
+		t.Fatalf("adding a node: %+v %v", p, err)
+	}
+	moved := base()
+	moved.Nodes[1].Addresses = []string{"10.0.0.9"}
+	if _, err := CheckChange(base(), moved, nil); err == nil || !strings.Contains(err.Error(), "node b's raft address changes from 10.0.0.2:7947 to 10.0.0.9:7947") {
+		t.Fatalf("moved address: %v", err)
+	}
+	port := base()
+	port.Nodes[0].RaftPort = 8000
+	if _, err := CheckChange(base(), port, nil); err == nil {
+		t.Fatal("raft port change accepted")
+	}
+	renamed := base()
+	renamed.Cluster.Name = "other"
+	if _, err := CheckChange(base(), renamed, nil); err == nil || !strings.Contains(err.Error(), "cannot change live") {
+		t.Fatalf("renamed cluster: %v", err)
+	}
+	low := base()
+	low.Cluster.ExpectedVotes = intp(1)
+	if _, err := CheckChange(base(), low, nil); !errors.Is(err, ErrNoVoterSet) {
+		t.Fatalf("expected_votes 1: %v", err)
+	}
+	// Other nodes' attributes or resources may change freely.
+	attrs := base()
+	attrs.Nodes[2].Attributes = map[string]string{"rack": "r2"}
+	if _, err := CheckChange(base(), attrs, nil); err != nil {
+		t.Fatal(err)
+	}
+}
