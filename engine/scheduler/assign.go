@@ -249,11 +249,6 @@ func (w *working) allocate(r *resource, prefer int) int {
 	case cur >= 0 && w.nodes[cur].maintenance:
 		w.assignTo(r, cur, "node in maintenance")
 		return r.assigned
-	case w.quorumFreeze && cur < 0:
-		// Pacemaker's freeze: an inactive resource may not be started; an
-		// active one is placed as usual (it may even move).
-		w.assignTo(r, -1, "no quorum (freeze): nothing new starts")
-		return r.assigned
 	}
 	w.chooseNode(r, prefer)
 	return r.assigned

@@ -50,6 +50,16 @@ func (w *working) runnable() {
 			}
 		}
 	}
+	// Pacemaker's freeze: inactive resources are assigned like the others
+	// (dependents follow the assignment) but may not start; active ones are
+	// placed as usual and may even move.
+	if w.quorumFreeze {
+		for _, p := range w.prims {
+			if p.managed && p.current() < 0 && p.assigned >= 0 {
+				w.block(p, "no quorum (no_quorum_policy freeze): nothing new starts")
+			}
+		}
+	}
 	// Group members are ordered: a member runs only if the one before runs.
 	type edge struct {
 		first, then *resource
