@@ -227,3 +227,31 @@ func (c *FakeClock) HasTimerAt(at time.Time) bool {
 	}
 	return false
 }
+
+// NewTimerAt returns a timer firing when the fake time reaches at (at once if
+// it already has). Unlike NewTimer(at.Sub(Now())), it cannot be skewed by an
+// Advance between reading the time and arming the timer.
+func (c *FakeClock) NewTimerAt(at time.Time) Timer {
+	c.mu.Lock()
+	d := at.Sub(c.now)
+	c.seq++
+	t := &fakeTimer{clk: c, at: at, seq: c.seq, ch: make(chan time.Time, 1)}
+	now := c.now
+	if d > 0 {
+		c.timers[t] = struct{}{}
+	}
+	c.mu.Unlock()
+	if d <= 0 {
+		t.fire(now)
+	}
+	return t
+}
+
+// timerAt arms a timer for the instant at on clock, exactly when the clock
+// supports absolute timers (FakeClock), else relative to Now.
+func timerAt(clock Clock, at time.Time) Timer {
+	if a, ok := clock.(interface{ NewTimerAt(time.Time) Timer }); ok {
+		return a.NewTimerAt(at)
+	}
+	return clock.NewTimer(at.Sub(clock.Now()))
+}

@@ -138,15 +138,16 @@ func (l *LeaderLoop) Run(ctx context.Context) error {
 		if ctx.Err() != nil {
 			return nil
 		}
-		wait := l.cfg.Interval
+		now := l.cfg.Clock.Now()
+		at := now.Add(l.cfg.Interval)
 		if !ok {
-			wait = l.cfg.Retry
-		} else if d := recheck.Sub(l.cfg.Clock.Now()); !recheck.IsZero() && d > 0 && d < wait {
+			at = now.Add(l.cfg.Retry)
+		} else if !recheck.IsZero() && recheck.After(now) && recheck.Before(at) {
 			// A RecheckAt not in the future is ignored: the computation just
 			// made already saw that instant (and recomputing would spin).
-			wait = d
+			at = recheck
 		}
-		t := l.cfg.Clock.NewTimer(wait)
+		t := timerAt(l.cfg.Clock, at)
 		select {
 		case <-ctx.Done():
 			t.Stop()

@@ -281,7 +281,7 @@ func (r *Reconciler) Run(ctx context.Context) error {
 			wake = nil
 		}
 		if at, ok := r.nextWake(); ok {
-			wake = r.cfg.Clock.NewTimer(at.Sub(r.cfg.Clock.Now()))
+			wake = timerAt(r.cfg.Clock, at)
 			wakeC = wake.C()
 		}
 		// Publish last: a caller that sees this status knows the timers are armed.
