@@ -58,6 +58,10 @@ func (n *Node) UpdateCluster(c *model.Cluster) error {
 	return nil
 }
 
+// promoteLag is how many state entries a non-voter may trail the leader by
+// and still be promoted to voter.
+const promoteLag = 16
+
 func (n *Node) alive(name string) bool {
 	return n.cfg.Membership == nil || n.cfg.Membership.Alive(name)
 }
@@ -161,10 +165,11 @@ func (n *Node) reconcile(ctx context.Context) {
 		if !n.alive(name) {
 			continue // adding a dead voter would cost availability
 		}
-		if !present {
-			st, err := n.peerStatus(ctx, name)
-			if err != nil {
-				n.log.Debug("not re-adding unreachable server", "server", name, "err", err)
+		var st *Status
+		if !present || s.Suffrage == raft.Voter {
+			var err error
+			if st, err = n.peerStatus(ctx, name); err != nil {
+				n.log.Debug("not adding or promoting an unreachable server", "server", name, "err", err)
 				continue
 			}
 			if st.Alone {
@@ -173,10 +178,17 @@ func (n *Node) reconcile(ctx context.Context) {
 		}
 		var err error
 		switch {
-		case s.Suffrage == raft.Voter:
-			err = r.AddVoter(s.ID, s.Address, 0, timeout).Error()
 		case !present:
+			// Every server starts as a non-voter and is promoted once it has
+			// caught up: a voter that cannot keep up (or whose raft is broken
+			// while its agent answers gossip) would stall every commit.
 			err = r.AddNonvoter(s.ID, s.Address, 0, timeout).Error()
+		case s.Suffrage == raft.Voter:
+			if lag := int64(n.cfg.State.Index()) - int64(st.Applied); lag > promoteLag {
+				n.log.Info("waiting for a server to catch up before making it a voter", "server", name, "lag", lag)
+				continue
+			}
+			err = r.AddVoter(s.ID, s.Address, 0, timeout).Error()
 		default:
 			err = r.DemoteVoter(s.ID, 0, timeout).Error()
 		}
