@@ -65,6 +65,11 @@ type Desired struct {
 	// when the node is in standby or the cluster lost quorum with policy stop;
 	// ModeFreeze for policy freeze). A lapsed lease can only make it stricter.
 	Mode Mode
+	// Blocked lists the instances the replicated state records as blocked
+	// on this node (a failed stop or on_fail block, not cleaned up). A
+	// reconciler that has not probed such an instance yet (it just started)
+	// leaves it alone as blocked instead of probing and acting on it.
+	Blocked []string
 	// NoQuorumPolicy overrides ReconcilerConfig.NoQuorumPolicy when not empty
 	// (the committed configuration's cluster.no_quorum_policy).
 	NoQuorumPolicy string

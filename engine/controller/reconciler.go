@@ -378,6 +378,13 @@ func (r *Reconciler) applyDesired(d Desired) {
 			delete(r.insts, id) // gone from the configuration and not running here
 		}
 	}
+	for _, id := range d.Blocked {
+		if ri, ok := r.insts[id]; ok && !ri.probed && !ri.blocked && ri.busy == "" {
+			ri.blocked, ri.blockWhy = true, "recorded as blocked on this node in the cluster state"
+			ri.state, ri.probed = StateBlocked, true
+			r.log.Warn("blocked: no actions on it here until cleanup", "instance", id, "reason", ri.blockWhy)
+		}
+	}
 	// A hold ends when the cluster, knowing the failure, stops placing the
 	// instance here.
 	for _, ri := range r.insts {

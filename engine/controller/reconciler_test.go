@@ -579,3 +579,20 @@ func TestReconciler_NothingStartsBeforeEveryProbeAnswered(t *testing.T) {
 	close(gate)
 	h.waitReported("a", StateStarted, OpStart, 1)
 }
+
+func TestReconciler_RestartKeepsWhatTheClusterRecordsBlocked(t *testing.T) {
+	h := newHarness(t)
+	h.sys.set(func(s *fakeSystem) { s.running["a"] = true }) // its stop failed before the restart
+	r := h.run(nil)
+	r.Set(Desired{Index: 9, Instances: insts("b"), Others: insts("a"), Blocked: []string{"a"}})
+	h.waitReported("b", StateStarted, OpStart, 1)
+	h.waitState("a", StateBlocked)
+	if got := h.sys.seq(); got != "start b" {
+		t.Fatalf("calls %q; want only 'start b' (a is blocked, not touched)", got)
+	}
+	if n := len(h.sys.callsOf("a", "monitor")); n != 0 {
+		t.Fatalf("blocked a was probed %d times", n)
+	}
+	r.Cleanup("a")
+	h.waitReported("a", StateStopped, OpStop, 1)
+}
