@@ -87,7 +87,7 @@ func (w *working) runnable() {
 			}
 		}
 		for _, e := range edges {
-			if !w.runs(e.first) && w.runs(e.then) {
+			if !w.runs(e.first) {
 				walk(e.then, func(x *resource) {
 					// An asymmetrical order only keeps "then" from starting.
 					if !e.symmetrical && len(x.running) > 0 {
