@@ -52,8 +52,15 @@ type Instance struct {
 // Index. The adapter pushes a new value on every applied index (Set is
 // cheap and level-triggered; the same value twice changes nothing).
 type Desired struct {
-	// Index is the state index the value was derived from.
+	// Index is the state index the value was derived from (the applied index).
 	Index uint64
+	// PlanIndex is the state index the committed placement in that state was
+	// computed from (its base index). A failure recorded at index N is in the
+	// coordinator's view in every placement with PlanIndex >= N: only then
+	// does a failed instance start here again. Zero means "use Index", which
+	// is right only when the adapter commits a placement after every
+	// failure before it applies further entries (see Proposal.Changed).
+	PlanIndex uint64
 	// Instances are the instances this node must run, in start order (the
 	// scheduler's order). Stops run in the reverse order.
 	Instances []Instance

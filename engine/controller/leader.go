@@ -18,8 +18,12 @@ var ErrStalePlan = errors.New("stale plan")
 type Proposal struct {
 	// Base is the state index the proposal was computed from.
 	Base uint64
-	// Changed says the placement differs from the committed one; an
-	// unchanged proposal is not committed.
+	// Changed says the proposal must be committed: the placement differs
+	// from the committed one, or a failure was recorded after the committed
+	// placement's base index (committing the same placement then advances
+	// the base, and nodes waiting to restart a failed instance here see
+	// that the coordinator decided with the failure in view; see
+	// Desired.PlanIndex). Otherwise nothing is committed.
 	Changed bool
 	// Plan is the adapter's payload (a model.Plan, typically); the loop does
 	// not look inside.

@@ -110,7 +110,7 @@ func (r *Reconciler) step() {
 		if ri == nil || ri.running || ri.blocked || ri.hold || ri.busy != "" {
 			continue
 		}
-		if ri.awaitSeq != 0 || r.desired.Index < ri.awaitIndex {
+		if ri.awaitSeq != 0 || r.planIndex() < ri.awaitIndex {
 			continue // the cluster has not yet decided with the failure in view
 		}
 		if missing := r.missingFirst(ri); missing != "" {
@@ -119,6 +119,15 @@ func (r *Reconciler) step() {
 		r.launch(ri, OpStart, fmt.Sprintf("placed on this node at index %d", r.desired.Index))
 		return
 	}
+}
+
+// planIndex is the base index of the committed placement (Desired.PlanIndex,
+// or Desired.Index when the adapter leaves it zero).
+func (r *Reconciler) planIndex() uint64 {
+	if r.desired.PlanIndex != 0 {
+		return r.desired.PlanIndex
+	}
+	return r.desired.Index
 }
 
 // monitored reports whether ri's recurring monitor is due to run when its
@@ -192,7 +201,7 @@ func (r *Reconciler) missingFirst(ri *inst) string {
 func (r *Reconciler) waitingOnOrder() bool {
 	for _, in := range r.desired.Instances {
 		ri := r.insts[in.ID]
-		if ri != nil && !ri.running && !ri.blocked && !ri.hold && ri.awaitSeq == 0 && r.desired.Index >= ri.awaitIndex && r.missingFirst(ri) != "" {
+		if ri != nil && !ri.running && !ri.blocked && !ri.hold && ri.awaitSeq == 0 && r.planIndex() >= ri.awaitIndex && r.missingFirst(ri) != "" {
 			return true
 		}
 	}

@@ -140,7 +140,7 @@ type inst struct {
 	needsStop  bool   // stop it whatever Desired says (failure, definition change)
 	stopWhy    string // why needsStop
 	awaitSeq   uint64 // a failure report not yet recorded: start nothing
-	awaitIndex uint64 // start only once Desired.Index >= awaitIndex
+	awaitIndex uint64 // start only once the placement's base index >= awaitIndex
 	hold       bool   // on_fail stop/standby/fence: not again until Desired drops it or cleanup
 	blocked    bool
 	blockWhy   string
@@ -388,7 +388,7 @@ func (r *Reconciler) applyDesired(d Desired) {
 	// A hold ends when the cluster, knowing the failure, stops placing the
 	// instance here.
 	for _, ri := range r.insts {
-		if ri.hold && ri.awaitSeq == 0 && d.Index >= ri.awaitIndex && !ri.wanted {
+		if ri.hold && ri.awaitSeq == 0 && r.planIndex() >= ri.awaitIndex && !ri.wanted {
 			r.log.Info("failure hold released: the cluster no longer places it here", "instance", ri.id, "index", d.Index)
 			ri.hold = false
 		}
@@ -400,7 +400,7 @@ func (r *Reconciler) handleRecorded(rec recorded) {
 		if ri.awaitSeq == rec.seq {
 			ri.awaitSeq, ri.awaitIndex = 0, rec.index
 			r.log.Info("failure recorded; waiting for a placement computed from it", "instance", ri.id, "index", rec.index)
-			if ri.hold && r.desired.Index >= ri.awaitIndex && !ri.wanted {
+			if ri.hold && r.planIndex() >= ri.awaitIndex && !ri.wanted {
 				ri.hold = false
 			}
 		}

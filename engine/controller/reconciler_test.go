@@ -596,3 +596,25 @@ func TestReconciler_RestartKeepsWhatTheClusterRecordsBlocked(t *testing.T) {
 	r.Cleanup("a")
 	h.waitReported("a", StateStopped, OpStop, 1)
 }
+
+// The applied index passing the failure is not enough: the committed
+// placement must have been computed from it.
+func TestReconciler_RestartWaitsForThePlacementsBaseIndex(t *testing.T) {
+	h := newHarness(t)
+	r := h.run(nil)
+	r.Set(Desired{Index: 1, PlanIndex: 1, Instances: insts("a")})
+	h.waitReported("a", StateStarted, OpStart, 1)
+	h.waitState("a", StateStarted)
+	h.failMonitor("a")
+	failed := h.waitReported("a", StateFailed, OpMonitor, 1)
+	h.waitReported("a", StateStopped, OpStop, 1)
+	h.sys.set(func(s *fakeSystem) { delete(s.failMon, "a") })
+	// The failure is applied here (Index) but the placement predates it.
+	r.Set(Desired{Index: failed.index + 5, PlanIndex: failed.index - 1, Instances: insts("a", "sync")})
+	h.waitReported("sync", StateStarted, OpStart, 1)
+	if n := len(h.sys.callsOf("a", "start")); n != 1 {
+		t.Fatalf("a restarted on a placement computed before its failure (%d starts)", n)
+	}
+	r.Set(Desired{Index: failed.index + 6, PlanIndex: failed.index + 6, Instances: insts("a", "sync")})
+	h.waitReported("a", StateStarted, OpStart, 2)
+}
