@@ -17,6 +17,8 @@ type opResult struct {
 	status  model.Status
 	err     error
 	timeout time.Duration
+	// noAgent: no agent could be built, so the operation never ran.
+	noAgent bool
 }
 
 // step decides and launches operations from the current state. It runs on
@@ -178,7 +180,7 @@ func (r *Reconciler) runningDependent(ri *inst, seen map[string]bool) *inst {
 // (here, or on another node per the replicated state), or "".
 func (r *Reconciler) missingFirst(ri *inst) string {
 	for _, a := range ri.after {
-		if local, ok := r.insts[a]; ok && local.state == StateStarted && local.running {
+		if local, ok := r.insts[a]; ok && local.running && !local.needsStop && (local.state == StateStarted || local.ignoring) {
 			continue
 		}
 		started := false
@@ -301,7 +303,7 @@ func (r *Reconciler) launch(ri *inst, op, reason string) {
 	r.inflight++
 	if err != nil {
 		go func() {
-			r.opDone <- opResult{id: ri.id, op: op, status: model.StatusStopped, err: err, timeout: timeout}
+			r.opDone <- opResult{id: ri.id, op: op, status: model.StatusStopped, err: err, timeout: timeout, noAgent: true}
 		}()
 		return
 	}
@@ -366,7 +368,7 @@ func (r *Reconciler) handleResult(res opResult) {
 			ri.running = false
 			r.setState(ri, StateStopped, OpProbe, "", "")
 		default:
-			if ri.agent == nil {
+			if res.noAgent {
 				// No agent can be built here: it cannot run here either.
 				ri.running = false
 				r.fail(ri, OpProbe, OnFailRestart, res)
@@ -384,7 +386,7 @@ func (r *Reconciler) handleResult(res opResult) {
 			return
 		}
 		of := onFail(ri.res, OpStart)
-		ri.running = ri.agent != nil // a half-started resource needs a stop
+		ri.running = !res.noAgent // a half-started resource needs a stop
 		r.fail(ri, OpStart, of, res)
 		r.applyOnFail(ri, of, "start failed")
 	case OpStop:

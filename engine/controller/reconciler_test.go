@@ -618,3 +618,21 @@ func TestReconciler_RestartWaitsForThePlacementsBaseIndex(t *testing.T) {
 	r.Set(Desired{Index: failed.index + 6, PlanIndex: failed.index + 6, Instances: insts("a", "sync")})
 	h.waitReported("a", StateStarted, OpStart, 2)
 }
+
+func TestReconciler_BrokenNewDefinitionStopsWithTheOldAgentAndFailsToStart(t *testing.T) {
+	h := newHarness(t)
+	r := h.run(nil)
+	a := insts("a")[0]
+	r.Set(Desired{Index: 1, Instances: []Instance{a}})
+	h.waitReported("a", StateStarted, OpStart, 1)
+	a.Resource.Params = map[string]any{"broken": true}
+	r.Set(Desired{Index: 2, Instances: []Instance{a}})
+	f := h.waitReported("a", StateFailed, OpStart, 1)
+	if !strings.Contains(f.Reason, "broken params") {
+		t.Fatalf("reason %q; want the agent's New error", f.Reason)
+	}
+	h.waitState("a", StateFailed)
+	if got := h.sys.seq(); got != "start a, stop a" {
+		t.Fatalf("calls %q; want 'start a, stop a' (nothing to clean up after a start that never ran)", got)
+	}
+}
