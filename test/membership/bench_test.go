@@ -134,7 +134,7 @@ func detectionRun(b *testing.B, profile string, size, trials int, hog bool, quie
 		label += " timing=" + timing
 	}
 	// The hogged survivor is n1; victims rotate over the others.
-	falseSusp := 0
+	falseSusp, falseDead := 0, 0
 	if hog {
 		stop := startHog(b, c.Node("n1").PID())
 		defer stop()
@@ -143,7 +143,7 @@ func detectionRun(b *testing.B, profile string, size, trials int, hog bool, quie
 		time.Sleep(quiet) // the measurement window itself, not a wait for a result
 		for _, n := range c.Nodes {
 			falseSusp += len(logEvents(n.LogPath, start, "has failed, no acks received"))
-			falseSusp += len(logEvents(n.LogPath, start, `msg="node dead"`))
+			falseDead += len(logEvents(n.LogPath, start, `msg="node dead"`))
 		}
 	}
 	var samples []time.Duration
@@ -188,7 +188,7 @@ func detectionRun(b *testing.B, profile string, size, trials int, hog bool, quie
 		label, len(samples), pick(0).Round(time.Millisecond), pick(0.5).Round(time.Millisecond),
 		pick(0.95).Round(time.Millisecond), pick(1).Round(time.Millisecond), failed)
 	if hog {
-		res += fmt.Sprintf(" false_suspicions_in_%v_quiet=%d", quiet, falseSusp)
+		res += fmt.Sprintf(" quiet=%v false_suspicions=%d false_deaths=%d", quiet, falseSusp, falseDead)
 	}
 	b.ReportMetric(float64(pick(0.5).Milliseconds()), strings.NewReplacer(" ", "_", "=", "-").Replace(label)+"_median_ms")
 	return res
