@@ -91,6 +91,10 @@ func (b *logBridge) Write(p []byte) (int, error) {
 	if level == slog.LevelError && (strings.Contains(line, "connection refused") || strings.Contains(line, "Failed to join")) {
 		level = slog.LevelDebug
 	}
+	// A failed probe is what failure detection is for, not an error.
+	if level == slog.LevelError && strings.Contains(line, "Failed fallback TCP ping") {
+		level = slog.LevelInfo
+	}
 	// Refused alive messages are logged once per address by Membership.
 	if strings.Contains(line, "ignoring alive message") || strings.Contains(line, "merge canceled") || strings.Contains(line, "merge refused") {
 		level = slog.LevelDebug
