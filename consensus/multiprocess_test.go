@@ -54,10 +54,14 @@ func freePort(t *testing.T) string {
 }
 
 func newMP(t *testing.T, extra ...string) *mpCluster {
+	return newMPNamed(t, []string{"a", "b", "c"}, extra...)
+}
+
+func newMPNamed(t *testing.T, names []string, extra ...string) *mpCluster {
 	if testing.Short() {
 		t.Skip("multi-process test")
 	}
-	m := &mpCluster{t: t, bin: buildTestnode(t), root: t.TempDir(), names: []string{"a", "b", "c"},
+	m := &mpCluster{t: t, bin: buildTestnode(t), root: t.TempDir(), names: names,
 		addrs: map[string]string{}, procs: map[string]*exec.Cmd{}, extra: extra}
 	for _, n := range m.names {
 		m.addrs[n] = freePort(t)
@@ -342,5 +346,94 @@ func TestMultiProcess_WipedNodeCatchesUp(t *testing.T) {
 	snaps := m.stopAllAndRead()
 	if string(snaps["c"]) != string(snaps["a"]) || string(snaps["b"]) != string(snaps["a"]) {
 		t.Fatal("wiped node's state differs after catching up")
+	}
+}
+
+func TestMultiProcess_TwoNodesAndWitness(t *testing.T) {
+	m := newMPNamed(t, []string{"n1", "n2", "w"}, "-witness", "w")
+	for _, n := range m.names {
+		m.start(n)
+	}
+	m.leader()
+	i := 0
+	for _, down := range []string{"n1", "n2"} {
+		m.kill(down)
+		deadline := time.Now().Add(waitFor)
+		for n := 0; n < 10; i++ {
+			if ok, _ := m.apply(note(i)); ok {
+				n++
+			} else if time.Now().After(deadline) {
+				t.Fatalf("no applies with %s down:\n%s", down, m.tail("w"))
+			} else {
+				time.Sleep(20 * time.Millisecond)
+			}
+		}
+		m.start(down)
+		m.converged()
+	}
+}
+
+// A process with another key cannot join: every connection it makes is
+// refused and logged with its address, and it never receives an entry.
+func TestMultiProcess_IntruderWithoutKey(t *testing.T) {
+	m := newMP(t)
+	for _, n := range m.names {
+		m.start(n)
+	}
+	m.leader()
+	for i := 0; i < 5; {
+		if ok, _ := m.apply(note(i)); ok {
+			i++
+		}
+	}
+	// The intruder claims to be a voter of a cluster made of itself and two
+	// real nodes, with their real addresses but another key: it campaigns
+	// and dials them.
+	intruderAddr := freePort(t)
+	dir := filepath.Join(m.root, "evil")
+	nodes := []string{"evil=" + intruderAddr, "a=" + m.addrs["a"], "b=" + m.addrs["b"]}
+	cmd := exec.Command(m.bin, "-name", "evil", "-dir", dir, "-nodes", strings.Join(nodes, ","),
+		"-key", hex.EncodeToString([]byte("ffffffffffffffffffffffffffffffff")))
+	logf, _ := os.Create(filepath.Join(m.root, "evil.log"))
+	cmd.Stdout, cmd.Stderr = logf, logf
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	logf.Close()
+	refused := func() bool {
+		for _, n := range []string{"a", "b"} {
+			for _, line := range strings.Split(m.tail(n), "\n") {
+				if strings.Contains(line, "refused connection without the cluster key") && strings.Contains(line, "remote=127.0.0.1:") {
+					return true
+				}
+			}
+		}
+		return false
+	}
+	deadline := time.Now().Add(waitFor)
+	for !refused() {
+		if time.Now().After(deadline) {
+			cmd.Process.Kill()
+			cmd.Wait()
+			t.Fatal("no refusal of the intruder logged")
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	// The cluster still works and the intruder learned nothing.
+	for ok := false; !ok; {
+		ok, _ = m.apply(note(99))
+	}
+	cmd.Process.Signal(syscall.SIGTERM)
+	cmd.Wait()
+	b, err := os.ReadFile(filepath.Join(dir, "state.json"))
+	if err != nil {
+		t.Fatalf("intruder state: %v\n%s", err, m.tail("evil"))
+	}
+	var snap struct {
+		Data state.Data `json:"data"`
+	}
+	json.Unmarshal(b, &snap)
+	if snap.Data.Index != 0 || len(snap.Data.Events) != 0 {
+		t.Fatalf("intruder applied entries: index %d, %d events", snap.Data.Index, len(snap.Data.Events))
 	}
 }

@@ -40,6 +40,7 @@ func run() error {
 	profile := flag.String("profile", model.ProfileFast, "timing profile")
 	snapThreshold := flag.Uint64("snapshot-threshold", 0, "raft SnapshotThreshold and TrailingLogs (0: default)")
 	snapInterval := flag.Duration("snapshot-interval", 0, "raft SnapshotInterval (0: default)")
+	witness := flag.String("witness", "", "name of the node that is a witness (role: witness)")
 	flag.Parse()
 	key, err := hex.DecodeString(*keyHex)
 	if err != nil {
@@ -54,7 +55,11 @@ func run() error {
 			return fmt.Errorf("-nodes: %q is not name=host:port", kv)
 		}
 		p, _ := strconv.Atoi(port)
-		c.Nodes = append(c.Nodes, model.Node{Name: n, Addresses: []string{host}, RaftPort: p})
+		nd := model.Node{Name: n, Addresses: []string{host}, RaftPort: p}
+		if n == *witness {
+			nd.Role = model.RoleWitness
+		}
+		c.Nodes = append(c.Nodes, nd)
 		if n == *name {
 			bind = addr
 		}
