@@ -110,11 +110,44 @@ func (a *Agent) Start(ctx context.Context) error {
 	if err := a.ensureAddr(link, want); err != nil {
 		return fmt.Errorf("add vip %s on %s: %w", want.IPNet, nic, err)
 	}
+	if a.p.IP.Is6() {
+		a.waitLocal(ctx, nic)
+	}
 	if err := ctx.Err(); err != nil {
 		return fmt.Errorf("start vip %s on %s: %w", a.p.IP, nic, err)
 	}
 	a.announce(link)
 	return nil
+}
+
+// maxLocalWait bounds how long Start waits for an IPv6 VIP to become local.
+const maxLocalWait = time.Second
+
+// waitLocal waits until the kernel routes the VIP locally. IPv4 addresses are
+// ready when the netlink request is acknowledged; IPv6 ones, even with
+// NODAD, are completed by a kernel work item that on a loaded host can run
+// measurably later, and until then packets to the VIP are not delivered
+// locally. It waits at most maxLocalWait (or ctx), then goes on with a
+// warning: announcing late is worse than announcing a moment early.
+func (a *Agent) waitLocal(ctx context.Context, nic string) {
+	deadline := time.Now().Add(maxLocalWait)
+	for tries := 0; ; tries++ {
+		rs, err := netlink.RouteGet(a.p.IP.AsSlice())
+		if err == nil && len(rs) > 0 && rs[0].Type == unix.RTN_LOCAL {
+			if tries > 0 {
+				a.log.Debug("vip became local", "nic", nic, "polls", tries)
+			}
+			return
+		}
+		if time.Now().After(deadline) || ctx.Err() != nil {
+			a.log.Warn("vip not yet routed locally; announcing anyway", "nic", nic, "waited", maxLocalWait, "err", err)
+			return
+		}
+		select {
+		case <-ctx.Done():
+		case <-time.After(time.Millisecond):
+		}
+	}
 }
 
 // Stop stops announcing and removes the address; an absent address is

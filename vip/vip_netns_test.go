@@ -225,6 +225,11 @@ func TestVIP_IPv6NoDAD(t *testing.T) {
 	if len(es) != 1 || es[0].Tentative || !es[0].NoDAD || es[0].PrefixLen != 64 {
 		t.Fatalf("v6 vip entries right after start: %+v; want one /64, nodad, not tentative", es)
 	}
+	// Routed locally as soon as Start returns (Start waits for the kernel
+	// to complete the address).
+	if out := bed.MustExec("n1", "ip", "-6", "route", "get", v.Addr().String()); !strings.HasPrefix(strings.TrimSpace(out), "local ") {
+		t.Fatalf("right after Start, ip -6 route get %s = %q, want a local route", v.Addr(), out)
+	}
 	// Usable at once: bind to it.
 	if _, err := bed.Exec("n1", "ping", "-c1", "-W1", "-I", v.Addr().String(), bed.Addr6("n1").Addr().String()); err != nil {
 		t.Fatalf("ping from the fresh v6 vip: %v", err)

@@ -177,7 +177,35 @@ func New(t testing.TB, o Options) *Bed {
 	if err := b.CheckNoDefaultRoute(); err != nil {
 		t.Fatalf("netns: %v", err)
 	}
+	if o.IPv6 {
+		if err := b.waitV6Ready(members); err != nil {
+			t.Fatalf("netns: %v", err)
+		}
+	}
 	return b
+}
+
+// waitV6Ready waits until each member's IPv6 address is routed locally: the
+// kernel completes even nodad addresses in a work item that may run late
+// on a loaded host, and until then the address does not answer.
+func (b *Bed) waitV6Ready(members []string) error {
+	for _, m := range members {
+		ns, ip := b.ns[m], b.addr6[m].Addr().String()
+		err := Poll(10*time.Second, 5*time.Millisecond, func() error {
+			out, err := b.ip("-n", ns, "-6", "route", "show", "table", "local", ip)
+			if err != nil {
+				return err
+			}
+			if !strings.Contains(out, "local "+ip) {
+				return fmt.Errorf("%s: %s is not routed locally yet", m, ip)
+			}
+			return nil
+		})
+		if err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 func portName(node string) string { return "p-" + node }

@@ -96,6 +96,7 @@ func (b *Bed) LinkUp(node string) error {
 		if _, err := b.ip("-n", ns, "addr", "replace", b.addr6[node].String(), "dev", Dev, "nodad"); err != nil {
 			return err
 		}
+		return b.waitV6Ready([]string{node})
 	}
 	return nil
 }
