@@ -7,15 +7,26 @@ import (
 	"time"
 )
 
-// ErrStaleLease is returned by LeaseHolder.Renew for a renewal from an older
+// ErrStaleLease is returned by LeaseHolder.Grant and Renew for a renewal from an older
 // term, or from a second leader claiming the current term.
 var ErrStaleLease = errors.New("stale lease renewal")
 
 // LeaseHolder is the node side of a resource lease (engine/DESIGN.md,
-// "Leases"). The node may run resources while now < receivedAt + lease,
-// where receivedAt is the local monotonic time at which the newest accepted
-// renewal arrived. The lease lapses at that instant exactly (the design
-// says "more than lease"; lapsing at the boundary is the safe side).
+// "Leases"). The node may run resources while now < from + lease, where
+// from is a local monotonic instant that certainly precedes the
+// coordinator's recorded send of the newest accepted renewal. The lease
+// lapses at that instant exactly (the design says "more than lease";
+// lapsing at the boundary is the safe side).
+//
+// Why not count from when the renewal arrived: a renewal can reach the
+// node late — delayed in a socket buffer, or read after the process was
+// paused (SIGSTOP, a long GC or VM stall) — and counting from its arrival
+// would stretch the node's lease past the coordinator's bound. So every
+// ack carries a token (Grant returns it), the coordinator echoes the
+// newest token it received in its next renewal, and the lease counts from
+// the instant the node issued that token: before the ack left, so before the
+// coordinator received it and recorded the renewal as sent. A renewal's
+// delivery delay then only ever shortens the lease.
 //
 // Safe for concurrent use.
 type LeaseHolder struct {
@@ -30,6 +41,8 @@ type LeaseHolder struct {
 	timer     Timer
 	changedCh chan struct{}
 	onExpired func()
+	tokenSeq  uint64
+	tokens    map[uint64]time.Time // token -> when it was issued
 }
 
 // NewLeaseHolder returns a holder for leases of the given length. onExpired,
@@ -42,19 +55,56 @@ func NewLeaseHolder(lease time.Duration, clock Clock, onExpired func()) (*LeaseH
 	if clock == nil {
 		return nil, errors.New("lease holder needs a clock; expected SystemClock{} or a FakeClock")
 	}
-	return &LeaseHolder{lease: lease, clock: clock, changedCh: make(chan struct{}, 1), onExpired: onExpired}, nil
+	return &LeaseHolder{lease: lease, clock: clock, changedCh: make(chan struct{}, 1), onExpired: onExpired,
+		tokens: map[uint64]time.Time{}}, nil
 }
 
 // Lease returns the lease length.
 func (h *LeaseHolder) Lease() time.Duration { return h.lease }
 
-// Renew records a renewal from leader in term, received at receivedAt (the
-// local clock when it arrived). It accepts the current term from the same
-// leader and any newer term; an older term, or another leader in the current
-// term, gets ErrStaleLease and changes nothing.
-func (h *LeaseHolder) Renew(term uint64, leader string, receivedAt time.Time) error {
+// Grant handles one renewal as this node receives it (the API handler calls
+// it) and returns the token to put in the ack. It checks the term and leader
+// like Renew; when r.Echo is a token this holder issued, the lease is
+// extended to count from the instant it was issued. A renewal without a
+// known echo (the first from a new coordinator, or after this node
+// restarted) extends nothing but its ack's token makes the next one count.
+func (h *LeaseHolder) Grant(r Renewal) (token uint64, err error) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
+	if err := h.acceptLocked(r.Term, r.Leader); err != nil {
+		return 0, err
+	}
+	if from, ok := h.tokens[r.Echo]; ok && r.Echo != 0 {
+		h.extendLocked(from)
+	}
+	now := h.clock.Now()
+	for t, at := range h.tokens {
+		if now.Sub(at) >= h.lease { // would grant an already lapsed lease
+			delete(h.tokens, t)
+		}
+	}
+	h.tokenSeq++
+	h.tokens[h.tokenSeq] = now
+	return h.tokenSeq, nil
+}
+
+// Renew records a renewal from leader in term whose lease counts from from.
+// from must precede, in real time, the coordinator's recorded send of this
+// renewal (Grant guarantees it; counting from the arrival time does not).
+// It accepts the current term from the same leader and any newer term; an
+// older term, or another leader in the current term, gets ErrStaleLease and
+// changes nothing.
+func (h *LeaseHolder) Renew(term uint64, leader string, from time.Time) error {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if err := h.acceptLocked(term, leader); err != nil {
+		return err
+	}
+	h.extendLocked(from)
+	return nil
+}
+
+func (h *LeaseHolder) acceptLocked(term uint64, leader string) error {
 	if h.has || h.term > 0 {
 		if term < h.term {
 			return fmt.Errorf("%w: term %d from %s is older than term %d from %s", ErrStaleLease, term, leader, h.term, h.leader)
@@ -64,17 +114,20 @@ func (h *LeaseHolder) Renew(term uint64, leader string, receivedAt time.Time) er
 		}
 	}
 	h.term, h.leader = term, leader
-	if h.has && receivedAt.Before(h.received) {
-		return nil // a delayed duplicate; the newer reception stands
+	return nil
+}
+
+func (h *LeaseHolder) extendLocked(from time.Time) {
+	if h.has && !from.After(h.received) {
+		return // an older grant; the newer one stands
 	}
-	h.received, h.has = receivedAt, true
+	h.received, h.has = from, true
 	if h.timer != nil {
 		h.timer.Stop()
 	}
-	wait := receivedAt.Add(h.lease).Sub(h.clock.Now())
+	wait := from.Add(h.lease).Sub(h.clock.Now())
 	h.timer = h.clock.AfterFunc(wait, h.expire)
 	h.notify()
-	return nil
 }
 
 func (h *LeaseHolder) expire() {

@@ -2,6 +2,7 @@ package controller
 
 import (
 	"context"
+	"errors"
 	"sync"
 	"testing"
 	"time"
@@ -161,32 +162,45 @@ func TestLease_IgnorePolicyDoesNotEnforceIt(t *testing.T) {
 }
 
 // fakeRenewer records renewals; nodes in hang wait for their ctx to end.
+// A node with a holder answers through LeaseHolder.Grant; others ack with
+// a counter.
 type fakeRenewer struct {
-	tab  *LeaseTable
-	clk  *FakeClock
-	mu   sync.Mutex
-	sent []renewalCall
-	hang map[string]bool
+	tab     *LeaseTable
+	clk     *FakeClock
+	mu      sync.Mutex
+	sent    []renewalCall
+	hang    map[string]bool
+	holders map[string]*LeaseHolder
+	cut     map[string]bool // the link is cut: the call fails after reaching nobody
+	seq     uint64
 }
 
 type renewalCall struct {
 	node       string
 	at         time.Time
-	recordedAt time.Time // the table's recovery instant minus bound, when the call was made
+	recordedAt time.Time // the table's last send for the node when the call was made
 	r          Renewal
 }
 
-func (f *fakeRenewer) Renew(ctx context.Context, node string, r Renewal) error {
+func (f *fakeRenewer) Renew(ctx context.Context, node string, r Renewal) (uint64, error) {
 	rec, _ := f.tab.RecoverAt(node)
 	f.mu.Lock()
 	f.sent = append(f.sent, renewalCall{node: node, at: f.clk.Now(), recordedAt: rec.Add(-f.tab.Config().Bound()), r: r})
-	hang := f.hang[node]
+	hang, h, cut := f.hang[node], f.holders[node], f.cut[node]
+	f.seq++
+	seq := f.seq
 	f.mu.Unlock()
 	if hang {
 		<-ctx.Done()
-		return ctx.Err()
+		return 0, ctx.Err()
 	}
-	return nil
+	if cut {
+		return 0, errors.New("no route to host")
+	}
+	if h != nil {
+		return h.Grant(r)
+	}
+	return seq, nil
 }
 
 func (f *fakeRenewer) calls(node string) []renewalCall {
@@ -201,9 +215,9 @@ func (f *fakeRenewer) calls(node string) []renewalCall {
 	return out
 }
 
-func TestLeaseSender_RenewsEveryThirdOfALeaseRecordingBeforeSending(t *testing.T) {
+func TestLeaseSender_RenewsEveryQuarterLeaseRecordingBeforeSending(t *testing.T) {
 	clk := NewFakeClock(t0)
-	tab, err := NewLeaseTable(DefaultLeaseTableConfig(900 * time.Millisecond))
+	tab, err := NewLeaseTable(DefaultLeaseTableConfig(1200 * time.Millisecond))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -230,8 +244,11 @@ func TestLeaseSender_RenewsEveryThirdOfALeaseRecordingBeforeSending(t *testing.T
 		if !c.at.Equal(want) || !c.recordedAt.Equal(want) {
 			t.Errorf("renewal %d to n2 at %v recorded as sent at %v; want both %v", i, c.at, c.recordedAt, want)
 		}
-		if c.r != (Renewal{Term: 7, Leader: "n1"}) {
+		if c.r.Term != 7 || c.r.Leader != "n1" {
 			t.Errorf("renewal carries %+v; want term 7 leader n1", c.r)
+		}
+		if i > 0 && c.r.Echo == 0 {
+			t.Errorf("renewal %d to n2 echoes no ack; want the previous ack's token", i)
 		}
 	}
 	// n3 never acks; its sends are bounded by the interval and retried, and
@@ -307,5 +324,60 @@ func TestLease_LapseDoesNotWaitForProbesOrMonitors(t *testing.T) {
 	}
 	if n := len(h.rep.find("a", StateFailed, "")); n != 0 {
 		t.Errorf("the abandoned monitor of a was reported as a failure")
+	}
+}
+
+// The isolated node's resource stops before the coordinator may start it
+// elsewhere, whatever the phase of the cut relative to the renewals.
+func TestLease_LinkCutNodeStopsBeforeTheCoordinatorMayRecover(t *testing.T) {
+	for _, cutAt := range []time.Duration{1000 * time.Millisecond, 1010 * time.Millisecond, 1120 * time.Millisecond, 1240 * time.Millisecond, 1250 * time.Millisecond} {
+		t.Run(cutAt.String(), func(t *testing.T) {
+			h := newHarness(t)
+			l := h.withLease()
+			tab, _ := NewLeaseTable(DefaultLeaseTableConfig(time.Second))
+			tab.BecameLeader(t0)
+			r := h.run(nil)
+			r.Set(Desired{Index: 1, Instances: insts("a")})
+			interval := time.Second / 4
+			var tok uint64
+			nextRenewal := t0
+			cut := false
+			var stoppedAt, safeAt time.Time
+			for step := 0; step < 500 && safeAt.IsZero(); step++ {
+				now := h.clk.Now()
+				if !cut && !now.Before(t0.Add(cutAt)) {
+					cut = true // membership declares the node lost: no more renewals
+				}
+				if !cut && !now.Before(nextRenewal) {
+					tab.Sent("n1", now) // recorded before sending
+					var err error
+					if tok, err = l.Grant(Renewal{Term: 1, Leader: "c", Echo: tok}); err != nil {
+						t.Fatal(err)
+					}
+					nextRenewal = now.Add(interval)
+				}
+				if dl, ok := l.Deadline(); ok && !now.Before(dl) && stoppedAt.IsZero() {
+					h.waitReported("a", StateStopped, OpStop, 1)
+					stoppedAt = h.sys.callsOf("a", "stop")[0].at
+				}
+				if tab.SafeToRecover("n1", now) {
+					safeAt = now
+					break
+				}
+				if step == 50 { // running by now
+					if !h.sys.isRunning("a") {
+						h.waitReported("a", StateStarted, OpStart, 1)
+					}
+				}
+				h.clk.Advance(10 * time.Millisecond)
+			}
+			if safeAt.IsZero() || stoppedAt.IsZero() {
+				t.Fatalf("safe at %v, stopped at %v: the simulation did not reach both", safeAt, stoppedAt)
+			}
+			if !stoppedAt.Before(safeAt) {
+				t.Fatalf("a stopped at +%s but the coordinator could recover it at +%s", stoppedAt.Sub(t0), safeAt.Sub(t0))
+			}
+			t.Logf("cut at +%s: node stopped at +%s, coordinator may recover at +%s", cutAt, stoppedAt.Sub(t0), safeAt.Sub(t0))
+		})
 	}
 }

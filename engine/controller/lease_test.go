@@ -163,3 +163,115 @@ func TestLeaseHolder_Rules(t *testing.T) {
 		t.Fatal("accepted a zero lease")
 	}
 }
+
+func TestLeaseHolder_GrantCountsFromTheEchoedToken(t *testing.T) {
+	clk := NewFakeClock(t0)
+	h, err := NewLeaseHolder(time.Second, clk, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer h.Close()
+	// The first renewal of a coordinator grants nothing yet: no echo.
+	tok1, err := h.Grant(Renewal{Term: 1, Leader: "n1"})
+	if err != nil || tok1 == 0 {
+		t.Fatalf("Grant: %d %v", tok1, err)
+	}
+	if h.Valid(clk.Now()) {
+		t.Fatal("valid after a renewal without echo")
+	}
+	clk.Advance(300 * time.Millisecond)
+	tok2, err := h.Grant(Renewal{Term: 1, Leader: "n1", Echo: tok1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if dl, ok := h.Deadline(); !ok || !dl.Equal(t0.Add(time.Second)) {
+		t.Fatalf("deadline %v %v; want t0+1s (from when tok1 was issued, not from arrival)", dl, ok)
+	}
+	// An echo this holder never issued (a restarted node) extends nothing.
+	clk.Advance(300 * time.Millisecond)
+	if _, err := h.Grant(Renewal{Term: 1, Leader: "n1", Echo: 999}); err != nil {
+		t.Fatal(err)
+	}
+	if dl, _ := h.Deadline(); !dl.Equal(t0.Add(time.Second)) {
+		t.Fatalf("deadline %v moved on an unknown echo", dl)
+	}
+	// A stale term gets no token and changes nothing.
+	if tok, err := h.Grant(Renewal{Term: 0, Leader: "n0", Echo: tok2}); !errors.Is(err, ErrStaleLease) || tok != 0 {
+		t.Fatalf("stale term: %d %v; want 0 and ErrStaleLease", tok, err)
+	}
+	if dl, _ := h.Deadline(); !dl.Equal(t0.Add(time.Second)) {
+		t.Fatalf("deadline %v moved on a stale term", dl)
+	}
+	// A delayed echo that is older than the newest grant does not shorten it.
+	if _, err := h.Grant(Renewal{Term: 1, Leader: "n1", Echo: tok1}); err != nil {
+		t.Fatal(err)
+	}
+	if dl, _ := h.Deadline(); !dl.Equal(t0.Add(time.Second)) {
+		t.Fatalf("deadline %v after an old echo", dl)
+	}
+	_ = tok2
+}
+
+// A renewal read long after it was sent (the node was paused, or the packet
+// sat in a buffer) must not stretch the node's lease past the instant the
+// coordinator considers it lapsed.
+func TestLease_DelayedRenewalNeverOutlivesTheCoordinatorsBound(t *testing.T) {
+	for _, delay := range []time.Duration{0, 100 * time.Millisecond, 900 * time.Millisecond, 1100 * time.Millisecond, 5 * time.Second, time.Minute} {
+		clk := NewFakeClock(t0)
+		h, _ := NewLeaseHolder(time.Second, clk, nil)
+		tab, _ := NewLeaseTable(DefaultLeaseTableConfig(time.Second))
+		tab.BecameLeader(t0)
+		// Handshake: one renewal and its ack.
+		tab.Sent("n2", clk.Now())
+		tok, _ := h.Grant(Renewal{Term: 1, Leader: "n1"})
+		// Renewals every 333ms, each echoing the last ack, until the last one,
+		// which is sent and then delivered only after delay.
+		for i := 0; i < 3; i++ {
+			clk.Advance(333 * time.Millisecond)
+			tab.Sent("n2", clk.Now())
+			tok, _ = h.Grant(Renewal{Term: 1, Leader: "n1", Echo: tok})
+		}
+		clk.Advance(333 * time.Millisecond)
+		tab.Sent("n2", clk.Now()) // the last renewal leaves; the link is then cut
+		last := Renewal{Term: 1, Leader: "n1", Echo: tok}
+		clk.Advance(delay)
+		_, _ = h.Grant(last)
+		dl, _ := h.Deadline()
+		safe, _ := tab.RecoverAt("n2")
+		if !dl.Before(safe) {
+			t.Errorf("delay %s: node lease runs to %v, past the coordinator's recovery instant %v", delay, dl, safe)
+		}
+		if gap := safe.Sub(dl); gap < tab.Config().Margin {
+			t.Errorf("delay %s: only %s between the node's lapse and recovery; want at least the margin %s", delay, gap, tab.Config().Margin)
+		}
+		_ = h.Close()
+	}
+}
+
+// Liveness: at the default interval (lease/4) one lost renewal does not make
+// the node lapse; three in a row do.
+func TestLease_OneLostRenewalDoesNotLapse(t *testing.T) {
+	clk := NewFakeClock(t0)
+	h, _ := NewLeaseHolder(time.Second, clk, nil)
+	defer h.Close()
+	interval := time.Second / 4
+	var tok uint64
+	lost := map[int]bool{6: true, 12: true, 13: true, 14: true}
+	lapsedAt := -1
+	for k := 0; k <= 16; k++ {
+		if k >= 2 && !h.Valid(clk.Now()) && lapsedAt < 0 {
+			lapsedAt = k
+		}
+		if !lost[k] {
+			tok, _ = h.Grant(Renewal{Term: 1, Leader: "c", Echo: tok})
+		}
+		clk.Advance(interval / 2)
+		if k >= 2 && !h.Valid(clk.Now()) && lapsedAt < 0 {
+			lapsedAt = k
+		}
+		clk.Advance(interval / 2)
+	}
+	if lapsedAt != 14 {
+		t.Fatalf("lapsed at renewal %d; want 14 (survives the single loss at 6, lapses during the run 12-14)", lapsedAt)
+	}
+}
