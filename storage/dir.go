@@ -305,3 +305,30 @@ func (d *Dir) Close() error {
 	_ = os.Remove(d.pidPath())
 	return d.closeStores()
 }
+
+// Rekey records a new cluster id (after the cluster key was changed on every
+// node) in a stopped node's data directory, keeping its raft state. The
+// directory must belong to the same cluster and node, and no agent may hold it.
+// It backs an offline command such as `haven data rekey`.
+func Rekey(path string, want Identity, lockTimeout time.Duration) error {
+	have, err := ReadIdentity(path)
+	if err != nil {
+		return fmt.Errorf("rekey %s: %w", path, err)
+	}
+	if have.Cluster != want.Cluster || have.Node != want.Node {
+		return fmt.Errorf("%w: %s belongs to cluster %q node %q, not cluster %q node %q; refusing to rekey it",
+			ErrIdentity, path, have.Cluster, have.Node, want.Cluster, want.Node)
+	}
+	if lockTimeout <= 0 {
+		lockTimeout = DefaultLockTimeout
+	}
+	// Take the lock the agent takes, so a running agent is not rekeyed under it.
+	d := &Dir{path: path, opts: Options{LockTimeout: lockTimeout, SnapshotRetain: 2, LogOutput: io.Discard}, id: have}
+	if err := d.openStores(); err != nil {
+		return err
+	}
+	defer d.Close()
+	have.ClusterID = want.ClusterID
+	d.id = have
+	return writeIdentity(path, have)
+}

@@ -153,3 +153,37 @@ func TestOpen_RaftStateWithoutIdentityRefused(t *testing.T) {
 		t.Fatalf("err = %v; want ErrIdentity", err)
 	}
 }
+
+func TestRekey_KeepsStateAndRefusesOthers(t *testing.T) {
+	dir := t.TempDir()
+	d, err := Open(Options{Path: dir, Identity: ident("sv1"), NoSync: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := d.StableStore().SetUint64([]byte("CurrentTerm"), 9); err != nil {
+		t.Fatal(err)
+	}
+	// Refused while the agent holds the directory.
+	newID := Identity{Cluster: "fo_cluster", Node: "sv1", ClusterID: "beef"}
+	if err := Rekey(dir, newID, 50*time.Millisecond); !errors.Is(err, ErrInUse) {
+		t.Fatalf("rekey of a held directory: %v", err)
+	}
+	d.Close()
+	if err := Rekey(dir, Identity{Cluster: "fo_cluster", Node: "sv2", ClusterID: "beef"}, 0); !errors.Is(err, ErrIdentity) {
+		t.Fatalf("rekey as another node: %v", err)
+	}
+	if err := Rekey(dir, newID, 0); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := Open(Options{Path: dir, Identity: ident("sv1")}); !errors.Is(err, ErrIdentity) {
+		t.Fatalf("old key still accepted: %v", err)
+	}
+	d, err = Open(Options{Path: dir, Identity: newID})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer d.Close()
+	if v, _ := d.StableStore().GetUint64([]byte("CurrentTerm")); v != 9 {
+		t.Fatalf("raft state lost by rekey: term %d", v)
+	}
+}
