@@ -115,3 +115,41 @@ func TestSimulate_CIB(t *testing.T) {
 		t.Errorf("--down of an unknown node: want an error naming it, got %v: %s", err, out)
 	}
 }
+
+func TestSimulate_StateFile(t *testing.T) {
+	bin := buildHaven(t)
+	state := filepath.Join(t.TempDir(), "state.json")
+	// cl1 is down while the client stack still runs there; ClusterIP failed on
+	// it: everything of the client side moves to cl2.
+	doc := `{"nodes": {"sv1": {"online": true}, "sv2": {"online": true}, "cl1": {"online": false, "unclean": true}, "cl2": {"online": true}},
+	 "quorate": true,
+	 "resources": [{"resource": "ClusterTgtd1", "node": "sv1", "state": "running"},
+	               {"resource": "ClusterTgtd2", "node": "sv2", "state": "running"},
+	               {"resource": "ClusterIscsid", "node": "cl1", "state": "running"},
+	               {"resource": "ClusterIP", "node": "cl1", "state": "failed", "fail_count": "1", "last_failure": "2026-01-01T00:00:00Z"}],
+	 "admin": {"target_role": {"ClusterMailTo": "Stopped"}}}`
+	if err := os.WriteFile(state, []byte(doc), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	got := runSim(t, bin, "-c", "../../examples/seed000.yaml", "--state", state)
+	if p := got.Placement["ClusterIscsid"]; len(p) != 1 || p[0] != "cl2" {
+		t.Errorf("ClusterIscsid on %v, want cl2", p)
+	}
+	if p := got.Placement["ClusterMailTo"]; len(p) != 0 {
+		t.Errorf("ClusterMailTo disabled but placed on %v", p)
+	}
+	moves := 0
+	for _, a := range got.Actions {
+		if a.Action == "move" && a.From == "cl1" && a.Node == "cl2" {
+			moves++
+		}
+	}
+	if moves != 2 {
+		t.Errorf("want ClusterIscsid and ClusterIP moved from the unclean cl1 to cl2, got %+v", got.Actions)
+	}
+	bad := filepath.Join(t.TempDir(), "bad.json")
+	os.WriteFile(bad, []byte(`{"nodes": 3}`), 0o644)
+	if out, err := exec.Command(bin, "simulate", "-c", "../../examples/seed000.yaml", "--state", bad).CombinedOutput(); err == nil || !strings.Contains(string(out), "expected the JSON of a scheduler input") {
+		t.Errorf("bad state file: want a clear error, got %v: %s", err, out)
+	}
+}
