@@ -129,6 +129,7 @@ type TCPLink struct {
 	trans     *raft.NetworkTransport
 	raftCh    chan net.Conn
 	slots     chan struct{} // handshakes in progress
+	refusals  refusalLog
 
 	mu      sync.Mutex
 	handler Handler
@@ -255,7 +256,9 @@ func (l *TCPLink) handshake(raw net.Conn) {
 	}
 	<-l.slots
 	if err != nil && !tc.ConnectionState().HandshakeComplete {
-		l.log.Warn("raft: refused connection without the cluster key", "remote", remote, "err", err)
+		if n, ok := l.refusals.allow(remote, time.Now()); ok {
+			l.log.Warn("raft: refused connection without the cluster key", "remote", remote, "err", err, "suppressed_since_last", n)
+		}
 		raw.Close()
 		return
 	}
@@ -367,4 +370,44 @@ func (s *raftStream) Dial(address raft.ServerAddress, timeout time.Duration) (ne
 	ctx, cancel := context.WithTimeout(context.Background(), timeout)
 	defer cancel()
 	return (*TCPLink)(s).dial(ctx, string(address), streamRaft)
+}
+
+// refusalLog limits refusal log lines to one per remote IP per
+// refusalInterval, counting the ones it suppressed, so a flood of bad
+// connections cannot flood the log. It remembers at most refusalIPs IPs.
+type refusalLog struct {
+	mu   sync.Mutex
+	last map[string]refusal
+}
+
+type refusal struct {
+	at         time.Time
+	suppressed int
+}
+
+const (
+	refusalInterval = 10 * time.Second
+	refusalIPs      = 1024
+)
+
+// allow reports whether to log a refusal from remote now, and how many were
+// suppressed since the last logged one.
+func (r *refusalLog) allow(remote string, now time.Time) (int, bool) {
+	ip, _, err := net.SplitHostPort(remote)
+	if err != nil {
+		ip = remote
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.last == nil || len(r.last) >= refusalIPs {
+		r.last = map[string]refusal{}
+	}
+	prev, seen := r.last[ip]
+	if seen && now.Sub(prev.at) < refusalInterval {
+		prev.suppressed++
+		r.last[ip] = prev
+		return 0, false
+	}
+	r.last[ip] = refusal{at: now}
+	return prev.suppressed, true
 }

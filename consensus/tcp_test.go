@@ -167,8 +167,9 @@ func TestTCP_PeerWithoutKeyCannotJoinOrRead(t *testing.T) {
 			t.Log(line)
 		}
 	}
-	if n := strings.Count(logs.String(), "refused connection without the cluster key"); n < 3 {
-		t.Fatalf("%d refusals logged; want one per attempt (plaintext, status, append, vote)", n)
+	// Four refused attempts from one IP within seconds: logged once (rate limit).
+	if n := strings.Count(logs.String(), "refused connection without the cluster key"); n != 1 {
+		t.Fatalf("%d refusals logged; want 1 (the others from the same IP are counted, not logged)", n)
 	}
 }
 
@@ -186,4 +187,24 @@ func first(b []byte) []byte {
 		return b[:8]
 	}
 	return b
+}
+
+func TestRefusalLog_RateLimitsPerIP(t *testing.T) {
+	var r refusalLog
+	t0 := time.Unix(1000, 0)
+	if _, ok := r.allow("10.0.0.9:1000", t0); !ok {
+		t.Fatal("first refusal not logged")
+	}
+	for i := 0; i < 5; i++ {
+		if _, ok := r.allow("10.0.0.9:1001", t0.Add(time.Second)); ok {
+			t.Fatal("repeated refusal from the same IP logged")
+		}
+	}
+	if _, ok := r.allow("10.0.0.8:1000", t0.Add(time.Second)); !ok {
+		t.Fatal("refusal from another IP not logged")
+	}
+	n, ok := r.allow("10.0.0.9:2000", t0.Add(refusalInterval+time.Second))
+	if !ok || n != 5 {
+		t.Fatalf("after the interval: logged %v with %d suppressed; want true, 5", ok, n)
+	}
 }
