@@ -17,7 +17,9 @@
 //   - Coordinator: Barrier, Propose (build the scheduler input from state,
 //     membership, quorum and the LeaseTable; run the scheduler) and Commit (a
 //     plan with its base index; ErrStalePlan when stale) for the LeaderLoop.
-//   - Renewer: sends one lease renewal to one node (the coordinator side).
+//   - Renewer: sends one lease renewal to one node and returns the token of
+//     its ack (the coordinator side); the node's API handler answers with
+//     LeaseHolder.Grant.
 //   - Clock: an injected monotonic clock; FakeClock drives the tests.
 //
 // Reconciler.Run is level-triggered: on every Set, operation result, lease
