@@ -80,6 +80,20 @@ func (w *working) transition() []model.Action {
 	sort.SliceStable(starts, func(i, j int) bool { return rank[starts[i].p] < rank[starts[j].p] })
 	out := make([]model.Action, 0, len(stops)+len(starts))
 	for _, s := range append(stops, starts...) {
+		// An unclean node cannot be asked to stop anything: it must be
+		// fenced (or its lease must lapse) before the resource runs elsewhere.
+		off := s.from
+		if s.action == model.ActionStop {
+			off = s.node
+		}
+		if off >= 0 && w.nodes[off].unclean {
+			note := "node " + w.nodes[off].name + " is unclean: fence it first"
+			if s.reason == "" {
+				s.reason = note
+			} else {
+				s.reason += "; " + note
+			}
+		}
 		a := model.Action{Action: s.action, Resource: s.p.base, Reason: s.reason}
 		if s.p.id != s.p.base {
 			a.Instance = s.p.id
