@@ -1,6 +1,7 @@
 package controller
 
 import (
+	"context"
 	"errors"
 	"strings"
 	"testing"
@@ -634,5 +635,51 @@ func TestReconciler_BrokenNewDefinitionStopsWithTheOldAgentAndFailsToStart(t *te
 	h.waitState("a", StateFailed)
 	if got := h.sys.seq(); got != "start a, stop a" {
 		t.Fatalf("calls %q; want 'start a, stop a' (nothing to clean up after a start that never ran)", got)
+	}
+}
+
+func TestReconciler_Lifecycle(t *testing.T) {
+	h := newHarness(t)
+	// Close before Run: Run returns at once; Close is safe twice.
+	r, err := NewReconciler(h.config())
+	if err != nil {
+		t.Fatal(err)
+	}
+	_ = r.Close()
+	_ = r.Close()
+	done := make(chan error, 1)
+	go func() { done <- r.Run(context.Background()) }()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatalf("Run after Close: %v", err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("Run after Close did not return")
+	}
+	// Close ends a running Run, even with an operation hanging (its ctx is cancelled).
+	r2, _ := NewReconciler(h.config())
+	h.sys.set(func(s *fakeSystem) { s.hang["a"] = "start" })
+	r2.Set(Desired{Index: 1, Instances: insts("a")})
+	go func() { done <- r2.Run(context.Background()) }()
+	eventually(t, "start in progress", func() bool {
+		var op string
+		h.sys.set(func(s *fakeSystem) { op = s.inProgress["a"] })
+		return op == "start"
+	})
+	if err := r2.Run(context.Background()); err == nil || !strings.Contains(err.Error(), "Run called twice") {
+		t.Fatalf("second Run: %v; want an error", err)
+	}
+	_ = r2.Close()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatalf("Run: %v", err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("Run did not return after Close")
+	}
+	if n := len(h.rep.find("a", StateFailed, "")); n != 0 {
+		t.Fatalf("the start cancelled by shutdown was reported as a failure")
 	}
 }
