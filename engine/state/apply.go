@@ -296,3 +296,32 @@ func applyNote(d *Data, c *Command, idx uint64, b *Note) (any, error) {
 	d.event(c, idx, b.Type, b.Node, b.Resource, "%s", b.Message)
 	return noChange{}, nil
 }
+
+func applyForget(d *Data, c *Command, idx uint64, b *Forget) (any, error) {
+	changed := false
+	if b.Resource == "" {
+		if _, ok := d.Nodes[b.Node]; ok {
+			delete(d.Nodes, b.Node)
+			changed = true
+		}
+	} else {
+		for _, name := range sortedKeys(d.Nodes) {
+			if b.Node != "" && name != b.Node {
+				continue
+			}
+			if _, ok := d.Nodes[name].Resources[b.Resource]; ok {
+				delete(d.Nodes[name].Resources, b.Resource)
+				changed = true
+			}
+		}
+		if _, ok := d.Resources[b.Resource]; ok && b.Node == "" {
+			delete(d.Resources, b.Resource)
+			changed = true
+		}
+	}
+	if !changed {
+		return noChange{}, nil
+	}
+	d.event(c, idx, "forget", b.Node, b.Resource, "forgotten by %s", orUnknown(c.By))
+	return nil, nil
+}

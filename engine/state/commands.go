@@ -27,6 +27,7 @@ const (
 	CmdReport       = "observed.report"
 	CmdFence        = "fence.record"
 	CmdEvent        = "event.note"
+	CmdForget       = "forget"
 )
 
 // Command is the envelope of every replicated command. Time is stamped by
@@ -129,6 +130,15 @@ type Note struct {
 	Message  string `json:"message"`
 }
 
+// Forget drops what the state remembers about a resource or a node that left
+// the configuration: with Resource, its administrative state and every
+// node's reports of it (only Node's report when Node is set too); with only
+// Node, that node's whole entry. Without it the maps would grow forever.
+type Forget struct {
+	Resource string `json:"resource,omitempty"`
+	Node     string `json:"node,omitempty"`
+}
+
 // ErrRejected wraps every deterministic refusal of a well-formed command.
 var ErrRejected = errors.New("command rejected")
 
@@ -157,6 +167,7 @@ var table = map[string]spec{
 	CmdReport:       register(1, true, (*Report).validate, applyReport),
 	CmdFence:        register(1, true, (*Fence).validate, applyFence),
 	CmdEvent:        register(1, false, (*Note).validate, applyNote),
+	CmdForget:       register(1, true, (*Forget).validate, applyForget),
 }
 
 func register[T any](version int, placement bool, validate func(*T) error,
@@ -313,3 +324,9 @@ func (b *Fence) validate() error {
 	return need("action", b.Action)
 }
 func (b *Note) validate() error { return need("type", b.Type) }
+func (b *Forget) validate() error {
+	if b.Resource == "" && b.Node == "" {
+		return errors.New("resource and node are both empty; expected at least one")
+	}
+	return nil
+}

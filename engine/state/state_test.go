@@ -205,6 +205,12 @@ func randomLog(t testing.TB, seed int64, n int) [][]byte {
 			b = cmd(t, CmdFence, at, Fence{Node: node, Action: "off", OK: rng.Intn(2) == 0})
 		case 8:
 			b = cmd(t, CmdCleanup, at, Cleanup{Resource: r})
+		case 9:
+			if rng.Intn(3) == 0 {
+				b = cmd(t, CmdForget, at, Forget{Resource: r, Node: []string{"", node}[rng.Intn(2)]})
+				break
+			}
+			fallthrough
 		default:
 			b = cmd(t, CmdTargetRole, at, TargetRole{Resource: r, Role: []string{"", "Started", "Stopped"}[rng.Intn(3)]})
 		}
@@ -295,5 +301,34 @@ func TestCluster_ParsedOnDemandAndCached(t *testing.T) {
 	}
 	if calls != 1 {
 		t.Fatalf("parsed %d times; want 1", calls)
+	}
+}
+
+func TestForget_DropsResourceAndNode(t *testing.T) {
+	s := New(Options{})
+	s.Apply(1, cmd(t, CmdReport, t0, Report{Node: "a", Resource: "web", State: Started}))
+	s.Apply(2, cmd(t, CmdReport, t0, Report{Node: "b", Resource: "web", State: Stopped}))
+	s.Apply(3, cmd(t, CmdBan, t0, Prefer{Resource: "web", Node: "a"}))
+	s.Apply(4, cmd(t, CmdForget, t0, Forget{Resource: "web", Node: "b"}))
+	v := s.View()
+	if _, ok := v.Nodes["b"].Resources["web"]; ok || v.Nodes["a"].Resources["web"] == nil || v.Resources["web"] == nil {
+		t.Fatalf("forget on one node: %+v %+v", v.Nodes, v.Resources)
+	}
+	s.Apply(5, cmd(t, CmdForget, t0, Forget{Resource: "web"}))
+	v = s.View()
+	if v.Nodes["a"].Resources["web"] != nil || v.Resources["web"] != nil {
+		t.Fatal("resource not forgotten")
+	}
+	s.Apply(6, cmd(t, CmdForget, t0, Forget{Node: "b"}))
+	if _, ok := s.View().Nodes["b"]; ok {
+		t.Fatal("node not forgotten")
+	}
+	if err := Validate(cmd(t, CmdEvent, t0, Note{Type: "x"})); err != nil {
+		t.Fatal(err)
+	}
+	bad, _ := NewCommand(CmdForget, t0, "", Forget{})
+	raw, _ := bad.Encode()
+	if Validate(raw) == nil {
+		t.Fatal("empty forget accepted")
 	}
 }
