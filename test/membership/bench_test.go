@@ -29,7 +29,8 @@ import (
 //
 // Environment: HAVEN_BENCH_TRIALS (default 10), HAVEN_BENCH_PROFILES
 // (default "lan,fast"), HAVEN_BENCH_SIZES (default "3,5"), HAVEN_BENCH_QUIET
-// (quiet period under the hog, default 20s), HAVEN_BENCH_TIMING (raw YAML
+// (quiet period under the hog, default 20s), HAVEN_BENCH_HOGS (busy loops
+// sharing CPU 0 with the hogged agent, default 2), HAVEN_BENCH_TIMING (raw YAML
 // for cluster.timing, to try values, e.g. "{probe_timeout: 150ms}").
 // Results: docs/bench/membership.md.
 func BenchmarkDetection(b *testing.B) {
@@ -130,6 +131,9 @@ func detectionRun(b *testing.B, profile string, size, trials int, hog bool, quie
 	c.StartAll()
 	waitAll(c, size)
 	label := fmt.Sprintf("profile=%s nodes=%d hog=%v", profile, size, hog)
+	if hog {
+		label = fmt.Sprintf("profile=%s nodes=%d hogs=%d", profile, size, envInt("HAVEN_BENCH_HOGS", 2))
+	}
 	if timing != "" {
 		label += " timing=" + timing
 	}
@@ -194,7 +198,8 @@ func detectionRun(b *testing.B, profile string, size, trials int, hog bool, quie
 	return res
 }
 
-// startHog pins the agent pid to CPU 0 and starts two busy loops there
+// startHog pins the agent pid to CPU 0 and starts busy loops there (two,
+// or HAVEN_BENCH_HOGS)
 // (each bounded by timeout 600 s); stop kills them by PID.
 func startHog(b *testing.B, pid int) func() {
 	if _, err := exec.LookPath("taskset"); err != nil {
@@ -204,7 +209,7 @@ func startHog(b *testing.B, pid int) func() {
 		b.Fatalf("taskset the agent: %v %s", err, out)
 	}
 	var hogs []*exec.Cmd
-	for i := 0; i < 2; i++ {
+	for i := 0; i < envInt("HAVEN_BENCH_HOGS", 2); i++ {
 		cmd := exec.Command("taskset", "-c", "0", "timeout", "600", "sh", "-c", "while :; do :; done")
 		cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 		if err := cmd.Start(); err != nil {
