@@ -14,7 +14,7 @@ import (
 type dummyType struct{}
 
 func (d dummyType) Validate(map[string]any) []model.ParamProblem { return nil }
-func (d dummyType) Defaults() model.OpDefaults                    { return model.OpDefaults{} }
+func (d dummyType) Defaults() model.OpDefaults                   { return model.OpDefaults{} }
 func (d dummyType) New(res model.Resource, env model.AgentEnv) (model.Agent, error) {
 	return dummyAgent{id: res.ID}, nil
 }
