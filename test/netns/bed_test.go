@@ -402,3 +402,43 @@ func TestBed_CutDropsRawFrames(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+func TestBed_WatchHolders(t *testing.T) {
+	bed := New(t, Options{Nodes: []string{"n1", "n2"}})
+	v := bed.HostAddr4(77)
+	w := bed.WatchHolders(v.Addr(), time.Millisecond)
+	waitHolders := func(want ...string) {
+		t.Helper()
+		if err := Poll(5*time.Second, time.Millisecond, func() error {
+			cs := w.Changes()
+			if len(cs) == 0 || strings.Join(cs[len(cs)-1].Holders, ",") != strings.Join(want, ",") {
+				return fmt.Errorf("holder changes %v, want last %v", cs, want)
+			}
+			return nil
+		}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	waitHolders()
+	bed.MustExec("n1", "ip", "addr", "add", v.String(), "dev", Dev)
+	waitHolders("n1")
+	bed.MustExec("n1", "ip", "addr", "del", v.String(), "dev", Dev)
+	bed.MustExec("n2", "ip", "addr", "add", v.String(), "dev", Dev)
+	waitHolders("n2")
+	if vs := w.Violations(); len(vs) != 0 {
+		t.Fatalf("a clean hand-over was reported as two owners: %v", vs)
+	}
+	bed.MustExec("n1", "ip", "addr", "add", v.String(), "dev", Dev) // split brain
+	waitHolders("n1", "n2")
+	w.Stop()
+	if vs := w.Violations(); len(vs) == 0 || strings.Join(vs[0].Holders, ",") != "n1,n2" {
+		t.Fatalf("violations %v, want n1,n2", vs)
+	}
+	if err := w.Err(); err != nil || w.Samples() < 10 {
+		t.Fatalf("samples %d, err %v", w.Samples(), err)
+	}
+	hs, err := bed.Holders(v.Addr())
+	if err != nil || strings.Join(hs, ",") != "n1,n2" {
+		t.Fatalf("Holders = %v, %v", hs, err)
+	}
+}
