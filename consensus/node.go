@@ -96,6 +96,7 @@ type Node struct {
 
 	recoverMu sync.Mutex // serializes raft restarts (recover alone, wipe) and maintenance
 	peerSeen  bool       // fence-to-win: the peer was alive at least once since start (under recoverMu)
+	stopping  bool       // Run is ending: no raft restarts any more (under recoverMu)
 
 	mu       sync.Mutex
 	plan     VoterPlan
@@ -257,7 +258,12 @@ func (n *Node) Run(ctx context.Context) error {
 		select {
 		case <-ctx.Done():
 			n.cfg.Link.Serve(nil)
+			// Wait for a recovery in progress (PeerDown from another
+			// goroutine) and keep later ones from restarting raft.
+			n.recoverMu.Lock()
+			n.stopping = true
 			n.stopRaft()
+			n.recoverMu.Unlock()
 			return nil
 		case <-tick.C:
 			n.maintain(ctx)

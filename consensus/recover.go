@@ -111,6 +111,9 @@ func (n *Node) peerStatus(ctx context.Context, name string) (*Status, error) {
 func (n *Node) maintain(ctx context.Context) {
 	n.recoverMu.Lock()
 	defer n.recoverMu.Unlock()
+	if n.stopping {
+		return
+	}
 	if n.IsLeader() {
 		n.reconcile(ctx)
 	}
@@ -230,6 +233,9 @@ func (n *Node) PeerDown(ctx context.Context, peer string) error {
 
 // fenceToWin does PeerDown's work; the caller holds recoverMu.
 func (n *Node) fenceToWin(ctx context.Context, peer string) error {
+	if n.stopping || n.raft() == nil {
+		return ErrClosed
+	}
 	if n.Status().Alone {
 		return nil
 	}
@@ -314,6 +320,9 @@ func (n *Node) PeerUp(ctx context.Context, peer string) error {
 // resolveDivergence runs on a node forced alone whose peer is reachable. If
 // the peer ran alone too, the node with the higher name discards its log.
 func (n *Node) resolveDivergence(ctx context.Context, peer string) error {
+	if n.stopping || n.raft() == nil {
+		return ErrClosed
+	}
 	st, err := n.peerStatus(ctx, peer)
 	if err != nil || !st.Alone {
 		return nil // unreachable, or a returning peer the leader re-adds
