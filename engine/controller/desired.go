@@ -19,6 +19,10 @@ const (
 	ModeFreeze
 	// ModeStopAll: stop every instance on this node, in reverse start order.
 	ModeStopAll
+	// ModeMaintenance: touch nothing — no probes, monitors, starts or stops —
+	// whatever the placement or the lease (Pacemaker's maintenance mode for
+	// a node). Leaving it probes every instance again.
+	ModeMaintenance
 )
 
 func (m Mode) String() string {
@@ -29,6 +33,8 @@ func (m Mode) String() string {
 		return "freeze"
 	case ModeStopAll:
 		return "stop-all"
+	case ModeMaintenance:
+		return "maintenance"
 	}
 	return "unknown"
 }
@@ -46,6 +52,10 @@ type Instance struct {
 	// of its group. The reconciler waits for each; it does not infer order
 	// from anything else.
 	After []string
+	// Unmanaged: the cluster must not touch this instance here (Pacemaker's
+	// is-managed=false, or maintenance of the resource): no probes,
+	// monitors, starts or stops. When it is managed again it is probed.
+	Unmanaged bool
 }
 
 // Desired is what this node must run, derived from the replicated state at

@@ -30,16 +30,27 @@ func (r *Reconciler) step() {
 		if mode != r.mode {
 			r.log.Info("mode changed", "from", r.mode.String(), "to", mode.String(), "reason", why)
 		}
+		if r.mode == ModeMaintenance && mode != ModeMaintenance {
+			// Unwatched for a while: learn again what runs.
+			for _, ri := range r.insts {
+				if ri.busy == "" && !ri.blocked {
+					ri.probed = false
+				}
+			}
+		}
 		r.statusMu.Lock()
 		r.mode, r.modeWhy = mode, why
 		r.statusMu.Unlock()
+	}
+	if mode == ModeMaintenance {
+		return
 	}
 	list := r.sorted()
 
 	// 1. Probes: learn what runs here before deciding anything else.
 	probing := false
 	for _, ri := range list {
-		if !ri.probed && !ri.blocked {
+		if !ri.probed && !ri.untouchable() {
 			probing = true
 			if ri.busy == "" {
 				r.launch(ri, OpProbe, "not probed yet")
@@ -65,7 +76,7 @@ func (r *Reconciler) step() {
 				ri.abandoned = true
 				ri.cancelOp()
 			}
-			if !ri.running || ri.blocked || ri.busy != "" || r.runningDependent(ri, map[string]bool{}) != nil {
+			if !ri.running || ri.untouchable() || ri.busy != "" || r.runningDependent(ri, map[string]bool{}) != nil {
 				continue
 			}
 			r.launch(ri, OpStop, "stop-all: "+why)
@@ -81,7 +92,7 @@ func (r *Reconciler) step() {
 	// 4. Stops, one at a time, in reverse start order.
 	for i := len(list) - 1; i >= 0; i-- {
 		ri := list[i]
-		if !ri.running || ri.blocked {
+		if !ri.running || ri.untouchable() {
 			continue
 		}
 		reason := ""
@@ -109,7 +120,7 @@ func (r *Reconciler) step() {
 	}
 	for _, in := range r.desired.Instances {
 		ri := r.insts[in.ID]
-		if ri == nil || ri.running || ri.blocked || ri.hold || ri.busy != "" {
+		if ri == nil || ri.running || ri.untouchable() || ri.hold || ri.busy != "" {
 			continue
 		}
 		if ri.awaitSeq != 0 || r.planIndex() < ri.awaitIndex {
@@ -132,11 +143,15 @@ func (r *Reconciler) planIndex() uint64 {
 	return r.desired.Index
 }
 
+// untouchable reports whether nothing may act on ri: it is blocked, or
+// unmanaged.
+func (ri *inst) untouchable() bool { return ri.blocked || ri.unmanaged }
+
 // monitored reports whether ri's recurring monitor is due to run when its
 // interval elapses: it runs here (healthy or failing with on_fail ignore),
 // nothing else is in flight and no stop or block is pending.
 func (ri *inst) monitored() bool {
-	return ri.running && ri.busy == "" && !ri.blocked && !ri.needsStop &&
+	return ri.running && ri.busy == "" && !ri.untouchable() && !ri.needsStop &&
 		(ri.state == StateStarted || ri.ignoring)
 }
 
@@ -161,7 +176,7 @@ func (r *Reconciler) sorted() []*inst {
 func (r *Reconciler) runningDependent(ri *inst, seen map[string]bool) *inst {
 	seen[ri.id] = true
 	for _, d := range r.sorted() {
-		if seen[d.id] || !d.running || d.blocked {
+		if seen[d.id] || !d.running || d.untouchable() {
 			continue
 		}
 		for _, a := range d.after {
@@ -203,7 +218,7 @@ func (r *Reconciler) missingFirst(ri *inst) string {
 func (r *Reconciler) waitingOnOrder() bool {
 	for _, in := range r.desired.Instances {
 		ri := r.insts[in.ID]
-		if ri != nil && !ri.running && !ri.blocked && !ri.hold && ri.awaitSeq == 0 && r.planIndex() >= ri.awaitIndex && r.missingFirst(ri) != "" {
+		if ri != nil && !ri.running && !ri.untouchable() && !ri.hold && ri.awaitSeq == 0 && r.planIndex() >= ri.awaitIndex && r.missingFirst(ri) != "" {
 			return true
 		}
 	}

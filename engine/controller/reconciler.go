@@ -144,6 +144,7 @@ type inst struct {
 	hold       bool   // on_fail stop/standby/fence: not again until Desired drops it or cleanup
 	blocked    bool
 	blockWhy   string
+	unmanaged  bool
 }
 
 // InstanceStatus is a snapshot of one instance on this node (for the API and tests).
@@ -357,10 +358,15 @@ func (r *Reconciler) applyDesired(d Desired) {
 		} else if ri.res.Type != in.Resource.Type || !reflect.DeepEqual(ri.res.Params, in.Resource.Params) {
 			r.log.Info("resource definition changed; restarting it with the new one", "instance", in.ID)
 			ri.rebuild = true
-			if ri.running && !ri.blocked {
+			if ri.running && !ri.untouchable() {
 				ri.needsStop, ri.stopWhy = true, "its definition changed"
 			}
 		}
+		if ri.unmanaged && !in.Unmanaged && ri.busy == "" && !ri.blocked {
+			r.log.Info("managed again: probing it", "instance", in.ID)
+			ri.probed = false
+		}
+		ri.unmanaged = in.Unmanaged
 		ri.res, ri.after, ri.orderKey, ri.known = in.Resource, in.After, key, true
 		ri.wanted = ri.wanted || wanted
 	}
@@ -424,6 +430,9 @@ func (r *Reconciler) policy() string {
 // adopts what runs but starts nothing), then applies the policy.
 func (r *Reconciler) effectiveMode(now time.Time) (Mode, string) {
 	m, why := r.desired.Mode, fmt.Sprintf("desired state at index %d", r.desired.Index)
+	if m == ModeMaintenance {
+		return m, why + ": maintenance, nothing is touched (the lease neither)"
+	}
 	l := r.cfg.Lease
 	pol := r.policy()
 	if l == nil || pol == model.NoQuorumIgnore {
@@ -459,8 +468,12 @@ func (r *Reconciler) nextWake() (time.Time, bool) {
 			best, found = t, true
 		}
 	}
+	if r.mode == ModeMaintenance {
+		return best, false
+	}
 	for _, ri := range r.insts {
-		if ri.monitored() {
+		// No monitors run in stop-all: waking for them would spin.
+		if r.mode != ModeStopAll && ri.monitored() {
 			if _, iv := r.monitorOp(ri); iv > 0 {
 				consider(ri.nextMon)
 			}

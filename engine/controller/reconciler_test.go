@@ -683,3 +683,88 @@ func TestReconciler_Lifecycle(t *testing.T) {
 		t.Fatalf("the start cancelled by shutdown was reported as a failure")
 	}
 }
+
+func TestReconciler_MaintenanceTouchesNothingThenReprobes(t *testing.T) {
+	h := newHarness(t)
+	l := h.withLease()
+	if err := l.Renew(1, "c", t0); err != nil {
+		t.Fatal(err)
+	}
+	r := h.run(nil)
+	r.Set(Desired{Index: 1, Instances: insts("a")})
+	h.waitReported("a", StateStarted, OpStart, 1)
+	h.waitState("a", StateStarted)
+	r.Set(Desired{Index: 2, Instances: insts("b"), Others: insts("a"), Mode: ModeMaintenance})
+	h.waitMode(ModeMaintenance)
+	h.clk.Advance(30 * time.Second) // the lease lapses too; monitors would be due
+	h.waitMode(ModeMaintenance)
+	mons := len(h.sys.callsOf("", "monitor"))
+	if got := h.sys.seq(); got != "start a" || mons != 1 {
+		t.Fatalf("calls %q and %d monitor calls in maintenance; want only 'start a' and its probe", got, mons)
+	}
+	if err := l.Renew(1, "c", h.clk.Now()); err != nil {
+		t.Fatal(err)
+	}
+	r.Set(Desired{Index: 3, Instances: insts("b"), Others: insts("a")})
+	h.waitReported("b", StateStarted, OpStart, 1)
+	if got := h.sys.seq(); got != "start a, stop a, start b" {
+		t.Fatalf("calls %q after maintenance; want 'start a, stop a, start b'", got)
+	}
+	if n := len(h.sys.callsOf("a", "monitor")); n != 2 {
+		t.Fatalf("a probed %d times; want 2 (again after maintenance)", n)
+	}
+}
+
+func TestReconciler_UnmanagedInstanceIsLeftAlone(t *testing.T) {
+	h := newHarness(t)
+	r := h.run(nil)
+	r.Set(Desired{Index: 1, Instances: insts("a", "b")})
+	h.waitReported("b", StateStarted, OpStart, 1)
+	h.waitState("a", StateStarted)
+	un := insts("a")[0]
+	un.Unmanaged = true
+	// Unmanaged and no longer placed here: not stopped, not monitored.
+	r.Set(Desired{Index: 2, Instances: insts("b"), Others: []Instance{un}, Mode: ModeStopAll})
+	h.waitReported("b", StateStopped, OpStop, 1)
+	h.clk.Advance(10 * time.Second)
+	r.Set(Desired{Index: 3, Instances: insts("b"), Others: []Instance{un}})
+	h.waitReported("b", StateStarted, OpStart, 2)
+	if got := h.sys.seq(); got != "start a, start b, stop b, start b" {
+		t.Fatalf("calls %q; want a untouched", got)
+	}
+	if n := len(h.sys.callsOf("a", "monitor")); n != 1 {
+		t.Fatalf("unmanaged a saw %d monitor calls; want only its first probe", n)
+	}
+	// Managed again: probed, found running where it is not placed, stopped.
+	r.Set(Desired{Index: 4, Instances: insts("b"), Others: insts("a")})
+	h.waitReported("a", StateStopped, OpStop, 1)
+}
+
+// A running instance waiting for its dependent's stop in stop-all has a
+// monitor due; the loop must not spin on it.
+func TestReconciler_StopAllDoesNotSpinOnDueMonitors(t *testing.T) {
+	h := newHarness(t)
+	r := h.run(nil)
+	d := Desired{Index: 1, Instances: []Instance{
+		{ID: "a", Resource: res("a")},
+		{ID: "b", Resource: res("b"), After: []string{"a"}},
+	}}
+	r.Set(d)
+	h.waitReported("b", StateStarted, OpStart, 1)
+	h.waitState("b", StateStarted)
+	h.sys.set(func(s *fakeSystem) { s.hang["b"] = "stop" })
+	h.clk.Advance(20 * time.Second) // monitors due, not yet run
+	d.Index, d.Mode = 2, ModeStopAll
+	r.Set(d)
+	eventually(t, "b's stop in progress", func() bool {
+		var op string
+		h.sys.set(func(s *fakeSystem) { op = s.inProgress["b"] })
+		return op == "stop"
+	})
+	timers := func() int { h.clk.mu.Lock(); defer h.clk.mu.Unlock(); return h.clk.seq }
+	before := timers()
+	time.Sleep(100 * time.Millisecond) // observing that nothing happens
+	if n := timers() - before; n > 3 {
+		t.Fatalf("the loop armed %d timers in 100ms while waiting; it spins", n)
+	}
+}
