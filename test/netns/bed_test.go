@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"net/netip"
 	"os"
 	"strings"
 	"testing"
@@ -440,5 +441,62 @@ func TestBed_WatchHolders(t *testing.T) {
 	hs, err := bed.Holders(v.Addr())
 	if err != nil || strings.Join(hs, ",") != "n1,n2" {
 		t.Fatalf("Holders = %v, %v", hs, err)
+	}
+}
+
+func TestBed_ProbeTCP(t *testing.T) {
+	bed := New(t, Options{Nodes: []string{"n1", "n2"}, Client: true})
+	v := bed.HostAddr4(88)
+	// Each node serves its name on the VIP's port (in-process servers).
+	for _, n := range []string{"n1", "n2"} {
+		l, err := bed.Listen(n, "tcp", ":7070")
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { l.Close() })
+		go func() {
+			for {
+				c, err := l.Accept()
+				if err != nil {
+					return
+				}
+				_, _ = c.Write([]byte(n))
+				c.Close()
+			}
+		}()
+	}
+	readAll := func(c net.Conn) (string, error) {
+		b, err := io.ReadAll(c)
+		return string(b), err
+	}
+	bed.MustExec("n1", "ip", "addr", "add", v.String(), "dev", Dev)
+	p := bed.ProbeTCP(ClientName, netip.AddrPortFrom(v.Addr(), 7070), ProbeOptions{Interval: 5 * time.Millisecond, Timeout: 500 * time.Millisecond, Exchange: readAll})
+	if err := Poll(5*time.Second, 10*time.Millisecond, func() error {
+		if _, ok := p.FirstSuccessAfter(time.Time{}, func(r string) bool { return r == "n1" }); !ok {
+			return fmt.Errorf("no answer from n1 yet (%d attempts)", len(p.Results()))
+		}
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	// Move the address by hand and make the client forget n1's MAC (the
+	// vip agent's announcements do that in vip's own tests).
+	fault := time.Now()
+	bed.MustExec("n1", "ip", "addr", "del", v.String(), "dev", Dev)
+	bed.MustExec("n2", "ip", "addr", "add", v.String(), "dev", Dev)
+	bed.MustExec(ClientName, "ip", "neigh", "flush", "dev", Dev)
+	if err := Poll(10*time.Second, 10*time.Millisecond, func() error {
+		if _, ok := p.FirstSuccessAfter(fault, func(r string) bool { return r == "n2" }); !ok {
+			return fmt.Errorf("no answer from n2 yet")
+		}
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	p.Stop()
+	r, _ := p.FirstSuccessAfter(fault, func(r string) bool { return r == "n2" })
+	t.Logf("first connection served by n2 ended %v after the move (%d attempts)", r.End.Sub(fault), len(p.Results()))
+	if err := p.Err(); err != nil {
+		t.Fatal(err)
 	}
 }

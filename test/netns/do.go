@@ -24,7 +24,12 @@ import (
 // Go runtime discards it rather than reuse a thread in the wrong namespace.
 func (b *Bed) Do(name string, fn func() error) error {
 	b.t.Helper()
-	real := b.NS(name)
+	return doIn(b.NS(name), name, fn)
+}
+
+// doIn is Do for a real namespace name; it never touches testing.TB, so it
+// may run on any goroutine.
+func doIn(real, name string, fn func() error) error {
 	errCh := make(chan error, 1)
 	go func() {
 		runtime.LockOSThread()
