@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"reflect"
+	"strings"
 	"testing"
 	"time"
 
@@ -174,4 +175,29 @@ func TestFenceToWin_AutomaticFromMembership(t *testing.T) {
 	c.eventually("n2 re-added by the maintenance loop", func() bool { return len(c.voters("n1")) == 2 })
 	r := c.mustApply("n2", attr(t, "n1", "k", "together"))
 	c.converged(r.Index)
+}
+
+// After a cold start without its peer, a node does not fence it and continue
+// alone (votequorum's wait_for_all): its log may lack what the peer committed
+// while running alone.
+func TestFenceToWin_WaitForAllAfterColdStart(t *testing.T) {
+	c := newCluster(t, twoNode(true, model.NoQuorumStop), "n1", "n2")
+	c.startAll()
+	c.leader()
+	c.mustApply("n1", attr(t, "n1", "k", "v"))
+	c.stop("n1")
+	c.stop("n2")
+	c.members["n1"].set("n2", false)
+	c.start("n1")
+	ctx, cancel := context.WithTimeout(context.Background(), waitFor)
+	defer cancel()
+	err := c.nodes["n1"].node.PeerDown(ctx, "n2")
+	if err == nil || !strings.Contains(err.Error(), "wait_for_all") {
+		t.Fatalf("PeerDown after a cold start alone = %v; want a wait_for_all refusal", err)
+	}
+	c.fencer.mu.Lock()
+	defer c.fencer.mu.Unlock()
+	if len(c.fencer.fenced) != 0 {
+		t.Fatalf("fenced %v after a cold start alone", c.fencer.fenced)
+	}
 }

@@ -8,6 +8,7 @@ import (
 	"net"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/hashicorp/raft"
@@ -97,6 +98,9 @@ type Node struct {
 	recoverMu sync.Mutex // serializes raft restarts (recover alone, wipe) and maintenance
 	peerSeen  bool       // fence-to-win: the peer was alive at least once since start (under recoverMu)
 	stopping  bool       // Run is ending: no raft restarts any more (under recoverMu)
+	// leaderSeen: since this process started, raft had a leader (this node
+	// or a peer). fence-to-win requires it, like votequorum's wait_for_all.
+	leaderSeen atomic.Bool
 
 	mu       sync.Mutex
 	plan     VoterPlan
@@ -333,6 +337,7 @@ func (n *Node) watchLeadership(r *raft.Raft, notify <-chan bool, stop <-chan str
 			return
 		case leader := <-notify:
 			if leader {
+				n.leaderSeen.Store(true)
 				n.beginLeadership(r)
 			} else {
 				n.endLeadership()

@@ -117,6 +117,9 @@ func (n *Node) maintain(ctx context.Context) {
 	if n.IsLeader() {
 		n.reconcile(ctx)
 	}
+	if n.Leader() != "" {
+		n.leaderSeen.Store(true)
+	}
 	peer, ok := n.peerOf()
 	if !ok {
 		return
@@ -236,8 +239,18 @@ func (n *Node) fenceToWin(ctx context.Context, peer string) error {
 	if n.stopping || n.raft() == nil {
 		return ErrClosed
 	}
-	if n.Status().Alone {
+	st := n.Status()
+	if st.Alone {
 		return nil
+	}
+	if len(st.Voters) != 2 || (st.Voters[0] != n.cfg.Node && st.Voters[1] != n.cfg.Node) {
+		return fmt.Errorf("fence-to-win: this node is not a voter of a two-voter configuration (voters %v); waiting to be added back by %s", st.Voters, peer)
+	}
+	if n.Leader() != "" {
+		n.leaderSeen.Store(true)
+	}
+	if !n.leaderSeen.Load() {
+		return fmt.Errorf("fence-to-win: not continuing alone: this node has not been part of a working cluster since it started (wait_for_all), so its log may miss what %s committed alone; start %s", peer, peer)
 	}
 	n.mu.Lock()
 	stonith, policy := n.cluster.StonithEnabled(), n.cluster.NoQuorumPolicy()
