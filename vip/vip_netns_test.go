@@ -326,3 +326,22 @@ func TestVIP_StartFailsOnDeadLink(t *testing.T) {
 	}
 	wantStatus(t, bed, "n1", a, model.StatusRunning)
 }
+
+// TestVIP_IPv6LinkDownDropsAddress documents a kernel fact: with the
+// default keep_addr_on_down=0 Linux removes IPv6 addresses from a link set
+// down, so a v6 VIP monitors as stopped, not failed.
+func TestVIP_IPv6LinkDownDropsAddress(t *testing.T) {
+	bed := netns.New(t, netns.Options{Nodes: []string{"n1"}, IPv6: true})
+	v := bed.HostAddr6(0x56)
+	a := newAgent(t, bed, "n1", map[string]any{"ip": v.String(), "nic": "eth0", "arp_count": 0})
+	start(t, bed, "n1", a)
+	if err := bed.LinkDown("n1"); err != nil {
+		t.Fatal(err)
+	}
+	wantStatus(t, bed, "n1", a, model.StatusStopped)
+	if err := bed.LinkUp("n1"); err != nil {
+		t.Fatal(err)
+	}
+	start(t, bed, "n1", a)
+	wantStatus(t, bed, "n1", a, model.StatusRunning)
+}
