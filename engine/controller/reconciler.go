@@ -155,7 +155,7 @@ type InstanceStatus struct {
 	Busy    string // the operation in flight, if any
 	Blocked bool
 	Held    bool   // kept stopped after a failure until the cluster decides
-	Waiting uint64 // the Desired index a restart waits for (0: none)
+	Waiting uint64 // the placement base index (Desired.PlanIndex) a restart waits for (0: none)
 }
 
 // NewReconciler checks cfg and returns a reconciler; no I/O, no goroutines.
