@@ -63,6 +63,9 @@ type LeaderConfig struct {
 	Retry time.Duration
 	// Leases, when not nil, renews every node's lease while the loop runs
 	// (started after the first Barrier succeeded: the leader has a quorum).
+	// Run marks its table BecameLeader when it starts and SteppedDown when
+	// it returns, so the adapter's Propose can ask the same table
+	// SafeToRecover.
 	Leases *LeaseSender
 }
 
@@ -114,6 +117,13 @@ func (l *LeaderLoop) Trigger() {
 // and every Interval, until ctx ends. It returns nil when ctx ends, after
 // the lease sender (if any) has returned.
 func (l *LeaderLoop) Run(ctx context.Context) error {
+	if s := l.cfg.Leases; s != nil {
+		// The election instant: no lost node's resources are recoverable
+		// before a full lease from now (what the previous coordinator sent
+		// is unknown). Run must start when leadership is gained.
+		s.cfg.Table.BecameLeader(l.cfg.Clock.Now())
+		defer s.cfg.Table.SteppedDown()
+	}
 	for {
 		err := l.cfg.Coordinator.Barrier(ctx)
 		if err == nil {

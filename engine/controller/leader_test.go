@@ -65,7 +65,6 @@ func TestLeaderLoop_BarrierThenScheduleOnEveryTrigger(t *testing.T) {
 	clk := NewFakeClock(t0)
 	co := &fakeCoordinator{barrierFails: 2, next: Proposal{Base: 5, Changed: true, Why: []string{"web -> n2: n1 standby"}}, staleOnce: true}
 	tab, _ := NewLeaseTable(DefaultLeaseTableConfig(time.Second))
-	tab.BecameLeader(t0)
 	ren := &fakeRenewer{tab: tab, clk: clk, hang: map[string]bool{}}
 	sender, err := NewLeaseSender(LeaseSenderConfig{Table: tab, Renewer: ren, Clock: clk, Term: 2, Leader: "n1", Nodes: func() []string { return []string{"n2"} }})
 	if err != nil {
@@ -86,7 +85,12 @@ func TestLeaderLoop_BarrierThenScheduleOnEveryTrigger(t *testing.T) {
 		case <-time.After(10 * time.Second):
 			t.Fatal("Run did not return after leadership was lost")
 		}
+		if _, ok := tab.RecoverAt("n3"); ok {
+			t.Error("the lease table still acts as leader after Run returned")
+		}
 	}()
+	// The table counts from the election (Run's start), not from the barrier.
+	eventually(t, "table leading", func() bool { at, ok := tab.RecoverAt("n3"); return ok && at.Equal(t0.Add(tab.Config().Bound())) })
 	// Barrier fails twice (retried every 200ms): no scheduling, no renewals.
 	eventually(t, "first barrier", func() bool { co.mu.Lock(); defer co.mu.Unlock(); return co.barriers == 1 })
 	for i := 0; i < 2; i++ {
