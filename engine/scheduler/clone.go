@@ -30,17 +30,32 @@ func (w *working) allocateClone(cl *resource) {
 	cl.provisional = false
 }
 
-// cmpInstance orders instances for distribution: active instances on nodes
-// that can run them first, by the clone's score on their node, then by number.
+// cmpInstance orders instances for distribution: instances active on a node
+// that can still hold them first (by the clone's score there); then, by
+// instance number, inactive and failed instances and those on nodes that
+// cannot run resources; last, instances active on a node where the clone's
+// score is negative. This is the order crm_simulate 2.1.5 shows (found with
+// the differential test), a simplification of Pacemaker's sort_clone_instance.
 func (w *working) cmpInstance(cl, a, b *resource) bool {
-	ca, cb := a.current(), b.current()
-	okA := ca >= 0 && w.nodes[ca].canRun() && !a.failed
-	okB := cb >= 0 && w.nodes[cb].canRun() && !b.failed
-	if okA != okB {
-		return okA
+	rank := func(r *resource) int {
+		c := r.current()
+		switch {
+		case c < 0 || !w.nodes[c].canRun() || r.failed:
+			return 1
+		case cl.scores[c] >= 0:
+			return 0
+		}
+		return 2
 	}
-	if okA && okB && cl.scores[ca] != cl.scores[cb] {
-		return cl.scores[ca] > cl.scores[cb]
+	ra, rb := rank(a), rank(b)
+	if ra != rb {
+		return ra < rb
+	}
+	if ra == 0 {
+		ca, cb := a.current(), b.current()
+		if cl.scores[ca] != cl.scores[cb] {
+			return cl.scores[ca] > cl.scores[cb]
+		}
 	}
 	return a.instanceIndex < b.instanceIndex
 }
