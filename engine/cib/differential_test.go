@@ -289,7 +289,7 @@ func violatedColocation(res *cib.Result, pl map[string][]string) string {
 			on[n] = true
 		}
 		for _, n := range dep {
-			if (co.Score < 0 && on[n]) || (co.Score > 0 && len(prim) > 0 && !on[n]) {
+			if (co.Score < 0 && on[n]) || (co.Score > 0 && !on[n]) {
 				return fmt.Sprintf("colocation %s (%s with %s, %s)", co.ID, co.Resource, co.With, co.Score)
 			}
 		}
