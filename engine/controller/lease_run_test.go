@@ -381,3 +381,73 @@ func TestLease_LinkCutNodeStopsBeforeTheCoordinatorMayRecover(t *testing.T) {
 		})
 	}
 }
+
+func TestLease_StopOverdueAfterALapseCallsTheWatchdog(t *testing.T) {
+	h := newHarness(t)
+	l := h.withLease()
+	if err := l.Renew(1, "c", t0); err != nil {
+		t.Fatal(err)
+	}
+	overdue := make(chan []string, 4)
+	r := h.run(func(c *ReconcilerConfig) {
+		c.StopDeadline = 2 * time.Second
+		c.OnStopOverdue = func(in []string) { overdue <- in }
+	})
+	in := insts("a", "b")
+	in[0].Resource.Stop = &model.Op{Timeout: model.Duration(5 * time.Second)}
+	r.Set(Desired{Index: 1, Instances: in})
+	h.waitReported("b", StateStarted, OpStart, 1)
+	h.sys.set(func(s *fakeSystem) { s.hang["a"] = "stop" })
+	h.clk.Advance(time.Second) // lapse
+	h.waitReported("b", StateStopped, OpStop, 1)
+	eventually(t, "a's stop in progress", func() bool {
+		var op string
+		h.sys.set(func(s *fakeSystem) { op = s.inProgress["a"] })
+		return op == "stop"
+	})
+	eventually(t, "overdue timer", func() bool { return h.clk.HasTimerAt(t0.Add(3 * time.Second)) })
+	h.clk.Advance(2 * time.Second)
+	select {
+	case got := <-overdue:
+		if len(got) != 1 || got[0] != "a" {
+			t.Fatalf("overdue instances %v; want [a]", got)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("OnStopOverdue was not called 2s after the lapse with a still stopping")
+	}
+	h.clk.Advance(3 * time.Second) // a's stop times out: blocked, still not called twice
+	h.waitReported("a", StateBlocked, "", 1)
+	select {
+	case got := <-overdue:
+		t.Fatalf("OnStopOverdue called twice for one lapse (%v)", got)
+	default:
+	}
+}
+
+func TestLease_StopInTimeDoesNotCallTheWatchdog(t *testing.T) {
+	h := newHarness(t)
+	l := h.withLease()
+	if err := l.Renew(1, "c", t0); err != nil {
+		t.Fatal(err)
+	}
+	called := make(chan []string, 1)
+	r := h.run(func(c *ReconcilerConfig) { c.OnStopOverdue = func(in []string) { called <- in } })
+	r.Set(Desired{Index: 1, Instances: insts("a")})
+	h.waitReported("a", StateStarted, OpStart, 1)
+	h.clk.Advance(time.Second)
+	h.waitReported("a", StateStopped, OpStop, 1)
+	eventually(t, "overdue check timer", func() bool { return h.clk.HasTimerAt(t0.Add(2 * time.Second)) })
+	h.clk.Advance(time.Second)
+	eventually(t, "overdue check done", func() bool { return !h.clk.HasTimerAt(t0.Add(2 * time.Second)) })
+	timers := func() int { h.clk.mu.Lock(); defer h.clk.mu.Unlock(); return h.clk.seq }
+	before := timers()
+	time.Sleep(50 * time.Millisecond) // observing that nothing happens
+	if n := timers() - before; n > 3 {
+		t.Fatalf("the loop armed %d timers in 50ms after the overdue check; it spins", n)
+	}
+	select {
+	case got := <-called:
+		t.Fatalf("OnStopOverdue(%v) though everything stopped in time", got)
+	default:
+	}
+}

@@ -25,7 +25,7 @@ type opResult struct {
 // the loop goroutine after every event.
 func (r *Reconciler) step() {
 	now := r.cfg.Clock.Now()
-	mode, why := r.effectiveMode(now)
+	mode, why, byLease := r.effectiveMode(now)
 	if mode != r.mode || why != r.modeWhy {
 		if mode != r.mode {
 			r.log.Info("mode changed", "from", r.mode.String(), "to", mode.String(), "reason", why)
@@ -45,6 +45,7 @@ func (r *Reconciler) step() {
 	if mode == ModeMaintenance {
 		return
 	}
+	r.checkOverdue(now, byLease)
 	list := r.sorted()
 
 	// 1. Probes: learn what runs here before deciding anything else.

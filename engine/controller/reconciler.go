@@ -49,6 +49,16 @@ type ReconcilerConfig struct {
 	ReportRetry time.Duration
 	// SetAttribute is passed to agents (AgentEnv.SetAttribute); may be nil.
 	SetAttribute func(name, value string)
+	// OnStopOverdue, when not nil, is called once (from the reconciler's
+	// goroutine; it must not block) when a stop-all caused by a lapsed lease
+	// has not stopped everything within StopDeadline, with the instances
+	// that may still run (stopping, or blocked after a failed stop). The
+	// adapter arms a watchdog with it: the node resets itself rather than
+	// run a resource the coordinator is about to recover elsewhere.
+	OnStopOverdue func(instances []string)
+	// StopDeadline is the time allowed to stop everything after a lease
+	// lapses before OnStopOverdue is called. Default: the lease.
+	StopDeadline time.Duration
 }
 
 // Validate names every problem in c.
@@ -110,8 +120,12 @@ type Reconciler struct {
 	seqOps     int // starts and stops in flight
 	mode       Mode
 	modeWhy    string
-	startedAt  time.Time
-	opsCtx     context.Context
+	// lapsedAt is when the current stop-all caused by the lease began
+	// (zero otherwise); overdueSent whether OnStopOverdue was called for it.
+	lapsedAt    time.Time
+	overdueSent bool
+	startedAt   time.Time
+	opsCtx      context.Context
 }
 
 // inst is the reconciler's record of one instance on this node.
@@ -273,6 +287,7 @@ func (r *Reconciler) Run(ctx context.Context) error {
 	}
 	r.log.Info("reconciler running", "lease", r.cfg.Lease != nil, "no_quorum_policy", r.policy())
 	var wake Timer
+	overdue := 0
 	for {
 		r.takePending()
 		r.step()
@@ -282,6 +297,18 @@ func (r *Reconciler) Run(ctx context.Context) error {
 			wake = nil
 		}
 		if at, ok := r.nextWake(); ok {
+			// A due instant that step did not act on would wake the loop at
+			// once, forever. That is a bug; never let it burn a CPU.
+			if now := r.cfg.Clock.Now(); !at.After(now) {
+				if overdue++; overdue > 100 {
+					if overdue == 101 {
+						r.log.Error("reconciler bug: a due wake-up is never acted on; pacing the loop", "at", at)
+					}
+					at = now.Add(100 * time.Millisecond)
+				}
+			} else {
+				overdue = 0
+			}
 			wake = timerAt(r.cfg.Clock, at)
 			wakeC = wake.C()
 		}
@@ -425,21 +452,22 @@ func (r *Reconciler) policy() string {
 }
 
 // effectiveMode combines Desired.Mode with the lease: a lapsed lease makes
-// the node stop everything (policy stop) or freeze (policy freeze). Before
+// the node stop everything (policy stop; byLease is then true) or freeze
+// (policy freeze). Before
 // the first renewal, the node freezes for one lease after Run started (it
 // adopts what runs but starts nothing), then applies the policy.
-func (r *Reconciler) effectiveMode(now time.Time) (Mode, string) {
-	m, why := r.desired.Mode, fmt.Sprintf("desired state at index %d", r.desired.Index)
+func (r *Reconciler) effectiveMode(now time.Time) (m Mode, why string, byLease bool) {
+	m, why = r.desired.Mode, fmt.Sprintf("desired state at index %d", r.desired.Index)
 	if m == ModeMaintenance {
-		return m, why + ": maintenance, nothing is touched (the lease neither)"
+		return m, why + ": maintenance, nothing is touched (the lease neither)", false
 	}
 	l := r.cfg.Lease
 	pol := r.policy()
 	if l == nil || pol == model.NoQuorumIgnore {
-		return m, why
+		return m, why, false
 	}
 	if l.Valid(now) {
-		return m, why
+		return m, why, false
 	}
 	lm := ModeStopAll
 	if pol == model.NoQuorumFreeze {
@@ -454,9 +482,46 @@ func (r *Reconciler) effectiveMode(now time.Time) (Mode, string) {
 		lwhy = fmt.Sprintf("no lease received within %s of start, no_quorum_policy %s", l.Lease(), pol)
 	}
 	if lm > m {
-		return lm, lwhy
+		return lm, lwhy, lm == ModeStopAll
 	}
-	return m, why
+	return m, why, false
+}
+
+func (r *Reconciler) stopDeadline() time.Duration {
+	if r.cfg.StopDeadline > 0 {
+		return r.cfg.StopDeadline
+	}
+	if r.cfg.Lease != nil {
+		return r.cfg.Lease.Lease()
+	}
+	return DefaultOpTimeout
+}
+
+// checkOverdue calls OnStopOverdue once when a lease-caused stop-all has not
+// finished within its deadline.
+func (r *Reconciler) checkOverdue(now time.Time, leaseStop bool) {
+	if !leaseStop {
+		r.lapsedAt, r.overdueSent = time.Time{}, false
+		return
+	}
+	if r.lapsedAt.IsZero() {
+		r.lapsedAt = now
+	}
+	if r.overdueSent || r.cfg.OnStopOverdue == nil || now.Before(r.lapsedAt.Add(r.stopDeadline())) {
+		return
+	}
+	r.overdueSent = true // decided once per lapse
+	var left []string
+	for _, ri := range r.sorted() {
+		if ri.running && !ri.unmanaged {
+			left = append(left, ri.id)
+		}
+	}
+	if len(left) == 0 {
+		return
+	}
+	r.log.Error("stop after the lease lapsed is overdue; asking the watchdog to reset this node", "since", r.lapsedAt, "instances", left)
+	r.cfg.OnStopOverdue(left)
 }
 
 // nextWake returns when the loop must look again without an event.
@@ -486,6 +551,9 @@ func (r *Reconciler) nextWake() (time.Time, bool) {
 				consider(g)
 			}
 		}
+	}
+	if !r.lapsedAt.IsZero() && !r.overdueSent && r.cfg.OnStopOverdue != nil {
+		consider(r.lapsedAt.Add(r.stopDeadline()))
 	}
 	if r.mode == ModeRun && r.waitingOnOrder() {
 		consider(now.Add(r.cfg.Resync))
