@@ -129,9 +129,6 @@ func TestCluster_PartitionMinorityCannotCommit(t *testing.T) {
 		return c.attrOn(old, "a", "k") == "majority"
 	})
 	for n := range c.nodes {
-		for _, e := range c.nodes[n].state.View().Events {
-			_ = e
-		}
 		if v := c.attrOn(n, "a", "k"); v != "majority" {
 			t.Fatalf("%s has k=%q; the minority's write must be gone", n, v)
 		}

@@ -2,9 +2,7 @@ package consensus
 
 import (
 	"context"
-	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"path/filepath"
 	"strings"
@@ -287,15 +285,3 @@ func (c *tcluster) attrOn(node, onNode, key string) string {
 	}
 	return ""
 }
-
-var errTimeout = errors.New("timeout")
-
-func fmtNodes(ns map[string]*tnode) string {
-	var s []string
-	for n, tn := range ns {
-		s = append(s, fmt.Sprintf("%s=%s", n, tn.node.Status().State))
-	}
-	return strings.Join(s, " ")
-}
-
-var _ = io.Discard
