@@ -14,12 +14,13 @@
 //	locations   location constraints (fixed or rule) and move/ban preferences
 //	stickiness  resource stickiness on the current node; fail count at
 //	            migration_threshold bans the node (until failure_timeout)
-//	sort        assignment order: priority, then score on the current node,
-//	            then best score (Pacemaker's cmp_resources)
+//	sort        assignment order: priority, then configuration order (Pacemaker
+//	            2.1 with the default placement strategy)
 //	assign      each resource in order, colocation targets first, dependents'
 //	            scores merged in (Pacemaker's native/group/clone allocate)
 //	runnable    quorum policy; a resource whose mandatory order "first" or
-//	            INFINITY colocation target cannot run does not run
+//	            INFINITY colocation target cannot run does not run; mandatory
+//	            colocations hold even through colocation loops
 //	transition  stops (reverse order) before starts; moves, restarts
 //
 // Scores are model.Score: INFINITY = 1,000,000, sums saturate and -INFINITY
@@ -30,6 +31,10 @@
 // with fewer resources already assigned, then the node already running the
 // resource, then the node name in byte order. (When the best score is > 0 and
 // the current node has it, the current node wins before the count.)
+//
+// Observed state on a node that is offline and clean counts as stopped; on an
+// unclean node it counts as running until the node is fenced, and actions
+// that take a resource off it say so.
 //
 // Clone instances are named as Pacemaker names anonymous clone instances: the
 // cloned primitive's id, a colon and the instance number ("rs-unbound:0"); a
