@@ -96,11 +96,16 @@ func TestVIP_CompareWithIPaddr2(t *testing.T) {
 			trials = n
 		}
 	}
-	for _, v6 := range []bool{false, true} {
-		name := "IPv4"
-		if v6 {
-			name = "IPv6"
-		}
+	for _, c := range []struct {
+		name  string
+		v6    bool
+		extra []string // more IPaddr2 parameters
+	}{
+		{"IPv4", false, nil},
+		{"IPv6", true, nil},
+		{"IPv6-IPaddr2-nodad", true, []string{"OCF_RESKEY_nodad=true"}},
+	} {
+		name, v6 := c.name, c.v6
 		t.Run(name, func(t *testing.T) {
 			bed := netns.New(t, netns.Options{Nodes: []string{"n1"}, Client: true, IPv6: v6})
 			v, keep := bed.HostAddr4(187), netns.IsARP
@@ -110,6 +115,7 @@ func TestVIP_CompareWithIPaddr2(t *testing.T) {
 			capt := bed.Capture(netns.ClientName, netns.Dev, keep)
 			env := []string{"env", "OCF_ROOT=/usr/lib/ocf", "OCF_RESKEY_ip=" + v.Addr().String(),
 				"OCF_RESKEY_cidr_netmask=" + strconv.Itoa(v.Bits()), "OCF_RESKEY_nic=eth0"}
+			env = append(env, c.extra...)
 			agent := newAgent(t, bed, "n1", map[string]any{"ip": v.String(), "nic": "eth0"})
 			t.Cleanup(func() { _, _ = bed.Exec("n1", append(env, ipaddr2, "stop")...) })
 
