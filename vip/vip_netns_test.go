@@ -191,11 +191,11 @@ func TestVIP_SecondarySurvivesPrimaryRemoval(t *testing.T) {
 	bed := netns.New(t, netns.Options{Nodes: []string{"n1"}})
 	v := bed.HostAddr4(53)
 	a := newAgent(t, bed, "n1", map[string]any{"ip": v.String(), "nic": "eth0"})
-	if out := bed.MustExec("n1", "sysctl", "-n", "net.ipv4.conf.eth0.promote_secondaries"); strings.TrimSpace(out) != "0" {
+	if out := bed.MustExec("n1", "cat", "/proc/sys/net/ipv4/conf/eth0/promote_secondaries"); strings.TrimSpace(out) != "0" {
 		t.Logf("promote_secondaries was %q before start", strings.TrimSpace(out))
 	}
 	start(t, bed, "n1", a)
-	if out := bed.MustExec("n1", "sysctl", "-n", "net.ipv4.conf.eth0.promote_secondaries"); strings.TrimSpace(out) != "1" {
+	if out := bed.MustExec("n1", "cat", "/proc/sys/net/ipv4/conf/eth0/promote_secondaries"); strings.TrimSpace(out) != "1" {
 		t.Fatalf("promote_secondaries = %q after start, want 1", strings.TrimSpace(out))
 	}
 	// Remove the node's primary address: the VIP (a secondary) survives,

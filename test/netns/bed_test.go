@@ -7,6 +7,7 @@ import (
 	"net"
 	"net/netip"
 	"os"
+	"os/exec"
 	"strings"
 	"testing"
 	"time"
@@ -498,5 +499,61 @@ func TestBed_ProbeTCP(t *testing.T) {
 	t.Logf("first connection served by n2 ended %v after the move (%d attempts)", r.End.Sub(fault), len(p.Results()))
 	if err := p.Err(); err != nil {
 		t.Fatal(err)
+	}
+}
+
+const crashEnv = "HAVEN_NETNS_CRASH_HELPER"
+
+// TestHelperCrash is not a test: TestBed_CrashedRunLeavesNothing runs the
+// test binary with this test selected. It builds a bed, starts a process in
+// it, writes the process's PID and the bed's id, and exits without cleanup.
+func TestHelperCrash(t *testing.T) {
+	out := os.Getenv(crashEnv)
+	if out == "" {
+		t.Skip("helper for TestBed_CrashedRunLeavesNothing")
+	}
+	bed := New(t, Options{Nodes: []string{"n1"}})
+	p := bed.Start("n1", "sleep", "300")
+	if err := os.WriteFile(out, []byte(fmt.Sprintf("%d %s", p.PID(), bed.ID())), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	os.Exit(3) // a crash: no t.Cleanup runs
+}
+
+func TestBed_CrashedRunLeavesNothing(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("needs root")
+	}
+	out := t.TempDir() + "/crash"
+	cmd := exec.Command(os.Args[0], "-test.run=^TestHelperCrash$", "-test.count=1")
+	cmd.Env = append(os.Environ(), crashEnv+"="+out)
+	if b, err := cmd.CombinedOutput(); err == nil {
+		t.Fatalf("helper exited cleanly:\n%s", b)
+	}
+	b, err := os.ReadFile(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var pid int
+	var id string
+	if _, err := fmt.Sscanf(string(b), "%d %s", &pid, &id); err != nil {
+		t.Fatal(err)
+	}
+	// The child's process died with it (Pdeathsig)...
+	if err := Poll(5*time.Second, 10*time.Millisecond, func() error {
+		if _, err := os.Stat(fmt.Sprintf("/proc/%d", pid)); err == nil {
+			return fmt.Errorf("process %d started by the crashed run still exists", pid)
+		}
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	// ...and its namespaces are swept by the next bed.
+	if left := ourNamespaces(t, id); len(left) == 0 {
+		t.Fatalf("the crashed run left no namespaces; the test proves nothing")
+	}
+	New(t, Options{Nodes: []string{"x"}})
+	if left := ourNamespaces(t, id); len(left) != 0 {
+		t.Fatalf("namespaces of the crashed run survive the sweep: %v", left)
 	}
 }

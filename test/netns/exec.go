@@ -69,7 +69,11 @@ func (b *Bed) StartEnv(name string, env []string, argv ...string) *Proc {
 	}
 	out := &syncBuffer{}
 	cmd.Stdout, cmd.Stderr = out, out
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	// Own process group (signals reach its children and nothing else);
+	// SIGKILL if the test process dies without cleanup, so a crashed run
+	// leaves no agents behind. (Pdeathsig follows the forking OS thread;
+	// Go keeps its threads alive unless a goroutine exits while locked.)
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
 	if err := cmd.Start(); err != nil {
 		b.t.Fatalf("netns: start %v in %s: %v", argv, name, err)
 	}
