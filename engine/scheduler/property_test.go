@@ -227,6 +227,12 @@ func TestProperty_IndependentOfInputOrder(t *testing.T) {
 // plan with warnings, never a panic.
 func TestCompute_NoPanicOnOddInput(t *testing.T) {
 	Compute(Input{}, time.Time{})
+	noNodes := &model.Cluster{Resources: []model.Resource{{ID: "a"}, {ID: "b"}, {ID: "c"}},
+		Groups: []model.Group{{ID: "g", Resources: []string{"b"}}}, Clones: []model.Clone{{ID: "cl", Resource: "c"}},
+		Constraints: []model.Constraint{{Colocation: &model.Colocation{Resource: "a", With: "g", Score: 5}}, {Order: &model.Order{First: "a", Then: "cl"}}}}
+	if plan, _ := Compute(Input{Cluster: noNodes, Resources: []Observed{{Resource: "a", Node: "x", State: "running"}}}, time.Time{}); len(plan.Placement["a"]) != 0 {
+		t.Errorf("no nodes: a placed on %v", plan.Placement["a"])
+	}
 	c := &model.Cluster{
 		Nodes:     []model.Node{{Name: "a"}, {Name: "a"}, {Name: ""}},
 		Resources: []model.Resource{{ID: "x"}},
