@@ -319,10 +319,11 @@ var vqScenarios = []vqScenario{
 	{"seed000 as vqsim-4node.conf (expected unset: 6, quorum 4): split {sv1,sv2}|{cl1,cl2} only the sv side", vqConf{nodes: seed000Conf.nodes}, []string{"split 1:1,2 2:3,4", "join 0 1 2", "down 2"}},
 	{"expected_votes below the sum is raised and stays", vqConf{nodes: []vqNode{{1, 1}, {2, 1}, {3, 1}, {4, 1}}, expected: 3}, []string{"down 4", "down 3"}},
 	{"two_node: survivor keeps quorum; cold start alone waits", vqConf{nodes: []vqNode{{1, 1}, {2, 1}}, twoNode: true}, []string{"down 2", "down 1", "up 1", "up 2", "split 1:1 2:2", "join 1 2"}},
-	// Not in the table: a freshly started node joining, under wait_for_all,
-	// a partition that lost quorum; vqsim answers either way from run to
-	// run (a message-order race in votequorum).
-	{"wait_for_all: not re-armed by a loss of quorum", vqConf{nodes: []vqNode{{1, 1}, {2, 1}, {3, 1}, {4, 1}}, waitForAll: true}, []string{"down 4", "split 1:1 2:2,3", "join 0 1 2"}},
+	// Not in the table: under wait_for_all, a partition that lost quorum
+	// and regains it without every node (by a merge, or by a freshly
+	// started node). vqsim answers differently from run to run, and even
+	// node to node within one partition (a message-order race in
+	// votequorum's re-arm of wait_for_all); see Calculator.
 	{"wait_for_all: cold start of a subset waits for all", vqConf{nodes: []vqNode{{1, 1}, {2, 1}, {3, 1}}, waitForAll: true}, []string{"down 3", "down 2", "down 1", "up 1", "up 2", "up 3", "down 3"}},
 	{"three nodes, one vote each", vqConf{nodes: []vqNode{{1, 1}, {2, 1}, {3, 1}}}, []string{"split 1:1", "join 0 1", "down 3", "down 2"}},
 }
