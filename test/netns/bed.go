@@ -275,6 +275,9 @@ func (b *Bed) run(name string, args ...string) (string, error) {
 	cmd := exec.Command(name, args...)
 	var out bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &out
+	// A background grandchild holding the output pipe (IPaddr2's send_arp)
+	// delays Wait at most this long after the command itself exits.
+	cmd.WaitDelay = 5 * time.Second
 	if err := cmd.Start(); err != nil {
 		return "", fmt.Errorf("%s %s: %w", name, strings.Join(args, " "), err)
 	}
