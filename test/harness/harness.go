@@ -73,6 +73,9 @@ type NodeSpec struct {
 	// Links is the number of addresses (default 1). Link i of node j is
 	// 127.A.B+i.(j+1) within the cluster's private range.
 	Links int
+	// Addresses, when set, are used as given (e.g. network-namespace
+	// addresses) with the default ports 7946/7947/7948; Links is ignored.
+	Addresses []string
 }
 
 // Spec describes a test cluster.
@@ -139,14 +142,19 @@ func New(t testing.TB, spec Spec) *Cluster {
 	for j, ns := range spec.Nodes {
 		links := max(ns.Links, 1)
 		n := &Node{Name: ns.Name, Votes: ns.Votes, c: c}
-		for i := 0; i < links; i++ {
-			n.Addresses = append(n.Addresses, fmt.Sprintf("127.%d.%d.%d", c.A, c.B+i, j+1))
-		}
-		n.Gossip = freePort(t, n.Addresses, true)
-		n.Raft = freePort(t, n.Addresses[:1], false)
-		n.API = freePort(t, n.Addresses[:1], false)
-		for n.API == n.Raft || n.API == n.Gossip || n.Raft == n.Gossip {
-			n.API, n.Raft = freePort(t, n.Addresses[:1], false), freePort(t, n.Addresses[:1], false)
+		if len(ns.Addresses) > 0 {
+			n.Addresses = append(n.Addresses, ns.Addresses...)
+			n.Gossip, n.Raft, n.API = 7946, 7947, 7948
+		} else {
+			for i := 0; i < links; i++ {
+				n.Addresses = append(n.Addresses, fmt.Sprintf("127.%d.%d.%d", c.A, c.B+i, j+1))
+			}
+			n.Gossip = freePort(t, n.Addresses, true)
+			n.Raft = freePort(t, n.Addresses[:1], false)
+			n.API = freePort(t, n.Addresses[:1], false)
+			for n.API == n.Raft || n.API == n.Gossip || n.Raft == n.Gossip {
+				n.API, n.Raft = freePort(t, n.Addresses[:1], false), freePort(t, n.Addresses[:1], false)
+			}
 		}
 		n.DataDir = filepath.Join(c.Dir, "data", n.Name)
 		n.Socket = filepath.Join(c.Dir, n.Name+".sock")
@@ -287,7 +295,7 @@ func (n *Node) StartWith(configPath string, extraArgs ...string) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	args := append([]string{"agent", "-c", configPath, "--node", n.Name, "--data-dir", n.DataDir, "--socket", n.Socket}, extraArgs...)
+	args := append(n.AgentArgs(configPath), extraArgs...)
 	cmd := exec.Command(n.c.Bin, args...)
 	cmd.Stdout, cmd.Stderr = logf, logf
 	cmd.Env = append(os.Environ(), "HAVEN_SOCKET=")
@@ -298,6 +306,19 @@ func (n *Node) StartWith(configPath string, extraArgs ...string) {
 	done := make(chan struct{})
 	go func() { _ = cmd.Wait(); logf.Close(); close(done) }()
 	n.cmd, n.done = cmd, done
+}
+
+// AgentArgs returns the `haven agent` arguments for this node (without the
+// binary), for launchers other than Start (e.g. inside a network
+// namespace). ShellArgv wraps them so stderr goes to the node's log file.
+func (n *Node) AgentArgs(configPath string) []string {
+	return []string{"agent", "-c", configPath, "--node", n.Name, "--data-dir", n.DataDir, "--socket", n.Socket}
+}
+
+// ShellArgv returns an argv running the agent with its output appended to
+// the node's log file: sh -c 'exec "$0" "$@" >>LOG 2>&1' BIN ARGS...
+func (n *Node) ShellArgv(configPath string) []string {
+	return append([]string{"sh", "-c", `exec "$0" "$@" >>'` + n.LogPath + `' 2>&1`, n.c.Bin}, n.AgentArgs(configPath)...)
 }
 
 // PID returns the running agent's process id, or 0.
