@@ -167,3 +167,52 @@ func TestLeaderLoop_LeadershipLostDuringBarrierReturns(t *testing.T) {
 		t.Fatal("accepted an empty config")
 	}
 }
+
+// errCoordinator fails Propose and Commit on demand.
+type errCoordinator struct {
+	fakeCoordinator
+	proposeErr, commitErr error
+}
+
+func (e *errCoordinator) Propose(ctx context.Context, now time.Time) (Proposal, error) {
+	e.mu.Lock()
+	err := e.proposeErr
+	e.proposeErr = nil
+	e.mu.Unlock()
+	p, _ := e.fakeCoordinator.Propose(ctx, now)
+	return p, err
+}
+
+func (e *errCoordinator) Commit(ctx context.Context, p Proposal) error {
+	e.mu.Lock()
+	err := e.commitErr
+	e.commitErr = nil
+	e.mu.Unlock()
+	if err != nil {
+		return err
+	}
+	return e.fakeCoordinator.Commit(ctx, p)
+}
+
+func TestLeaderLoop_ErrorsAreRetriedSoon(t *testing.T) {
+	clk := NewFakeClock(t0)
+	co := &errCoordinator{proposeErr: errors.New("state not ready"), commitErr: errors.New("not leader")}
+	co.next = Proposal{Base: 3, Changed: true}
+	l, err := NewLeaderLoop(LeaderConfig{Coordinator: co, Clock: clk, Logger: slog.New(slog.NewTextHandler(logWriter{t}, nil))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- l.Run(ctx) }()
+	defer func() { cancel(); <-done }()
+	// Propose fails: retried after Retry (200ms), not after Interval.
+	eventually(t, "first computation", func() bool { p, _ := co.counts(); return p == 1 })
+	eventually(t, "retry timer", func() bool { return clk.HasTimerAt(t0.Add(200 * time.Millisecond)) })
+	clk.Advance(200 * time.Millisecond)
+	// Commit fails: retried after Retry too.
+	eventually(t, "second computation", func() bool { p, _ := co.counts(); return p == 2 })
+	eventually(t, "retry timer", func() bool { return clk.HasTimerAt(t0.Add(400 * time.Millisecond)) })
+	clk.Advance(200 * time.Millisecond)
+	eventually(t, "committed", func() bool { _, c := co.counts(); return c == 1 })
+}

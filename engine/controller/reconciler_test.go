@@ -768,3 +768,29 @@ func TestReconciler_StopAllDoesNotSpinOnDueMonitors(t *testing.T) {
 		t.Fatalf("the loop armed %d timers in 100ms while waiting; it spins", n)
 	}
 }
+
+func TestReconciler_CleanupWaitsForTheOperationInFlight(t *testing.T) {
+	h := newHarness(t)
+	r := h.run(nil)
+	a := insts("a")[0]
+	a.Resource.Monitor.OnFail = OnFailBlock
+	r.Set(Desired{Index: 1, Instances: []Instance{a}})
+	h.waitReported("a", StateStarted, OpStart, 1)
+	h.waitState("a", StateStarted)
+	r.Cleanup("nobody") // unknown: nothing happens
+	gate := make(chan struct{})
+	h.sys.set(func(s *fakeSystem) { s.gate["a monitor"] = gate; s.failMon["a"] = errors.New("bad") })
+	h.clk.Advance(10 * time.Second)
+	eventually(t, "monitor in flight", func() bool {
+		var op string
+		h.sys.set(func(s *fakeSystem) { op = s.inProgress["a"] })
+		return op == "monitor"
+	})
+	r.Cleanup("a") // arrives while the monitor runs: applied after it
+	close(gate)
+	h.waitReported("a", StateBlocked, "", 1)
+	// The cleanup then re-probes (still failing: the probe's failure is
+	// handled like any other, the instance is stopped).
+	h.waitReported("a", StateFailed, OpProbe, 1)
+	h.waitReported("a", StateStopped, OpStop, 1)
+}

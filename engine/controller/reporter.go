@@ -77,13 +77,6 @@ func (q *reportQueue) pop() {
 	q.items = q.items[1:]
 }
 
-// Len returns the number of observations not yet recorded.
-func (q *reportQueue) Len() int {
-	q.mu.Lock()
-	defer q.mu.Unlock()
-	return len(q.items)
-}
-
 // run delivers queued observations until ctx ends.
 func (q *reportQueue) run(ctx context.Context, rep Reporter, clock Clock, retry time.Duration, log *slog.Logger, recordedCh chan<- recorded) {
 	failing := false
