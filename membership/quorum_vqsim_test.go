@@ -329,6 +329,9 @@ var vqScenarios = []vqScenario{
 }
 
 func TestQuorum_MatchesVQSim(t *testing.T) {
+	if testing.Short() {
+		t.Skip("skipping the corosync-vqsim comparison (about 45 s) in -short mode")
+	}
 	bin, err := exec.LookPath("corosync-vqsim")
 	if err != nil {
 		t.Skip("SKIPPING the corosync-vqsim comparison: corosync-vqsim is not installed (apt-get install corosync-vqsim); CI must install it")

@@ -127,6 +127,21 @@ func runAgent(ctx context.Context, o agentOptions, stderr io.Writer) error {
 		return err
 	}
 	started = append(started, memC)
+	// Membership events have no consumer yet (the controller will take
+	// them); drain them to the debug log so the buffer never fills.
+	readyNow := make(chan struct{})
+	close(readyNow)
+	evC, _ := startComponent(ctx, "events", func(ctx context.Context) error {
+		for {
+			select {
+			case <-ctx.Done():
+				return nil
+			case e := <-mem.EventCh():
+				logger.Debug("membership event", "kind", e.Kind, "node", e.Node, "link", e.Link, "quorate", e.Quorum.Quorate)
+			}
+		}
+	}, readyNow)
+	started = append(started, evC)
 	apiC, err := startComponent(ctx, "api", srv.Run, srv.Ready())
 	if err != nil {
 		stopAll("api failed to start")
