@@ -261,7 +261,7 @@ func (m *Membership) start(ctx context.Context) error {
 	for i, a := range m.self.Addresses {
 		ip, err := resolve(rctx, a)
 		if err != nil {
-			return fmt.Errorf("membership: link %d address %s of %s: %w", i, a, m.self.Name, err)
+			return fmt.Errorf("gossip link %d address %s of %s: %w", i, a, m.self.Name, err)
 		}
 		m.links = append(m.links, &link{index: i, addr: ip.String(), port: gossipPort})
 	}
@@ -279,13 +279,13 @@ func (m *Membership) start(ctx context.Context) error {
 		mc := m.memberlistConfig(l)
 		tr, err := newBoundTransport(l.addr, l.port, mc)
 		if err != nil {
-			return fmt.Errorf("membership: start link %d on %s: %w", l.index, net.JoinHostPort(l.addr, strconv.Itoa(l.port)), err)
+			return fmt.Errorf("gossip link %d on %s: %w", l.index, net.JoinHostPort(l.addr, strconv.Itoa(l.port)), err)
 		}
 		mc.Transport = tr
 		ml, err := memberlist.Create(mc)
 		if err != nil {
 			_ = tr.Shutdown()
-			return fmt.Errorf("membership: start link %d on %s: %w", l.index, net.JoinHostPort(l.addr, strconv.Itoa(l.port)), err)
+			return fmt.Errorf("gossip link %d on %s: %w", l.index, net.JoinHostPort(l.addr, strconv.Itoa(l.port)), err)
 		}
 		m.mu.Lock()
 		l.ml = ml
