@@ -2,6 +2,7 @@ package membership
 
 import (
 	"fmt"
+	"os/exec"
 	"strings"
 	"testing"
 	"time"
@@ -17,6 +18,9 @@ import (
 // link 1 of b down while b stays online and quorum does not move; removing
 // the drop brings the link back. Needs root, ip and nft (skips otherwise).
 func TestRedundantLinks_CutOneLinkInNamespaces(t *testing.T) {
+	if _, err := exec.LookPath("nft"); err != nil {
+		t.Skip("SKIPPING: nft (nftables) is not installed; CI must install nftables")
+	}
 	bed := netns.New(t, netns.Options{Nodes: []string{"a", "b", "c"}})
 	var specs []harness.NodeSpec
 	second := map[string]string{}
