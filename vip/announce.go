@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
+	"strconv"
 	"time"
 
 	"github.com/mdlayher/arp"
@@ -222,7 +223,16 @@ type ndpSender struct {
 var allNodes = netip.MustParseAddr("ff02::1")
 
 func newNDPSender(ifi *net.Interface, ip netip.Addr) (*ndpSender, error) {
-	c, _, err := ndp.Listen(ifi, ndp.Addr(ip.String()))
+	// ndp addresses each packet to ff02::1 with the interface *name* as
+	// zone, which Go resolves through a process-wide name->index cache that
+	// it refreshes from whatever network namespace the resolving thread is
+	// in. The burst runs on other threads than Start: in a process whose
+	// threads are not all in one namespace (tests) the name could resolve
+	// to another namespace's index. A numeric zone is taken as the index
+	// itself, so the packets always leave through this interface.
+	byIndex := *ifi
+	byIndex.Name = strconv.Itoa(ifi.Index)
+	c, _, err := ndp.Listen(&byIndex, ndp.Addr(ip.String()))
 	if err != nil {
 		return nil, fmt.Errorf("ndp socket on %s from %s: %w", ifi.Name, ip, err)
 	}

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/mdlayher/arp"
+	"golang.org/x/net/ipv6"
 
 	"github.com/havenha/haven/test/netns"
 	"github.com/havenha/haven/vip"
@@ -255,4 +256,39 @@ func TestVIP_FailoverWithoutAnnouncementLeavesClientStale(t *testing.T) {
 	if err := neighIs(bed, v.Addr(), bed.MAC("n1")); err != nil {
 		t.Fatalf("without announcements: %v", err)
 	}
+}
+
+// TestVIP_IPv6BurstSurvivesZoneCacheRefresh: Go resolves IPv6 zone names
+// through a process-wide cache refreshed from the resolving thread's
+// namespace. A refresh from the test's own namespace in the middle of a
+// burst must not send the remaining advertisements to another interface
+// index (it did, with EINVAL, before the NDP sender used a numeric zone).
+func TestVIP_IPv6BurstSurvivesZoneCacheRefresh(t *testing.T) {
+	bed := netns.New(t, netns.Options{Nodes: []string{"n1"}, Client: true, IPv6: true})
+	v := bed.HostAddr6(0x65)
+	capt := bed.Capture(netns.ClientName, netns.Dev, netns.IsNA)
+	a := newAgent(t, bed, "n1", map[string]any{"ip": v.String(), "nic": "eth0", "arp_count": 10, "arp_interval": "30ms"})
+	// The switch namespace gets an "eth0" whose index differs from n1's.
+	bed.MustExec(netns.SwitchName, "ip", "link", "add", "eth0", "type", "veth", "peer", "name", "hvnbpeer")
+	start(t, bed, "n1", a)
+	// Writing to an unknown zone with x/net (which ndp uses, and which has
+	// its own zone cache) forces a refresh of that cache from the switch
+	// namespace, where IPv6 is off: the send fails locally, no traffic.
+	err := bed.Do(netns.SwitchName, func() error {
+		c, err := net.ListenPacket("udp6", "[::]:0")
+		if err != nil {
+			return err
+		}
+		defer c.Close()
+		_, _ = ipv6.NewPacketConn(c).WriteTo([]byte("x"), nil, &net.UDPAddr{IP: net.IPv6loopback, Port: 9, Zone: "hvnbnozone"})
+		return nil
+	})
+	if err != nil {
+		t.Logf("could not force the zone cache refresh: %v", err)
+	}
+	fs := waitAnnouncements(t, capt, v.Addr(), 10, 3*time.Second, 100*time.Millisecond)
+	if len(fs) != 10 {
+		t.Fatalf("captured %d advertisements, want 10", len(fs))
+	}
+	checkNABurst(t, fs, v.Addr(), bed.MAC("n1"))
 }
