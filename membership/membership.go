@@ -102,6 +102,8 @@ type peer struct {
 	left     bool
 	seen     bool
 	since    time.Time
+	// driftVotes is the last differing vote count warned about.
+	driftVotes int
 }
 
 type link struct {

@@ -152,6 +152,11 @@ func (m *Membership) observe(link int, n *memberlist.Node, up, announcedLeave bo
 		return
 	}
 	if meta, err := DecodeMeta(n.Meta); err == nil {
+		if meta.Votes != p.node.VotesOrDefault() && meta.Votes != p.driftVotes {
+			p.driftVotes = meta.Votes
+			m.log.Warn("configuration differs between nodes: a peer announces other votes; this node counts the votes of its own file",
+				"node", p.node.Name, "announced_votes", meta.Votes, "configured_votes", p.node.VotesOrDefault())
+		}
 		if p.haveMeta && meta != p.meta && up && p.online {
 			p.meta = meta
 			m.emitLocked(Event{Kind: EventUpdate, Node: p.node.Name, Link: -1, Meta: meta, At: now})
