@@ -12,12 +12,14 @@ import (
 	"bytes"
 	"context"
 	"crypto/rand"
+	"errors"
 	"fmt"
 	"math/big"
 	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -48,7 +50,8 @@ func Binary(t testing.TB) string {
 			return
 		}
 		root := filepath.Dir(strings.TrimSpace(string(out)))
-		dir, err := os.MkdirTemp("", "haven-bin-")
+		sweepBinaries()
+		dir, err := os.MkdirTemp("", fmt.Sprintf("haven-bin-%d-", os.Getpid()))
 		if err != nil {
 			buildErr = err
 			return
@@ -64,6 +67,24 @@ func Binary(t testing.TB) string {
 		t.Fatal(buildErr)
 	}
 	return buildPath
+}
+
+// sweepBinaries removes binaries built by test processes that have exited
+// (the build is shared by every test of a process, so no test can remove
+// it; the next run does). Only folders named haven-bin-PID-* whose PID is
+// gone are touched.
+func sweepBinaries() {
+	dirs, _ := filepath.Glob(filepath.Join(os.TempDir(), "haven-bin-*"))
+	for _, d := range dirs {
+		parts := strings.SplitN(strings.TrimPrefix(filepath.Base(d), "haven-bin-"), "-", 2)
+		pid, err := strconv.Atoi(parts[0])
+		if err != nil || len(parts) != 2 || pid == os.Getpid() {
+			continue
+		}
+		if err := syscall.Kill(pid, 0); errors.Is(err, syscall.ESRCH) {
+			_ = os.RemoveAll(d)
+		}
+	}
 }
 
 // NodeSpec describes one node of a test cluster.
