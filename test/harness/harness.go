@@ -5,7 +5,19 @@
 // kills and restarts them by PID, and polls their API with deadlines.
 //
 // Every process is started by the harness and killed by PID in t.Cleanup;
-// nothing else is ever signalled. Addresses are always in 127.0.0.0/8.
+// nothing else is ever signalled. Addresses are always in 127.0.0.0/8
+// (or the explicit addresses given, e.g. inside test/netns namespaces).
+//
+//	c := harness.New(t, harness.Spec{ExpectedVotes: 8, Nodes: []harness.NodeSpec{
+//		{Name: "sv1", Votes: 2}, {Name: "sv2", Votes: 2}, {Name: "cl1"}, {Name: "cl2"}}})
+//	c.StartAll()
+//	c.Node("sv1").WaitQuorum("6 votes", 30*time.Second, func(q api.QuorumView) bool { return q.TotalVotes == 6 })
+//	c.Node("cl1").Kill()      // SIGKILL by PID; Stop() is SIGTERM (graceful leave)
+//	c.Node("cl1").Start()     // same data dir, socket and log file (appended)
+//	out, _ := exec.Command(c.Bin, "quorum", "-c", c.ConfigPath, "--node", "sv2").Output()
+//
+// HAVEN_BIN=/path/to/haven skips the build. Each node's log is
+// Node.LogPath (Node.Log() reads it); its API is Node.Client().
 package harness
 
 import (
