@@ -34,6 +34,7 @@ func Compute(in Input, now time.Time) (model.Plan, Explanation) {
 		w.allocate(r, -1)
 	}
 	w.runnable()
+	w.blockedStops()
 	plan := model.Plan{Placement: w.placement(), Assignments: w.assignments()}
 	plan.Actions = w.transition()
 	why := w.explain(order)
@@ -134,6 +135,70 @@ func (w *working) runnable() {
 					}
 				})
 			}
+		}
+	}
+}
+
+// blockedStops keeps in place what cannot be stopped: an unmanaged active
+// resource is never stopped, and as in Pacemaker everything that must stop
+// before it (the group members before it, the "first" of a symmetrical
+// mandatory order) cannot stop either, so it stays where it runs.
+func (w *working) blockedStops() {
+	blocked := map[*resource]bool{}
+	for _, p := range w.prims {
+		if !p.managed && len(p.running) > 0 {
+			blocked[p] = true
+		}
+	}
+	if len(blocked) == 0 {
+		return
+	}
+	type edge struct{ first, then *resource }
+	var edges []edge
+	for _, g := range w.allGroups() {
+		for i := 1; i < len(g.children); i++ {
+			edges = append(edges, edge{g.children[i-1], g.children[i]})
+		}
+	}
+	for _, o := range w.orders {
+		if o.KindOrDefault() != model.OrderMandatory || !o.IsSymmetrical() {
+			continue
+		}
+		f, ok1 := w.lookup(o.First)
+		t, ok2 := w.lookup(o.Then)
+		if ok1 && ok2 {
+			edges = append(edges, edge{f, t})
+		}
+	}
+	anyBlocked := func(r *resource) (who *resource) {
+		walk(r, func(x *resource) {
+			if who == nil && blocked[x] {
+				who = x
+			}
+		})
+		return who
+	}
+	for changed := true; changed; {
+		changed = false
+		for _, e := range edges {
+			who := anyBlocked(e.then)
+			if who == nil {
+				continue
+			}
+			walk(e.first, func(x *resource) {
+				if x.kind == kPrimitive && len(x.running) > 0 && !blocked[x] {
+					blocked[x] = true
+					changed = true
+					if x.managed && (len(x.running) != 1 || x.assigned != x.running[0]) {
+						if x.assigned >= 0 {
+							w.nodes[x.assigned].assigned--
+						}
+						x.assigned = x.running[0]
+						w.nodes[x.assigned].assigned++
+						x.reason = "cannot stop before unmanaged " + who.id + " stops"
+					}
+				}
+			})
 		}
 	}
 }
