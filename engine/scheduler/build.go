@@ -420,7 +420,16 @@ func (w *working) constraints() {
 		}
 		return a.id < b.id
 	}
+	// glib's g_list_insert_sorted puts a new element before equal ones, so
+	// equal keys end up in reverse configuration order.
+	reverse := func(l []*colocation) {
+		for i, j := 0, len(l)-1; i < j; i, j = i+1, j-1 {
+			l[i], l[j] = l[j], l[i]
+		}
+	}
 	for _, r := range w.byID {
+		reverse(r.colocs)
+		reverse(r.colocsLHS)
 		sort.SliceStable(r.colocs, func(i, j int) bool { return less(r.colocs[i].primary, r.colocs[j].primary) })
 		sort.SliceStable(r.colocsLHS, func(i, j int) bool { return less(r.colocsLHS[i].dependent, r.colocsLHS[j].dependent) })
 	}
