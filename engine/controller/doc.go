@@ -4,9 +4,11 @@
 // the lease machinery that keeps a cut-off node from running what a quorate
 // coordinator recovers elsewhere.
 //
-// The package imports neither engine/state, engine/scheduler, consensus nor
-// membership. It declares the few seams it needs and an adapter in cmd/haven
-// maps the real components onto them:
+// The package imports neither consensus nor membership (nor raft or
+// memberlist). The reconciler and the leader loop see the rest of haven
+// through a few seams, and Node (node.go) implements them over
+// engine/state and engine/scheduler, with small interfaces (Log,
+// Membership, Renewer) that cmd/haven fills with the real components:
 //
 //   - Reporter: records an Observation in the replicated log (through the
 //     raft leader) and returns the log index at which it was recorded.

@@ -7,6 +7,7 @@ import (
 	"sort"
 	"time"
 
+	agents "github.com/havenha/haven/engine/agent"
 	"github.com/havenha/haven/engine/model"
 )
 
@@ -328,6 +329,9 @@ func (r *Reconciler) launch(ri *inst, op, reason string) {
 	go func() {
 		ctx, cancel := r.cfg.Clock.WithTimeout(parent, timeout)
 		defer cancel()
+		if op == OpProbe {
+			ctx = agents.WithProbe(ctx)
+		}
 		res := opResult{id: ri.id, op: op, timeout: timeout}
 		switch op {
 		case OpStart:
@@ -388,7 +392,9 @@ func (r *Reconciler) handleResult(res opResult) {
 				// No agent can be built here: it cannot run here either.
 				ri.running = false
 				r.fail(ri, OpProbe, OnFailRestart, res)
-				ri.state = StateStopped
+				// Recorded stopped too: nothing runs here, and a node
+				// waiting to start it elsewhere must not wait for us.
+				r.setState(ri, StateStopped, OpProbe, "", "no agent here: "+res.err.Error())
 				return
 			}
 			ri.running = true

@@ -3,8 +3,13 @@ package state
 import (
 	"fmt"
 	"sort"
+	"strings"
 	"time"
 )
+
+// EventCleanup is the event type of an applied resource.cleanup: nodes
+// forget their local failure state (holds, blocks) of the resource on it.
+const EventCleanup = "cleanup"
 
 // The appliers. Each may only read d, the command and its body; every change
 // is a function of those. Maps are only iterated through sortedKeys.
@@ -208,20 +213,34 @@ func applyCleanup(d *Data, c *Command, idx uint64, b *Cleanup) (any, error) {
 		if b.Node != "" && name != b.Node {
 			continue
 		}
-		o := d.Nodes[name].Resources[b.Resource]
-		if o == nil || (o.FailCount == 0 && o.State != Failed) {
-			continue
+		res := d.Nodes[name].Resources
+		for _, key := range sortedKeys(res) {
+			// A clone's instances ("web:0") are cleaned up with their primitive.
+			if key != b.Resource && !strings.HasPrefix(key, b.Resource+":") {
+				continue
+			}
+			o := res[key]
+			if o.FailCount == 0 && o.State != Failed && o.State != Blocked && !o.Held {
+				continue
+			}
+			o.FailCount, o.LastFailure, o.Held = 0, time.Time{}, false
+			switch o.State {
+			case Failed:
+				o.State, o.Reason = Stopped, "cleaned up"
+			case Blocked:
+				// Unknown until the node probes it again: count it as
+				// possibly active, so nothing starts it elsewhere meanwhile.
+				o.State, o.Reason = Stopping, "cleaned up; waiting for the node's probe"
+			}
+			changed = true
 		}
-		o.FailCount, o.LastFailure = 0, time.Time{}
-		if o.State == Failed {
-			o.State, o.Reason = Stopped, "cleaned up"
-		}
-		changed = true
 	}
+	// The event is recorded even when nothing changed here: the nodes'
+	// reconcilers act on it (a hold or block known only to the node).
+	d.event(c, idx, EventCleanup, b.Node, b.Resource, "failures cleaned up by %s", orUnknown(c.By))
 	if !changed {
 		return noChange{}, nil
 	}
-	d.event(c, idx, "resource", b.Node, b.Resource, "failures cleaned up by %s", orUnknown(c.By))
 	return nil, nil
 }
 
@@ -255,13 +274,25 @@ func applyReport(d *Data, c *Command, idx uint64, b *Report) (any, error) {
 		changed = true
 	}
 	if f := b.Failure; f != nil && f.ID != o.LastFailureID {
-		o.LastFailureID, o.LastFailure = f.ID, c.Time
+		o.LastFailureID, o.LastFailure, o.LastFailureIndex = f.ID, c.Time, idx
 		if f.Fatal || o.FailCount >= InfiniteFailCount-1 {
 			o.FailCount = InfiniteFailCount
 		} else {
 			o.FailCount++
 		}
 		d.event(c, idx, "failure", b.Node, b.Resource, "%s failed on %s (fail count %d): %s", f.Op, b.Node, o.FailCount, f.Reason)
+		switch f.OnFail {
+		case "stop":
+			o.Held = true
+			d.event(c, idx, "failure", b.Node, b.Resource, "held stopped (on_fail stop) until cleanup")
+		case "standby", "fence":
+			// fence: the engine has no fencer to call yet; standby is the
+			// closest safe effect (the node runs nothing any more).
+			if !n.Standby {
+				n.Standby = true
+				d.event(c, idx, "node", b.Node, b.Resource, "standby on after %s failed (on_fail %s)", f.Op, f.OnFail)
+			}
+		}
 		changed = true
 	}
 	if !changed {

@@ -102,6 +102,12 @@ type Failure struct {
 	Reason string `json:"reason,omitempty"`
 	// Fatal sets the fail count to INFINITY (a failed start).
 	Fatal bool `json:"fatal,omitempty"`
+	// OnFail is the failed operation's effective on_fail. The replicated
+	// rules that outlive the reporting process are applied with the failure:
+	// standby (and fence, while the engine has no fencer) puts the node in
+	// standby; stop holds the instance stopped (Observed.Held) until cleanup
+	// or failure_timeout.
+	OnFail string `json:"on_fail,omitempty"`
 }
 
 // Report is a node's observation of a resource.

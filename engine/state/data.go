@@ -79,6 +79,14 @@ type Observed struct {
 	// LastFailureID makes failure reports idempotent: a repeated report of the
 	// same failure does not count twice.
 	LastFailureID string `json:"last_failure_id,omitempty"`
+	// LastFailureIndex is the log index at which the last failure was
+	// recorded: the coordinator commits a placement based on it or later so
+	// the reporting node knows the failure was in view.
+	LastFailureIndex uint64 `json:"last_failure_index,omitempty"`
+	// Held: a failure with on_fail stop keeps the instance stopped (the
+	// coordinator schedules it with target role Stopped) until cleanup or
+	// failure_timeout expiry.
+	Held bool `json:"held,omitempty"`
 }
 
 // ResourceState is a resource's administrative state.
