@@ -331,9 +331,12 @@ func (w *working) newClone(cl *model.Clone, order *int) *resource {
 	if cr.cloneMax <= 0 {
 		cr.cloneMax = len(w.nodes)
 	}
-	cr.cloneNodeMax = cl.NodeMax
-	if cr.cloneNodeMax <= 0 {
-		cr.cloneNodeMax = 1
+	// Anonymous clone instances are interchangeable, so Pacemaker runs at
+	// most one per node whatever clone-node-max says (checked with
+	// crm_simulate 2.1.5); haven does the same and says so.
+	cr.cloneNodeMax = 1
+	if cl.NodeMax > 1 {
+		w.warnf("clone %s: node_max %d has no effect, an anonymous clone runs at most one instance per node", cl.ID, cl.NodeMax)
 	}
 	pm, isPrim := w.prim[cl.Resource]
 	g, isGroup := c.Group(cl.Resource)
