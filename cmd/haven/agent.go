@@ -12,11 +12,15 @@ func init() {
 	var o agentOptions
 	cmd := &cobra.Command{
 		Use:   "agent -c FILE --node NAME",
-		Short: "Run this node's cluster agent (membership, quorum, API)",
+		Short: "Run this node's cluster agent (membership, quorum, raft log, API)",
 		Long: "Run the node agent: join the cluster over gossip encrypted with the cluster key, keep the\n" +
-			"quorum view, and serve the API on a unix socket (local CLI) and on the node's api_port (remote\n" +
-			"CLI with the cluster key). SIGTERM or SIGINT leaves the cluster gracefully: peers report the\n" +
-			"node as left, not dead. Logs are structured (slog) on standard error.",
+			"quorum view, replicate the cluster state in the raft log (data directory cluster.data_dir/NODE;\n" +
+			"a fresh cluster bootstraps itself from the node list and its first leader commits this file as\n" +
+			"configuration version 1), write each committed configuration back to the -c file, and serve\n" +
+			"the API on a unix socket (local CLI) and on the node's api_port (remote CLI with the cluster\n" +
+			"key). SIGTERM or SIGINT hands raft leadership over, then leaves the cluster gracefully: peers\n" +
+			"report the node as left, not dead. Logs are structured (slog) on standard error. A witness\n" +
+			"entry (role: witness) is run with 'haven witness'.",
 		Args: cobra.NoArgs,
 		RunE: func(c *cobra.Command, _ []string) error {
 			ctx, stop := signal.NotifyContext(c.Context(), syscall.SIGTERM, syscall.SIGINT)

@@ -1,11 +1,21 @@
 package main
 
-// run.go is the composition root of `haven agent`: the one place that builds
-// real components. It reads top-down: logging, configuration, key, data
-// directory, membership, API; it starts them in that order and stops them in
-// reverse. Later components (raft, the state machine, the controller) slot in
-// between membership and the API, each with its own context so shutdown
-// order is explicit.
+// run.go is the composition root of `haven agent` and `haven witness`: the
+// one place that builds real components. It reads top-down: logging,
+// configuration, key, data directory, replicated state, membership, raft,
+// the committed-file keeper, the membership event consumer, the API. It
+// starts them in that order and stops them in reverse, each under its own
+// context so the shutdown order is explicit:
+//
+//   - the API stops first, so no request starts a change during shutdown;
+//   - raft hands leadership to another voter before it closes (a new
+//     coordinator in tens of milliseconds instead of an election timeout),
+//     while gossip still reports this node alive, so no peer starts
+//     fence-to-win against a node that is merely stopping;
+//   - membership leaves last and gracefully, so peers see "left", not "dead".
+//
+// The controller (engine/controller: leader loop and reconciler) slots in
+// after the committed-file keeper; a witness runs everything but it.
 
 import (
 	"context"
@@ -15,15 +25,17 @@ import (
 	"log/slog"
 	"net"
 	"os"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"time"
 
+	"github.com/havenha/haven/consensus"
 	"github.com/havenha/haven/engine/api"
 	"github.com/havenha/haven/engine/config"
 	"github.com/havenha/haven/engine/model"
+	"github.com/havenha/haven/engine/state"
 	"github.com/havenha/haven/membership"
+	"github.com/havenha/haven/storage"
 )
 
 type agentOptions struct {
@@ -33,13 +45,18 @@ type agentOptions struct {
 	socket     string
 	logLevel   string
 	logFormat  string
+	// witness: run the witness entry of the file (haven witness), which
+	// votes and stores the log but runs no resources.
+	witness bool
 }
 
 // component is a started part of the agent, stopped in reverse order.
 type component struct {
-	name   string
-	cancel context.CancelFunc
-	done   chan error
+	name string
+	// beforeStop runs before cancel (raft's leadership transfer).
+	beforeStop func()
+	cancel     context.CancelFunc
+	done       chan error
 }
 
 func runAgent(ctx context.Context, o agentOptions, stderr io.Writer) error {
@@ -49,12 +66,21 @@ func runAgent(ctx context.Context, o agentOptions, stderr io.Writer) error {
 		return err
 	}
 
-	// 2. Configuration and this node's entry in it.
-	cl, err := config.Load(o.configPath, config.Options{Types: resourceTypes})
+	// 2. Configuration and this node's entry in it. The file's bytes are kept:
+	// the first leader of a fresh cluster commits them as version 1.
+	fileBytes, cl, err := readConfig(o.configPath)
 	if err != nil {
 		return err
 	}
-	node, err := chooseNode(cl, o.node)
+	var node *model.Node
+	if o.witness {
+		node, err = chooseWitness(cl, o.node, o.configPath)
+	} else {
+		node, err = chooseNode(cl, o.node)
+		if err == nil && node.IsWitness() {
+			err = fmt.Errorf("node %s is a witness (role: witness) and runs no resources; start it with 'haven witness -c %s --node %s'", node.Name, o.configPath, node.Name)
+		}
+	}
 	if err != nil {
 		return err
 	}
@@ -66,26 +92,28 @@ func runAgent(ctx context.Context, o agentOptions, stderr io.Writer) error {
 		return err
 	}
 
-	// 4. The data directory (raft and state will live here).
+	// 4. The data directory: raft's log, stable store and snapshots
+	// (consensus opens it and checks it belongs to this cluster and node).
 	dataDir := o.dataDir
 	if dataDir == "" {
-		base := cl.Cluster.DataDir
-		if base == "" {
-			base = "/var/lib/haven"
-		}
-		dataDir = filepath.Join(base, node.Name)
-	}
-	if err := os.MkdirAll(dataDir, 0o700); err != nil {
-		return fmt.Errorf("create data directory: %w", err)
+		dataDir = storage.PathFor(cl.Cluster.DataDir, node.Name)
 	}
 
-	// 5. Membership: gossip, failure detection, quorum.
+	// 5. The replicated state machine, fed by raft.
+	st := state.New(state.Options{Parse: parseCommitted})
+
+	// 6. Membership: gossip, failure detection, quorum.
 	mem, err := membership.New(membership.Config{Cluster: cl, NodeName: node.Name, Keys: keys, Version: version, Logger: logger})
 	if err != nil {
 		return err
 	}
 
-	// 6. The API: unix socket for the local CLI, TCP for remote ones.
+	// 7. Raft over TCP on the node's raft port, authenticated by the raft key.
+	// The link listens when raft starts (step 9).
+	_, raftPort, apiPort := node.Ports()
+	raftBind := net.JoinHostPort(node.Addresses[0], strconv.Itoa(raftPort))
+
+	// 8. The API: unix socket for the local CLI, TCP for remote ones.
 	socket := o.socket
 	if socket == "" {
 		socket = os.Getenv("HAVEN_SOCKET")
@@ -93,23 +121,29 @@ func runAgent(ctx context.Context, o agentOptions, stderr io.Writer) error {
 	if socket == "" {
 		socket = defaultSocket(node.Name)
 	}
-	_, _, apiPort := node.Ports()
-	srv, err := api.New(api.Config{Backend: agentBackend{mem: mem}, Logger: logger, SocketPath: socket,
+	be := &agentBackend{name: node.Name, startup: cl, mem: mem, st: st, log: logger}
+	srv, err := api.New(api.Config{Backend: be, Logger: logger, SocketPath: socket,
 		TCPAddr: net.JoinHostPort(node.Addresses[0], strconv.Itoa(apiPort)), Token: keys.APIToken()})
 	if err != nil {
 		return err
 	}
 
-	logger.Info("haven agent starting", "version", version, "config", o.configPath, "data_dir", dataDir,
-		"cluster", cl.Cluster.Name, "profile", cl.ProfileName(), "socket", socket)
+	role := "member"
+	if node.IsWitness() {
+		role = "witness"
+	}
+	logger.Info("haven agent starting", "version", version, "role", role, "config", o.configPath, "data_dir", dataDir,
+		"cluster", cl.Cluster.Name, "profile", cl.ProfileName(), "socket", socket, "raft", raftBind)
 
 	// Start in order; each waits until the previous is ready.
 	var started []component
 	stopAll := func(reason string) {
-		// Reverse order: stop answering the API first, then leave the
-		// cluster gracefully so peers see "left", not "dead".
+		// Reverse order; the reasons are in this file's comment.
 		for i := len(started) - 1; i >= 0; i-- {
 			c := started[i]
+			if c.beforeStop != nil {
+				c.beforeStop()
+			}
 			c.cancel()
 			select {
 			case err := <-c.done:
@@ -122,30 +156,68 @@ func runAgent(ctx context.Context, o agentOptions, stderr io.Writer) error {
 		}
 		logger.Info("haven agent stopped", "reason", reason)
 	}
+	fail := func(what string, err error) error {
+		stopAll(what + " failed to start")
+		return err
+	}
+
 	memC, err := startComponent(ctx, "membership", mem.Run, mem.Ready())
 	if err != nil {
 		return err
 	}
 	started = append(started, memC)
-	// Membership events have no consumer yet (the controller will take
-	// them); drain them to the debug log so the buffer never fills.
-	readyNow := make(chan struct{})
-	close(readyNow)
-	evC, _ := startComponent(ctx, "events", func(ctx context.Context) error {
-		for {
-			select {
-			case <-ctx.Done():
-				return nil
-			case e := <-mem.EventCh():
-				logger.Debug("membership event", "kind", e.Kind, "node", e.Node, "link", e.Link, "quorate", e.Quorum.Quorate)
-			}
+
+	// 9. Raft. Fence-to-win (two_node without a witness) proceeds only under
+	// no_quorum_policy ignore for now: real fencing is DESIGN.md §7, a later
+	// step, so the fencer refuses every fence and consensus keeps waiting.
+	link, err := consensus.ListenTCP(consensus.TCPLinkConfig{Bind: raftBind, Key: keys.Raft, Logger: logger})
+	if err != nil {
+		return fail("raft", fmt.Errorf("raft: %w", err))
+	}
+	var raftNode *consensus.Node
+	raftNode, err = consensus.New(consensus.Config{
+		Cluster: cl, Node: node.Name, Key: keys.Raft, DataDir: dataDir, Link: link, State: st,
+		Fencer: noFencer{}, Membership: aliveView{mem}, Logger: logger,
+		OnLeader: func(ctx context.Context) { seedConfig(ctx, logger, raftNode, st, fileBytes, node.Name) },
+	})
+	if err != nil {
+		link.Close()
+		return fail("raft", err)
+	}
+	be.node = raftNode
+	raftC, err := startComponent(ctx, "raft", func(ctx context.Context) error {
+		err := raftNode.Run(ctx)
+		_ = link.Close() // after raft: it owns the transport until Run returns
+		return err
+	}, raftNode.Ready())
+	if err != nil {
+		return fail("raft", err)
+	}
+	raftC.beforeStop = func() {
+		tctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		if err := raftNode.TransferLeadership(tctx); err != nil {
+			logger.Warn("raft leadership transfer before stopping failed; the others elect a leader after their timeout", "err", err)
 		}
-	}, readyNow)
+	}
+	started = append(started, raftC)
+
+	// 10. The committed configuration: installed into raft's voter plan and
+	// written back to this node's file whenever a new version is committed.
+	keeper := &fileKeeper{path: o.configPath, node: raftNode, st: st, log: logger, startup: cl}
+	keepC, _ := startComponent(ctx, "config-file", keeper.Run, closedCh())
+	started = append(started, keepC)
+
+	// 11. Membership events: fence-to-win's peer down / peer up.
+	evC, _ := startComponent(ctx, "events", func(ctx context.Context) error {
+		return consumeEvents(ctx, logger, mem, raftNode)
+	}, closedCh())
 	started = append(started, evC)
+
+	// 12. The API last: it answers only once everything it reports runs.
 	apiC, err := startComponent(ctx, "api", srv.Run, srv.Ready())
 	if err != nil {
-		stopAll("api failed to start")
-		return err
+		return fail("api", err)
 	}
 	started = append(started, apiC)
 	logger.Info("haven agent running")
@@ -159,11 +231,47 @@ func runAgent(ctx context.Context, o agentOptions, stderr io.Writer) error {
 		memC.done <- err // let stopAll collect it
 		stopAll("membership failed")
 		return fmt.Errorf("membership: %w", orStopped(err))
+	case err := <-raftC.done:
+		raftC.done <- err
+		stopAll("raft failed")
+		return fmt.Errorf("raft: %w", orStopped(err))
 	case err := <-apiC.done:
 		apiC.done <- err
 		stopAll("api failed")
 		return fmt.Errorf("api: %w", orStopped(err))
 	}
+}
+
+// readConfig reads and parses the configuration file, keeping its bytes.
+func readConfig(path string) ([]byte, *model.Cluster, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, nil, fmt.Errorf("read configuration: %w", err)
+	}
+	defer f.Close()
+	data, err := io.ReadAll(io.LimitReader(f, config.MaxFileSize+1))
+	if err != nil {
+		return nil, nil, fmt.Errorf("read configuration %s: %w", path, err)
+	}
+	if len(data) > config.MaxFileSize {
+		return nil, nil, fmt.Errorf("configuration %s is larger than %d bytes; expected a configuration file", path, config.MaxFileSize)
+	}
+	cl, err := config.Parse(path, data, config.Options{Types: resourceTypes})
+	if err != nil {
+		return nil, nil, err
+	}
+	return data, cl, nil
+}
+
+// parseCommitted parses a committed configuration (state.Options.Parse).
+func parseCommitted(b []byte) (*model.Cluster, error) {
+	return config.Parse("committed configuration", b, config.Options{Types: resourceTypes})
+}
+
+func closedCh() <-chan struct{} {
+	c := make(chan struct{})
+	close(c)
+	return c
 }
 
 func orStopped(err error) error {
@@ -228,28 +336,4 @@ func newLogger(w io.Writer, level, format string) (*slog.Logger, error) {
 		return slog.New(slog.NewJSONHandler(w, opts)), nil
 	}
 	return nil, fmt.Errorf("log format %q is not understood; expected text or json", format)
-}
-
-// agentBackend adapts the components to the API's Backend.
-type agentBackend struct {
-	mem *membership.Membership
-}
-
-func (b agentBackend) Quorum() api.QuorumView { return quorumView(b.mem.Status()) }
-
-// quorumView converts membership's snapshot to the API's wire shape.
-func quorumView(s membership.Status) api.QuorumView {
-	v := api.QuorumView{
-		Quorate: s.Quorum.Quorate, ExpectedVotes: s.Quorum.ExpectedVotes, HighestExpected: s.Quorum.HighestExpected,
-		TotalVotes: s.Quorum.TotalVotes, Quorum: s.Quorum.Quorum, Flags: append([]string{}, s.Quorum.Flags...),
-		Members: []api.MemberView{},
-	}
-	for _, m := range s.Members {
-		mv := api.MemberView{Name: m.Name, Votes: m.Votes, Online: m.Online, State: m.State, Local: m.Local, Links: []api.LinkView{}}
-		for _, l := range m.Links {
-			mv.Links = append(mv.Links, api.LinkView{Link: l.Link, Address: l.Address, Up: l.Up})
-		}
-		v.Members = append(v.Members, mv)
-	}
-	return v
 }

@@ -14,6 +14,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/havenha/haven/engine/config"
 )
 
 // Backend is what the API serves. It grows with the agent (status,
@@ -22,7 +24,21 @@ import (
 type Backend interface {
 	// Quorum returns the node's current membership and quorum view.
 	Quorum() QuorumView
+	// Status returns the node's view of the whole cluster (local reads, no
+	// round trip to the leader).
+	Status(ctx context.Context) (StatusView, error)
+	// Config returns the committed configuration.
+	Config(ctx context.Context) (ConfigView, error)
+	// ApplyConfig checks a new configuration against the committed one and,
+	// unless req.DryRun, commits it if req.BaseVersion is still current.
+	// Refusals are *Error (400 bad file, 409 stale base, 422 a change that
+	// cannot happen live, 503 no leader); nothing changes on a refusal.
+	ApplyConfig(ctx context.Context, req ConfigRequest) (ConfigResponse, error)
 }
+
+// maxConfigBody bounds POST /v1/config: a configuration file of the largest
+// accepted size, escaped in JSON.
+const maxConfigBody = 2*config.MaxFileSize + 64<<10
 
 // Config configures a Server.
 type Config struct {
@@ -67,8 +83,36 @@ func New(cfg Config) (*Server, error) {
 	s.mux.HandleFunc("/v1/quorum", s.get(func(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusOK, s.cfg.Backend.Quorum())
 	}))
+	s.mux.HandleFunc("/v1/status", s.get(func(w http.ResponseWriter, r *http.Request) {
+		v, err := s.cfg.Backend.Status(r.Context())
+		if err != nil {
+			s.writeBackendError(w, r, err)
+			return
+		}
+		writeJSON(w, http.StatusOK, v)
+	}))
+	s.mux.HandleFunc("/v1/config", func(w http.ResponseWriter, r *http.Request) {
+		switch r.Method {
+		case http.MethodPost:
+			s.applyConfig(w, r)
+			return
+		case http.MethodGet, http.MethodHead:
+		default:
+			w.Header().Set("Allow", "GET, HEAD, POST")
+			writeError(w, http.StatusMethodNotAllowed, fmt.Sprintf("method %s not allowed on %s; expected GET (read) or POST (apply)", r.Method, r.URL.Path))
+			return
+		}
+		s.get(func(w http.ResponseWriter, r *http.Request) {
+			v, err := s.cfg.Backend.Config(r.Context())
+			if err != nil {
+				s.writeBackendError(w, r, err)
+				return
+			}
+			writeJSON(w, http.StatusOK, v)
+		})(w, r)
+	})
 	s.mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
-		writeError(w, http.StatusNotFound, fmt.Sprintf("no such endpoint %s; expected one of /v1/quorum", r.URL.Path))
+		writeError(w, http.StatusNotFound, fmt.Sprintf("no such endpoint %s; expected one of /v1/quorum, /v1/status, /v1/config", r.URL.Path))
 	})
 	return s, nil
 }
@@ -239,6 +283,60 @@ func (s *Server) get(h http.HandlerFunc) http.HandlerFunc {
 		}
 		h(w, r)
 	}
+}
+
+// applyConfig is POST /v1/config: a strict JSON body, then the backend.
+func (s *Server) applyConfig(w http.ResponseWriter, r *http.Request) {
+	if ct := r.Header.Get("Content-Type"); ct != "" && !strings.HasPrefix(ct, "application/json") {
+		writeError(w, http.StatusUnsupportedMediaType, fmt.Sprintf("content type %q; expected application/json", clip(ct)))
+		return
+	}
+	if r.URL.RawQuery != "" {
+		writeError(w, http.StatusBadRequest, fmt.Sprintf("%s takes no query parameters; got %q", r.URL.Path, clip(r.URL.RawQuery)))
+		return
+	}
+	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, maxConfigBody))
+	dec.DisallowUnknownFields()
+	var req ConfigRequest
+	if err := dec.Decode(&req); err != nil {
+		var tooBig *http.MaxBytesError
+		if errors.As(err, &tooBig) {
+			writeError(w, http.StatusRequestEntityTooLarge, fmt.Sprintf("request body over %d bytes; expected a configuration file of at most %d bytes", maxConfigBody, config.MaxFileSize))
+			return
+		}
+		writeError(w, http.StatusBadRequest, fmt.Sprintf("request body is not a configuration request (%v); expected {\"yaml\": \"...\", \"base_version\": N, \"dry_run\": false}", err))
+		return
+	}
+	if dec.More() {
+		writeError(w, http.StatusBadRequest, "request body holds more than one JSON value; expected one configuration request")
+		return
+	}
+	if req.BaseVersion == nil {
+		writeError(w, http.StatusBadRequest, "base_version is missing; expected the committed version the file was edited from (GET /v1/config), 0 when nothing is committed")
+		return
+	}
+	if strings.TrimSpace(req.YAML) == "" {
+		writeError(w, http.StatusBadRequest, "yaml is empty; expected the whole configuration file")
+		return
+	}
+	resp, err := s.cfg.Backend.ApplyConfig(r.Context(), req)
+	if err != nil {
+		s.writeBackendError(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, resp)
+}
+
+// writeBackendError answers a backend's refusal (*Error) with its status, and
+// anything else as 500.
+func (s *Server) writeBackendError(w http.ResponseWriter, r *http.Request, err error) {
+	var e *Error
+	if errors.As(err, &e) && e.Status >= 400 && e.Status < 600 {
+		writeJSON(w, e.Status, ErrorBody{Error: e.Message, BaseVersion: e.BaseVersion, CurrentVersion: e.CurrentVersion})
+		return
+	}
+	s.log.Warn("api request failed", "path", r.URL.Path, "err", err)
+	writeError(w, http.StatusInternalServerError, err.Error())
 }
 
 func clip(s string) string {

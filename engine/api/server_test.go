@@ -19,6 +19,28 @@ type fakeBackend struct{ q api.QuorumView }
 
 func (f fakeBackend) Quorum() api.QuorumView { return f.q }
 
+func (f fakeBackend) Status(context.Context) (api.StatusView, error) {
+	return api.StatusView{Cluster: "c", Node: "sv1", Leader: "sv1", ConfigVersion: 3, Quorum: f.q,
+		Nodes: []api.NodeView{{Name: "sv1", State: "online", Voter: true}}, Resources: []api.ResourceView{}}, nil
+}
+
+func (f fakeBackend) Config(context.Context) (api.ConfigView, error) {
+	return api.ConfigView{Version: 3, YAML: "cluster: {name: c}\n"}, nil
+}
+
+// ApplyConfig accepts base 3 only; "bad" is refused as a bad file.
+func (f fakeBackend) ApplyConfig(_ context.Context, req api.ConfigRequest) (api.ConfigResponse, error) {
+	switch {
+	case req.YAML == "bad":
+		return api.ConfigResponse{}, &api.Error{Status: 400, Message: "test.yaml:1:1: bad"}
+	case *req.BaseVersion != 3:
+		return api.ConfigResponse{}, api.Conflict(*req.BaseVersion, 3)
+	case req.DryRun:
+		return api.ConfigResponse{Version: 3, BaseVersion: 3, DryRun: true}, nil
+	}
+	return api.ConfigResponse{Version: 4, BaseVersion: 3, Applied: true}, nil
+}
+
 func startServer(t *testing.T) (*api.Server, string, string) {
 	t.Helper()
 	sock := filepath.Join(t.TempDir(), "a.sock")
@@ -104,6 +126,11 @@ func TestAPI_BadRequests(t *testing.T) {
 		{"DELETE", "/v1/quorum", false, 401},
 		{"GET", "/v1/nothing", true, 404},
 		{"GET", "/v1/quorum?x=1", true, 400},
+		{"GET", "/v1/status", false, 401},
+		{"POST", "/v1/status", true, 405},
+		{"POST", "/v1/config", false, 401},
+		{"PUT", "/v1/config", true, 405},
+		{"POST", "/v1/config", true, 400}, // no body
 	}
 	for _, c := range cases {
 		req, _ := http.NewRequest(c.method, base+c.path, nil)
@@ -143,6 +170,69 @@ func TestAPI_ImportsNoMembershipOrRaft(t *testing.T) {
 	for _, bad := range []string{"hashicorp/memberlist", "hashicorp/raft", "havenha/haven/membership", "havenha/haven/consensus"} {
 		if strings.Contains(string(out), bad) {
 			t.Errorf("engine/api depends on %s", bad)
+		}
+	}
+}
+
+func TestAPI_StatusAndConfig(t *testing.T) {
+	_, sock, _ := startServer(t)
+	ctx := context.Background()
+	cli := client.Unix(sock)
+	st, err := cli.Status(ctx)
+	if err != nil || st.Leader != "sv1" || st.ConfigVersion != 3 || !st.Quorum.Quorate {
+		t.Fatalf("status: %+v %v", st, err)
+	}
+	b, _ := json.Marshal(st)
+	var m map[string]any
+	_ = json.Unmarshal(b, &m)
+	for _, k := range []string{"cluster", "leader", "config_version", "quorum", "nodes", "resources"} {
+		if _, ok := m[k]; !ok {
+			t.Errorf("status key %q missing from %s", k, b)
+		}
+	}
+	cv, err := cli.Config(ctx)
+	if err != nil || cv.Version != 3 || cv.YAML == "" {
+		t.Fatalf("config: %+v %v", cv, err)
+	}
+	base := uint64(3)
+	res, err := cli.ApplyConfig(ctx, api.ConfigRequest{YAML: "x", BaseVersion: &base})
+	if err != nil || !res.Applied || res.Version != 4 {
+		t.Fatalf("apply: %+v %v", res, err)
+	}
+	stale := uint64(2)
+	var ce *client.Error
+	_, err = cli.ApplyConfig(ctx, api.ConfigRequest{YAML: "x", BaseVersion: &stale})
+	if !errors.As(err, &ce) || ce.Status != 409 || ce.BaseVersion == nil || *ce.BaseVersion != 2 || ce.CurrentVersion == nil || *ce.CurrentVersion != 3 ||
+		!strings.Contains(ce.Message, "since version 2 (now version 3)") {
+		t.Fatalf("stale apply: %v, want 409 naming both versions", err)
+	}
+	if _, err = cli.ApplyConfig(ctx, api.ConfigRequest{YAML: "bad", BaseVersion: &base}); !errors.As(err, &ce) || ce.Status != 400 {
+		t.Fatalf("bad file: %v, want 400", err)
+	}
+}
+
+func TestAPI_ConfigBadBodies(t *testing.T) {
+	s, _, token := startServer(t)
+	url := "http://" + s.TCPAddr().String() + "/v1/config"
+	for _, c := range []struct{ body, want string }{
+		{`{"yaml": "x"}`, "base_version is missing"},
+		{`{"yaml": "", "base_version": 3}`, "yaml is empty"},
+		{`{"yaml": "x", "base_version": 3, "force": true}`, "unknown field"},
+		{`{"yaml": "x", "base_version": 3} {}`, "more than one JSON value"},
+		{`not json`, "not a configuration request"},
+		{`{"yaml": 5, "base_version": 3}`, "not a configuration request"},
+	} {
+		req, _ := http.NewRequest("POST", url, strings.NewReader(c.body))
+		req.Header.Set("Authorization", "Bearer "+token)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var eb api.ErrorBody
+		_ = json.NewDecoder(resp.Body).Decode(&eb)
+		resp.Body.Close()
+		if resp.StatusCode != 400 || !strings.Contains(eb.Error, c.want) {
+			t.Errorf("body %s: %d %q, want 400 containing %q", c.body, resp.StatusCode, eb.Error, c.want)
 		}
 	}
 }

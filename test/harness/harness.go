@@ -109,6 +109,9 @@ type NodeSpec struct {
 	// Addresses, when set, are used as given (e.g. network-namespace
 	// addresses) with the default ports 7946/7947/7948; Links is ignored.
 	Addresses []string
+	// Role is "" (member) or "witness": a witness is started with
+	// `haven witness` instead of `haven agent`.
+	Role string
 }
 
 // Spec describes a test cluster.
@@ -122,6 +125,13 @@ type Spec struct {
 	// ClusterExtra is raw YAML appended to the cluster: section (indented
 	// by the caller with two spaces), e.g. "  timing: {probe_interval: 100ms}".
 	ClusterExtra string
+	// Extra is raw YAML appended after the nodes: section (resources:,
+	// constraints:, …).
+	Extra string
+	// PerNodeConfig gives every node its own copy of the configuration
+	// (Node.ConfigPath, DIR/NAME.yaml) instead of one shared file, as on
+	// real machines: agents write the committed configuration back to it.
+	PerNodeConfig bool
 }
 
 // Node is one node of a Cluster and its process (when running).
@@ -135,6 +145,10 @@ type Node struct {
 	DataDir   string
 	Socket    string
 	LogPath   string
+	Role      string
+	// ConfigPath is the node's own configuration file (Spec.PerNodeConfig),
+	// else the cluster's.
+	ConfigPath string
 
 	c    *Cluster
 	mu   sync.Mutex
@@ -174,7 +188,7 @@ func New(t testing.TB, spec Spec) *Cluster {
 	c.A, c.B = 100+randInt(150), 10*randInt(24)
 	for j, ns := range spec.Nodes {
 		links := max(ns.Links, 1)
-		n := &Node{Name: ns.Name, Votes: ns.Votes, c: c}
+		n := &Node{Name: ns.Name, Votes: ns.Votes, Role: ns.Role, c: c}
 		if len(ns.Addresses) > 0 {
 			n.Addresses = append(n.Addresses, ns.Addresses...)
 			n.Gossip, n.Raft, n.API = 7946, 7947, 7948
@@ -198,6 +212,13 @@ func New(t testing.TB, spec Spec) *Cluster {
 	c.WriteKey(c.KeyPath)
 	c.ConfigPath = filepath.Join(c.Dir, "haven.yaml")
 	c.WriteConfig(c.ConfigPath, "authkey", nil)
+	for _, n := range c.Nodes {
+		n.ConfigPath = c.ConfigPath
+		if spec.PerNodeConfig {
+			n.ConfigPath = filepath.Join(c.Dir, n.Name+".yaml")
+			c.WriteConfig(n.ConfigPath, "authkey", nil)
+		}
+	}
 	t.Cleanup(c.KillAll)
 	return c
 }
@@ -244,6 +265,12 @@ func (c *Cluster) WriteConfig(path, keyFile string, override map[string][]string
 		if n.Votes > 0 {
 			fmt.Fprintf(&b, "    votes: %d\n", n.Votes)
 		}
+		if n.Role != "" {
+			fmt.Fprintf(&b, "    role: %s\n", n.Role)
+		}
+	}
+	if s.Extra != "" {
+		b.WriteString(strings.TrimRight(s.Extra, "\n") + "\n")
 	}
 	if err := os.WriteFile(path, []byte(b.String()), 0o600); err != nil {
 		c.T.Fatal(err)
@@ -310,9 +337,13 @@ func (c *Cluster) KillAll() {
 	}
 }
 
-// Start starts the node's agent with the cluster's configuration.
+// Start starts the node's agent with its configuration (Node.ConfigPath).
 func (n *Node) Start(extraArgs ...string) {
-	n.StartWith(n.c.ConfigPath, extraArgs...)
+	p := n.ConfigPath
+	if p == "" {
+		p = n.c.ConfigPath
+	}
+	n.StartWith(p, extraArgs...)
 }
 
 // StartWith starts the node's agent with another configuration file.
@@ -345,7 +376,11 @@ func (n *Node) StartWith(configPath string, extraArgs ...string) {
 // binary), for launchers other than Start (e.g. inside a network
 // namespace). ShellArgv wraps them so stderr goes to the node's log file.
 func (n *Node) AgentArgs(configPath string) []string {
-	return []string{"agent", "-c", configPath, "--node", n.Name, "--data-dir", n.DataDir, "--socket", n.Socket}
+	cmd := "agent"
+	if n.Role == "witness" {
+		cmd = "witness"
+	}
+	return []string{cmd, "-c", configPath, "--node", n.Name, "--data-dir", n.DataDir, "--socket", n.Socket}
 }
 
 // ShellArgv returns an argv running the agent with its output appended to

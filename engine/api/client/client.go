@@ -4,6 +4,7 @@
 package client
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -28,6 +29,9 @@ type Client struct {
 type Error struct {
 	Status  int
 	Message string
+	// BaseVersion and CurrentVersion are set on a 409 configuration conflict.
+	BaseVersion    *uint64
+	CurrentVersion *uint64
 }
 
 func (e *Error) Error() string { return fmt.Sprintf("agent answered %d: %s", e.Status, e.Message) }
@@ -60,10 +64,47 @@ func (c *Client) Quorum(ctx context.Context) (api.QuorumView, error) {
 	return v, err
 }
 
+// Status returns GET /v1/status.
+func (c *Client) Status(ctx context.Context) (api.StatusView, error) {
+	var v api.StatusView
+	err := c.get(ctx, "/v1/status", &v)
+	return v, err
+}
+
+// Config returns GET /v1/config: the committed configuration.
+func (c *Client) Config(ctx context.Context) (api.ConfigView, error) {
+	var v api.ConfigView
+	err := c.get(ctx, "/v1/config", &v)
+	return v, err
+}
+
+// ApplyConfig sends POST /v1/config. A stale base comes back as an *Error
+// with Status 409 and both versions.
+func (c *Client) ApplyConfig(ctx context.Context, req api.ConfigRequest) (api.ConfigResponse, error) {
+	var v api.ConfigResponse
+	body, err := json.Marshal(req)
+	if err != nil {
+		return v, err
+	}
+	err = c.do(ctx, http.MethodPost, "/v1/config", body, &v)
+	return v, err
+}
+
 func (c *Client) get(ctx context.Context, path string, out any) error {
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, c.base+path, nil)
+	return c.do(ctx, http.MethodGet, path, nil, out)
+}
+
+func (c *Client) do(ctx context.Context, method, path string, in []byte, out any) error {
+	var rd io.Reader
+	if in != nil {
+		rd = bytes.NewReader(in)
+	}
+	req, err := http.NewRequestWithContext(ctx, method, c.base+path, rd)
 	if err != nil {
 		return err
+	}
+	if in != nil {
+		req.Header.Set("Content-Type", "application/json")
 	}
 	if c.token != "" {
 		req.Header.Set("Authorization", "Bearer "+c.token)
@@ -80,7 +121,7 @@ func (c *Client) get(ctx context.Context, path string, out any) error {
 	if resp.StatusCode != http.StatusOK {
 		var eb api.ErrorBody
 		if json.Unmarshal(body, &eb) == nil && eb.Error != "" {
-			return &Error{Status: resp.StatusCode, Message: eb.Error}
+			return &Error{Status: resp.StatusCode, Message: eb.Error, BaseVersion: eb.BaseVersion, CurrentVersion: eb.CurrentVersion}
 		}
 		return &Error{Status: resp.StatusCode, Message: http.StatusText(resp.StatusCode)}
 	}
