@@ -1,6 +1,7 @@
 package cib_test
 
 import (
+	"bufio"
 	"bytes"
 	"flag"
 	"fmt"
@@ -9,6 +10,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"reflect"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -39,7 +41,7 @@ func TestDifferential_CrmSimulate(t *testing.T) {
 	}
 	dir := t.TempDir()
 	r := rand.New(rand.NewSource(*diffSeed))
-	agree, deliberate, skipped := 0, 0, 0
+	agree, deliberate, stacked, skipped := 0, 0, 0, 0
 	for i := 0; i < *diffCount; i++ {
 		xml := randomCIB(r)
 		path := filepath.Join(dir, fmt.Sprintf("case%04d.xml", i))
@@ -77,6 +79,13 @@ func TestDifferential_CrmSimulate(t *testing.T) {
 			agree++
 			continue
 		}
+		if v := stackedInstances(string(out)); v != "" {
+			// Pacemaker 2.1.5 can put several instances of a cloned group on
+			// one node (it rolls back a group instance but not its members).
+			stacked++
+			t.Logf("case %d (seed %d) differs deliberately: Pacemaker stacks %s; %s", i, *diffSeed, v, strings.Join(diffs, "; "))
+			continue
+		}
 		if v := violatedColocation(res, want); v != "" {
 			// Pacemaker breaks a mandatory colocation inside a colocation
 			// loop; haven never does (docs/scheduler.md).
@@ -90,11 +99,12 @@ func TestDifferential_CrmSimulate(t *testing.T) {
 			os.WriteFile(filepath.Join(*diffKeep, filepath.Base(path)), []byte(xml), 0o644)
 		}
 	}
-	compared := *diffCount - deliberate - skipped
+	compared := *diffCount - deliberate - stacked - skipped
 	rate := float64(agree) / float64(compared)
 	t.Logf("crm_simulate agreement: %d/%d random configurations (%.1f%%); %d more differ only because Pacemaker "+
-		"violates a mandatory colocation in a colocation loop and haven does not; %d not compared (crm_simulate failed)",
-		agree, compared, 100*rate, deliberate, skipped)
+		"violates a mandatory colocation in a colocation loop and haven does not; %d because Pacemaker stacks "+
+		"instances of a cloned group on one node; %d not compared (crm_simulate failed)",
+		agree, compared, 100*rate, deliberate, stacked, skipped)
 	if rate < *diffFloor {
 		t.Errorf("agreement %.1f%% is below the floor %.1f%%", 100*rate, 100**diffFloor)
 	}
@@ -324,6 +334,28 @@ func violatedColocation(res *cib.Result, pl map[string][]string) string {
 				return fmt.Sprintf("colocation %s (%s with %s, %s)", co.ID, co.Resource, co.With, co.Score)
 			}
 		}
+	}
+	return ""
+}
+
+var transitionRe = regexp.MustCompile(`^\s+\* (Start|Move|Restart|Recover|Migrate)\s+(\S+):(\d+)\s+\(\s*(?:\S+ -> )?(\S+)\s*\)`)
+
+// stackedInstances names a clone instance that crm_simulate's transition
+// summary puts on a node where another instance of the same primitive goes,
+// or "".
+func stackedInstances(out string) string {
+	seen := map[string]string{}
+	sc := bufio.NewScanner(strings.NewReader(out))
+	for sc.Scan() {
+		m := transitionRe.FindStringSubmatch(sc.Text())
+		if m == nil {
+			continue
+		}
+		key := m[2] + "@" + m[4]
+		if other, ok := seen[key]; ok && other != m[3] {
+			return fmt.Sprintf("instances %s:%s and %s:%s on %s", m[2], other, m[2], m[3], m[4])
+		}
+		seen[key] = m[3]
 	}
 	return ""
 }
