@@ -131,10 +131,16 @@ func resourceViews(cl *model.Cluster, data state.Data) []api.ResourceView {
 	return out
 }
 
-// Config returns the committed configuration file.
-func (b *agentBackend) Config(context.Context) (api.ConfigView, error) {
+// Config returns the committed configuration file. A barrier through the
+// leader first makes the read linearizable (what `config apply` reads its
+// base version from); without a leader the local copy is returned, marked
+// stale.
+func (b *agentBackend) Config(ctx context.Context) (api.ConfigView, error) {
+	bctx, cancel := context.WithTimeout(ctx, 3*time.Second)
+	berr := b.node.Barrier(bctx)
+	cancel()
 	c := b.st.View().Config
-	return api.ConfigView{Version: c.Version, YAML: string(c.YAML), Time: c.Time, By: c.By}, nil
+	return api.ConfigView{Version: c.Version, YAML: string(c.YAML), Time: c.Time, By: c.By, Stale: berr != nil}, nil
 }
 
 // applyTimeout bounds one configuration commit (leader election included).

@@ -54,6 +54,9 @@ func init() {
 		if v.Version == 0 {
 			return errors.New("no configuration is committed yet; the first raft leader commits its file as version 1 once a majority of voters runs")
 		}
+		if v.Stale {
+			fmt.Fprintf(c.ErrOrStderr(), "warning: no raft leader confirmed this copy (version %d) is current; it may lag\n", v.Version)
+		}
 		_, err = io.WriteString(c.OutOrStdout(), v.YAML)
 		return err
 	}

@@ -109,6 +109,9 @@ type ConfigView struct {
 	YAML    string    `json:"yaml"`
 	Time    time.Time `json:"time,omitzero"`
 	By      string    `json:"by,omitempty"`
+	// Stale is set when no raft leader could confirm that this node's copy
+	// is current (it may lag: no quorum, or the node is catching up).
+	Stale bool `json:"stale,omitempty"`
 }
 
 // ConfigRequest is the body of POST /v1/config.
