@@ -178,6 +178,8 @@ func (b *agentBackend) ApplyConfig(ctx context.Context, req api.ConfigRequest) (
 		return api.ConfigResponse{}, &api.Error{Status: 422, Message: err.Error()}
 	}
 	resp.Notes = restartNotes(diff)
+	q := b.mem.Quorum()
+	resp.Placement = placementChanges(prev, next, b.st.View(), b.name, aliveView{b.mem}.Alive, q.Quorate, time.Now())
 	if req.DryRun {
 		return resp, nil
 	}

@@ -166,6 +166,7 @@ func printConfigResponse(w io.Writer, res api.ConfigResponse, asJSON bool) error
 		return enc.Encode(res)
 	}
 	fmt.Fprint(w, res.DiffText)
+	fmt.Fprint(w, placementText(res.Placement))
 	for _, n := range res.Notes {
 		fmt.Fprintf(w, "note: %s\n", n)
 	}

@@ -139,9 +139,20 @@ type ConfigResponse struct {
 	BaseVersion uint64 `json:"base_version"`
 	Applied     bool   `json:"applied"`
 	DryRun      bool   `json:"dry_run,omitempty"`
+	// Placement lists the resources, groups and clones whose nodes the new
+	// configuration changes (the scheduler run on the current state with
+	// each configuration).
+	Placement []PlacementChange `json:"placement_changes"`
 	// Notes are what the operator should know (changes that take effect at
 	// the next restart of the agents, …).
 	Notes []string `json:"notes,omitempty"`
+}
+
+// PlacementChange is one resource, group or clone whose nodes change.
+type PlacementChange struct {
+	ID   string   `json:"id"`
+	From []string `json:"from"`
+	To   []string `json:"to"`
 }
 
 // Error is a refusal the backend returns to the API: the HTTP status and a

@@ -248,7 +248,8 @@ func TestApply_DiffAndDryRunChangeNothing(t *testing.T) {
 	for _, args := range [][]string{{"config", "diff", file}, {"config", "apply", "--dry-run", file}} {
 		out, stderr, err := c.CLI(append(args, "--socket", c.Node("b").Socket)...)
 		if err != nil || !strings.Contains(out, "+ resource x1") || !strings.Contains(out, "~ resource r0") ||
-			!strings.Contains(out, `params.command: ["/bin/sleep","1000"] -> ["/bin/sleep","2000"]`) {
+			!strings.Contains(out, `params.command: ["/bin/sleep","1000"] -> ["/bin/sleep","2000"]`) ||
+			!strings.Contains(out, "placement changes:\n  x1: stopped -> ") {
 			t.Errorf("%v: %v\n%s%s", args, err, out, stderr)
 		}
 	}
