@@ -17,7 +17,6 @@ import (
 	"time"
 
 	"github.com/havenha/haven/consensus"
-	"github.com/havenha/haven/engine/model"
 	"github.com/havenha/haven/engine/state"
 	"github.com/havenha/haven/membership"
 )
@@ -64,11 +63,10 @@ func seedConfig(ctx context.Context, log *slog.Logger, n *consensus.Node, st *st
 // Once joined, the committed configuration wins over the file on disk; a
 // difference is logged.
 type fileKeeper struct {
-	path    string
-	node    *consensus.Node
-	st      *state.State
-	log     *slog.Logger
-	startup *model.Cluster
+	path string
+	node *consensus.Node
+	st   *state.State
+	log  *slog.Logger
 }
 
 // Run blocks until ctx ends.

@@ -109,7 +109,12 @@ func runAgent(ctx context.Context, o agentOptions, stderr io.Writer) error {
 	}
 
 	// 7. Raft over TCP on the node's raft port, authenticated by the raft key.
-	// The link listens when raft starts (step 9).
+	// The link listens when raft starts (step 9); the voter plan is checked
+	// now, so a file no raft voter set can serve is refused before anything
+	// starts.
+	if _, err := consensus.CheckChange(nil, cl, nil); err != nil {
+		return fmt.Errorf("%s: %w", o.configPath, err)
+	}
 	_, raftPort, apiPort := node.Ports()
 	raftBind := net.JoinHostPort(node.Addresses[0], strconv.Itoa(raftPort))
 
@@ -204,7 +209,9 @@ func runAgent(ctx context.Context, o agentOptions, stderr io.Writer) error {
 
 	// 10. The committed configuration: installed into raft's voter plan and
 	// written back to this node's file whenever a new version is committed.
-	keeper := &fileKeeper{path: o.configPath, node: raftNode, st: st, log: logger, startup: cl}
+	// (The controller — leader loop and reconciler — starts after it; a
+	// witness runs no reconciler.)
+	keeper := &fileKeeper{path: o.configPath, node: raftNode, st: st, log: logger}
 	keepC, _ := startComponent(ctx, "config-file", keeper.Run, closedCh())
 	started = append(started, keepC)
 
