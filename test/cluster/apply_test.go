@@ -7,6 +7,8 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
@@ -64,6 +66,7 @@ func TestApply_KillLeaderDuringStream(t *testing.T) {
 	successes := 0
 	versions := map[uint64]string{}
 	stop := make(chan struct{})
+	var inflight atomic.Int32 // applies sent and not answered
 	var wg sync.WaitGroup
 	for w := 0; w < 2; w++ {
 		wg.Add(1)
@@ -89,7 +92,9 @@ func TestApply_KillLeaderDuringStream(t *testing.T) {
 					time.Sleep(100 * time.Millisecond) // nothing sent
 					continue
 				}
+				inflight.Add(1)
 				res, err := apply(n, withResource(cur.YAML, id), cur.Version)
+				inflight.Add(-1)
 				o := classify(err)
 				mu.Lock()
 				attempts = append(attempts, attempt{id, o})
@@ -126,7 +131,13 @@ func TestApply_KillLeaderDuringStream(t *testing.T) {
 		t.Fatalf("fewer than %d applies succeeded within %s", n, converge)
 	}
 	waitSuccesses(8)
-	t.Logf("SIGKILL the leader %s", leader)
+	// Freeze the leader first (SIGSTOP), so that applies are caught in
+	// flight, forwarded to it or sent to it directly; then SIGKILL it.
+	c.Node(leader).Signal(syscall.SIGSTOP)
+	for deadline := time.Now().Add(5 * time.Second); inflight.Load() < 2 && time.Now().Before(deadline); {
+		time.Sleep(10 * time.Millisecond)
+	}
+	t.Logf("SIGKILL the frozen leader %s with %d applies in flight", leader, inflight.Load())
 	c.Node(leader).Kill()
 	waitSuccesses(20)
 	t.Logf("restart %s", leader)

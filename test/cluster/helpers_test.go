@@ -27,7 +27,7 @@ func threeNodes(t *testing.T) *harness.Cluster {
 	if testing.Short() {
 		t.Skip("multi-process cluster test; skipped with -short")
 	}
-	return harness.New(t, harness.Spec{Name: "rep", PerNodeConfig: true, Profile: "fast",
+	return harness.New(t, harness.Spec{Name: "rep", PerNodeConfig: true, Profile: profile(),
 		Nodes: []harness.NodeSpec{{Name: "a"}, {Name: "b"}, {Name: "c"}}, Extra: baseResources})
 }
 
@@ -95,4 +95,13 @@ func dumpLogsOnFailure(t *testing.T, c *harness.Cluster) {
 			}
 		}
 	})
+}
+
+// profile is the timing profile of the test clusters: fast, or
+// $HAVEN_TEST_PROFILE (e.g. lan) to run the suite with another one.
+func profile() string {
+	if p := os.Getenv("HAVEN_TEST_PROFILE"); p != "" {
+		return p
+	}
+	return "fast"
 }
