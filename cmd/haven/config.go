@@ -3,6 +3,7 @@ package main
 import (
 	"errors"
 	"fmt"
+	"github.com/havenha/haven/consensus"
 	"strings"
 
 	"github.com/spf13/cobra"
@@ -65,6 +66,13 @@ func runConfigValidate(c *cobra.Command, files []string) error {
 			} else {
 				fmt.Fprintf(c.ErrOrStderr(), "haven: %v\n", err)
 			}
+			continue
+		}
+		// The raft voter set is a property of the whole file (weighted votes,
+		// two_node, witnesses): check it offline too, as the agent would at start.
+		if _, err := consensus.CheckChange(nil, cl, nil); err != nil {
+			failed = true
+			fmt.Fprintf(c.ErrOrStderr(), "%s:%d:%d: %v\n", f, cl.Cluster.Line, cl.Cluster.Col, err)
 			continue
 		}
 		fmt.Fprintln(c.OutOrStdout(), summary(f, cl))

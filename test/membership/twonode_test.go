@@ -12,7 +12,7 @@ import (
 // node started alone is not quorate; once both were seen, the survivor of a
 // death keeps quorum 1; a survivor restarted alone waits again.
 func TestTwoNode_WaitForAllThenQuorumOne(t *testing.T) {
-	c := harness.New(t, harness.Spec{TwoNode: true, Nodes: []harness.NodeSpec{{Name: "a"}, {Name: "b"}}})
+	c := harness.New(t, harness.Spec{TwoNode: true, ClusterExtra: "  no_quorum_policy: ignore", Nodes: []harness.NodeSpec{{Name: "a"}, {Name: "b"}}})
 	a, b := c.Node("a"), c.Node("b")
 	a.Start()
 	q := a.WaitQuorum("a alone, waiting for all", converge, func(q api.QuorumView) bool { return q.TotalVotes == 1 })
