@@ -43,6 +43,9 @@ type LeaseHolder struct {
 	onExpired func()
 	tokenSeq  uint64
 	tokens    map[uint64]time.Time // token -> when it was issued
+	// catchUp is the highest Renewal.Index received while the lease was
+	// not valid (or from a new term): see CatchUp.
+	catchUp uint64
 }
 
 // NewLeaseHolder returns a holder for leases of the given length. onExpired,
@@ -71,13 +74,18 @@ func (h *LeaseHolder) Lease() time.Duration { return h.lease }
 func (h *LeaseHolder) Grant(r Renewal) (token uint64, err error) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
+	prevTerm := h.term
+	now := h.clock.Now()
+	wasValid := h.validLocked(now)
 	if err := h.acceptLocked(r.Term, r.Leader); err != nil {
 		return 0, err
+	}
+	if (!wasValid || r.Term != prevTerm) && r.Index > h.catchUp {
+		h.catchUp = r.Index
 	}
 	if from, ok := h.tokens[r.Echo]; ok && r.Echo != 0 {
 		h.extendLocked(from)
 	}
-	now := h.clock.Now()
 	for t, at := range h.tokens {
 		if now.Sub(at) >= h.lease { // would grant an already lapsed lease
 			delete(h.tokens, t)
@@ -152,6 +160,17 @@ func (h *LeaseHolder) notify() {
 
 func (h *LeaseHolder) validLocked(now time.Time) bool {
 	return h.has && now.Before(h.received.Add(h.lease))
+}
+
+// CatchUp returns the state index this node must have applied before it
+// acts on its desired state again: the coordinator's index stamped on the
+// renewals received while the lease was not valid or came from a new term.
+// A node cut off and reconnected holds a lease again at once, but its state
+// (the placement) may predate what the coordinator decided meanwhile.
+func (h *LeaseHolder) CatchUp() uint64 {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return h.catchUp
 }
 
 // Valid reports whether the lease holds at now.

@@ -24,10 +24,11 @@ type renewalJSON struct {
 	Term   uint64 `json:"term"`
 	Leader string `json:"leader"`
 	Echo   uint64 `json:"echo,omitempty"`
+	Index  uint64 `json:"index,omitempty"`
 }
 
 // LeaseHandler serves lease renewals from the coordinator: POST LeasePath
-// with {"term", "leader", "echo"}; 200 {"token"} when granted, 409 with the
+// with {"term", "leader", "echo", "index"}; 200 {"token"} when granted, 409 with the
 // reason for a stale term or a second leader, 400 for a bad body. The API
 // mounts it behind its authentication.
 func (n *Node) LeaseHandler() http.Handler {
@@ -41,10 +42,10 @@ func (n *Node) LeaseHandler() http.Handler {
 		dec := json.NewDecoder(io.LimitReader(r.Body, 4096))
 		dec.DisallowUnknownFields()
 		if err := dec.Decode(&body); err != nil || body.Leader == "" {
-			http.Error(w, fmt.Sprintf("lease renewal: bad body (%v); expected {\"term\": n, \"leader\": name, \"echo\": token}", err), http.StatusBadRequest)
+			http.Error(w, fmt.Sprintf("lease renewal: bad body (%v); expected {\"term\": n, \"leader\": name, \"echo\": token, \"index\": n}", err), http.StatusBadRequest)
 			return
 		}
-		tok, err := n.GrantLease(Renewal{Term: body.Term, Leader: body.Leader, Echo: body.Echo})
+		tok, err := n.GrantLease(Renewal{Term: body.Term, Leader: body.Leader, Echo: body.Echo, Index: body.Index})
 		if err != nil {
 			http.Error(w, err.Error(), http.StatusConflict)
 			return
@@ -75,7 +76,7 @@ func (h *HTTPRenewer) Renew(ctx context.Context, node string, r Renewal) (uint64
 	if err != nil {
 		return 0, fmt.Errorf("lease renewal to %s: %w", node, err)
 	}
-	b, _ := json.Marshal(renewalJSON{Term: r.Term, Leader: r.Leader, Echo: r.Echo})
+	b, _ := json.Marshal(renewalJSON{Term: r.Term, Leader: r.Leader, Echo: r.Echo, Index: r.Index})
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, strings.TrimRight(base, "/")+LeasePath, bytes.NewReader(b))
 	if err != nil {
 		return 0, fmt.Errorf("lease renewal to %s: %w", node, err)

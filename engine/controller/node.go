@@ -492,7 +492,7 @@ func (n *Node) leadOnce(ctx context.Context) {
 	defer cancel()
 	sender, err := NewLeaseSender(LeaseSenderConfig{
 		Table: n.table, Renewer: selfRenewer{n}, Clock: n.cfg.Clock, Logger: n.log,
-		Term: n.cfg.Term(), Leader: n.cfg.Name, Nodes: n.liveMembers,
+		Term: n.cfg.Term(), Leader: n.cfg.Name, Nodes: n.liveMembers, Index: n.cfg.State.Index,
 	})
 	if err != nil {
 		n.log.Error("lease sender", "err", err)

@@ -463,6 +463,13 @@ func (r *Reconciler) effectiveMode(now time.Time) (m Mode, why string, byLease b
 	}
 	l := r.cfg.Lease
 	pol := r.policy()
+	if l != nil && m < ModeFreeze {
+		if need := l.CatchUp(); r.desired.Index < need {
+			// A lease (re)gained while this node's state may be stale
+			// (it was cut off): act on nothing new until it caught up.
+			m, why = ModeFreeze, fmt.Sprintf("state at index %d is behind the coordinator's index %d at the lease renewal; starting nothing until caught up", r.desired.Index, need)
+		}
+	}
 	if l == nil || pol == model.NoQuorumIgnore {
 		return m, why, false
 	}

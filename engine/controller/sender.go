@@ -16,6 +16,11 @@ type Renewal struct {
 	// Echo is the token of the newest ack received from the node (0: none
 	// yet); the node's lease counts from when it issued that token.
 	Echo uint64
+	// Index is the coordinator's applied state index when it sent the
+	// renewal. A node whose lease was not valid (lapsed, never granted, or
+	// another term) starts nothing until its own state has applied that
+	// index: its view from before a cut may be stale (LeaseHolder.CatchUp).
+	Index uint64
 }
 
 // Renewer sends one lease renewal to one node (over the API, not the raft
@@ -34,6 +39,9 @@ type LeaseSenderConfig struct {
 	// Term and Leader identify this coordinator's term.
 	Term   uint64
 	Leader string
+	// Index, when not nil, returns the coordinator's applied state index,
+	// stamped on each renewal (Renewal.Index).
+	Index func() uint64
 	// Nodes returns the nodes to renew now: the members the coordinator
 	// considers alive. A node it wants to recover must not be listed any
 	// more, or its lease never lapses in the table.
@@ -105,6 +113,9 @@ func (s *LeaseSender) Run(ctx context.Context) error {
 			}
 			r := base
 			r.Echo = acks[node]
+			if s.cfg.Index != nil {
+				r.Index = s.cfg.Index()
+			}
 			mu.Unlock()
 			if busy {
 				continue
@@ -117,6 +128,22 @@ func (s *LeaseSender) Run(ctx context.Context) error {
 				defer wg.Done()
 				sctx, cancel := s.cfg.Clock.WithTimeout(ctx, s.cfg.Interval)
 				ack, err := s.cfg.Renewer.Renew(sctx, node, r)
+				if err == nil && r.Echo == 0 && sctx.Err() == nil {
+					// First contact in this term: that renewal extended
+					// nothing (no token of the node to echo yet). Echo its
+					// ack at once rather than one interval later, or a new
+					// coordinator leaves every lease an interval short.
+					// Safe: the token was issued before this send is recorded.
+					r2 := r
+					r2.Echo = ack
+					if s.cfg.Index != nil {
+						r2.Index = s.cfg.Index()
+					}
+					s.cfg.Table.Sent(node, s.cfg.Clock.Now())
+					if ack2, err2 := s.cfg.Renewer.Renew(sctx, node, r2); err2 == nil {
+						ack = ack2
+					}
+				}
 				cancel()
 				mu.Lock()
 				delete(inflight, node)

@@ -525,8 +525,11 @@ func (c *cluster) startedIn(res string) []string {
 	}
 	var out []string
 	for _, n := range sortedKeys(v.Nodes) {
-		if o := v.Nodes[n].Resources[res]; o != nil && o.State == state.Started {
-			out = append(out, n)
+		for id, o := range v.Nodes[n].Resources {
+			if (id == res || strings.HasPrefix(id, res+":")) && o.State == state.Started {
+				out = append(out, n)
+				break
+			}
 		}
 	}
 	return out
