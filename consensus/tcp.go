@@ -304,6 +304,12 @@ func (l *TCPLink) serveRPC(c net.Conn) {
 
 func (l *TCPLink) dial(ctx context.Context, addr string, kind byte) (net.Conn, error) {
 	d := net.Dialer{}
+	// Dial from the address this node listens on (when it is a concrete IP),
+	// so peers see, and log, the node's configured address rather than
+	// whatever source the kernel picks (127.0.0.1 for every loopback node).
+	if la, ok := l.ln.Addr().(*net.TCPAddr); ok && la.IP != nil && !la.IP.IsUnspecified() {
+		d.LocalAddr = &net.TCPAddr{IP: la.IP}
+	}
 	raw, err := d.DialContext(ctx, "tcp", addr)
 	if err != nil {
 		return nil, err
