@@ -37,7 +37,7 @@ func Compute(in Input, now time.Time) (model.Plan, Explanation) {
 	w.blockedStops()
 	plan := model.Plan{Placement: w.placement(), Assignments: w.assignments()}
 	plan.Actions = w.transition()
-	why := w.explain(order)
+	why := w.explain()
 	return plan, why
 }
 

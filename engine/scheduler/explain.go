@@ -2,7 +2,6 @@ package scheduler
 
 import (
 	"fmt"
-	"sort"
 	"strings"
 
 	"github.com/havenha/haven/engine/model"
@@ -53,7 +52,7 @@ func (w *working) snapshot(r *resource) {
 	w.snaps[r] = r.table().clone()
 }
 
-func (w *working) explain(order []*resource) Explanation {
+func (w *working) explain() Explanation {
 	var e Explanation
 	for _, r := range w.snapOrder {
 		t := w.snaps[r]
@@ -101,14 +100,4 @@ func (e Explanation) String() string {
 		fmt.Fprintf(&b, "warning: %s\n", w)
 	}
 	return b.String()
-}
-
-// sortedKeys returns a map's keys in order.
-func sortedKeys[V any](m map[string]V) []string {
-	out := make([]string, 0, len(m))
-	for k := range m {
-		out = append(out, k)
-	}
-	sort.Strings(out)
-	return out
 }
