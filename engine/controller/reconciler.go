@@ -280,7 +280,9 @@ func (r *Reconciler) Run(ctx context.Context) error {
 	}()
 	defer wg.Wait()
 
+	r.statusMu.Lock()
 	r.mode = ModeRun
+	r.statusMu.Unlock()
 	var leaseCh <-chan struct{}
 	if r.cfg.Lease != nil {
 		leaseCh = r.cfg.Lease.ChangedCh()

@@ -332,3 +332,45 @@ func TestForget_DropsResourceAndNode(t *testing.T) {
 		t.Fatal("empty forget accepted")
 	}
 }
+
+func TestReport_OnFailRulesOutliveTheReporter(t *testing.T) {
+	s := New(Options{})
+	stop := Report{Node: "n1", Resource: "web", State: Failed, Failure: &Failure{ID: "n1-1", Op: "monitor", OnFail: "stop"}}
+	s.Apply(1, cmd(t, CmdReport, t0, stop))
+	o := s.View().Nodes["n1"].Resources["web"]
+	if !o.Held || o.FailCount != 1 || o.LastFailureIndex != 1 {
+		t.Fatalf("on_fail stop: %+v; want held, fail count 1 at index 1", o)
+	}
+	sb := Report{Node: "n2", Resource: "db:1", State: Failed, Failure: &Failure{ID: "n2-1", Op: "monitor", OnFail: "standby"}}
+	s.Apply(2, cmd(t, CmdReport, t0, sb))
+	if v := s.View(); !v.Nodes["n2"].Standby || v.Nodes["n2"].Resources["db:1"].Held {
+		t.Fatalf("on_fail standby: node %+v; want standby, instance not held", v.Nodes["n2"])
+	}
+	// Cleanup of the primitive covers its clone instances and the hold, and
+	// is recorded as a cleanup event even when a node had nothing to clear.
+	s.Apply(3, cmd(t, CmdCleanup, t0, Cleanup{Resource: "web"}))
+	s.Apply(4, cmd(t, CmdCleanup, t0, Cleanup{Resource: "db"}))
+	s.Apply(5, cmd(t, CmdCleanup, t0, Cleanup{Resource: "db"}))
+	v := s.View()
+	if o := v.Nodes["n1"].Resources["web"]; o.Held || o.FailCount != 0 || o.State != Stopped {
+		t.Errorf("web after cleanup: %+v", o)
+	}
+	if o := v.Nodes["n2"].Resources["db:1"]; o.FailCount != 0 || o.State != Stopped {
+		t.Errorf("db:1 after cleanup of db: %+v", o)
+	}
+	n := 0
+	for _, e := range v.Events {
+		if e.Type == EventCleanup {
+			n++
+		}
+	}
+	if n != 3 {
+		t.Errorf("%d cleanup events; want 3 (one per applied cleanup)", n)
+	}
+	// A blocked instance is cleaned up to "stopping": possibly active until probed.
+	s.Apply(6, cmd(t, CmdReport, t0, Report{Node: "n1", Resource: "fs", State: Blocked, Reason: "stop failed"}))
+	s.Apply(7, cmd(t, CmdCleanup, t0, Cleanup{Resource: "fs", Node: "n1"}))
+	if o := s.View().Nodes["n1"].Resources["fs"]; o.State != Stopping {
+		t.Errorf("blocked fs after cleanup: %+v; want stopping until the node probes it", o)
+	}
+}
