@@ -289,3 +289,26 @@ func TestReconciler_RegainedLeaseFreezesUntilCaughtUp(t *testing.T) {
 	h.waitMode(ModeRun)
 	h.waitReported("a", StateStarted, OpStart, 1)
 }
+
+func TestNode_CleanupEventsReachTheReconcilerForGroupsAndClones(t *testing.T) {
+	n := newTestNode(t, &fakeLog{})
+	c := testCluster()
+	d := BuildDesired(DesiredInput{Node: "n1", Cluster: c, Quorate: true, View: state.Data{Placement: state.Placement{
+		Assignments: []model.Assignment{{Resource: "hb", Instance: "hb:0", Node: "n1"}}}}})
+	v := state.Data{Events: []state.Event{
+		{Seq: 1, Type: state.EventCleanup, Resource: "db"}, // before this run: ignored
+		{Seq: 2, Type: state.EventCleanup, Resource: "g"},
+		{Seq: 3, Type: state.EventCleanup, Resource: "hb-clone"},
+		{Seq: 4, Type: state.EventCleanup, Resource: "db", Node: "n2"}, // another node's
+		{Seq: 5, Type: "resource", Resource: "slow"},
+	}}
+	if seq := n.cleanups(v, c, d, 1); seq != 5 {
+		t.Errorf("seen up to %d; want 5", seq)
+	}
+	n.rec.setMu.Lock()
+	got := sortedKeys(n.rec.cleanups)
+	n.rec.setMu.Unlock()
+	if want := []string{"fs", "hb:0", "ip", "web"}; !reflect.DeepEqual(got, want) {
+		t.Errorf("cleanups %v; want %v", got, want)
+	}
+}

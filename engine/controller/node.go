@@ -28,12 +28,17 @@ package controller
 //	on every membership event:  node.MembershipChanged()
 //	API: mux.Handle(controller.LeasePath, node.LeaseHandler())   // POST, JSON Renewal -> {"token": n}
 //	     (or call node.GrantLease(r) from the API's own handler)
-//	status: node.Instances() (this node's instances), node.Leading()
+//	status: node.Instances() (this node's instances), node.Leading(), node.Unclean()
+//	        (lost nodes not recovered yet: "unclean" in status); resources, states and
+//	        fail counts come from st.View().Nodes[NODE].Resources[INSTANCE]
 //	go node.Run(ctx)   // after cn is Ready; returns when ctx ends (resources keep running)
 //	shutdown: cancel ctx, then node.Close() (safe twice), before closing cn.
 //
-// `haven resource cleanup` needs nothing more: the applied resource.cleanup
-// command is seen in the state's event log and handed to the reconciler.
+// `haven resource cleanup` needs nothing more on the nodes: the applied
+// resource.cleanup command is seen in the state's event log and handed to the
+// reconciler (group and clone ids are expanded to their members there). The
+// state machine cannot expand a group id (it does not parse the
+// configuration): the API should commit one cleanup per member primitive.
 
 import (
 	"context"
@@ -400,7 +405,7 @@ func (n *Node) Run(ctx context.Context) error {
 			d := BuildDesired(DesiredInput{Node: n.cfg.Name, View: v, Cluster: c, Quorate: quorate,
 				NoQuorumFor: noQuorumFor, NoQuorumDelay: n.cfg.NoQuorumDelay})
 			n.rec.Set(d)
-			lastEvent = n.cleanups(v, d, lastEvent)
+			lastEvent = n.cleanups(v, c, d, lastEvent)
 		}
 		n.trigger()
 		select {
@@ -417,8 +422,10 @@ func (n *Node) Run(ctx context.Context) error {
 	}
 }
 
-// cleanups hands every resource.cleanup applied since seq to the reconciler.
-func (n *Node) cleanups(v state.Data, d Desired, seq uint64) uint64 {
+// cleanups hands every resource.cleanup applied since seq to the reconciler:
+// the instances of the named primitive, or of every member of the named
+// group or clone.
+func (n *Node) cleanups(v state.Data, c *model.Cluster, d Desired, seq uint64) uint64 {
 	for _, e := range v.Events {
 		if e.Seq <= seq {
 			continue
@@ -427,10 +434,24 @@ func (n *Node) cleanups(v state.Data, d Desired, seq uint64) uint64 {
 		if e.Type != state.EventCleanup || (e.Node != "" && e.Node != n.cfg.Name) {
 			continue
 		}
+		prims := map[string]bool{e.Resource: true}
+		if c != nil {
+			id := e.Resource
+			if cl, ok := c.Clone(id); ok {
+				id = cl.Resource
+				prims[id] = true
+			}
+			if g, ok := c.Group(id); ok {
+				for _, m := range g.Resources {
+					prims[m] = true
+				}
+			}
+		}
 		found := false
 		for _, list := range [][]Instance{d.Instances, d.Others} {
 			for _, in := range list {
-				if p, _ := split(in.ID); in.ID == e.Resource || p == e.Resource {
+				if p, _ := split(in.ID); prims[in.ID] || prims[p] {
+					n.log.Info("cleanup applied in the cluster: clearing local failure state", "instance", in.ID, "cleanup", e.Resource)
 					n.rec.Cleanup(in.ID)
 					found = true
 				}
@@ -565,6 +586,18 @@ func (s selfRenewer) Renew(ctx context.Context, node string, r Renewal) (uint64,
 		return s.n.GrantLease(r)
 	}
 	return s.n.cfg.Renewer.Renew(ctx, node, r)
+}
+
+// Unclean returns the lost nodes whose resources the coordinator does not
+// recover yet because their lease may still hold (for `haven status`'s
+// "unclean" node state; empty when this node does not coordinate).
+func (n *Node) Unclean() []string {
+	n.leadMu.Lock()
+	defer n.leadMu.Unlock()
+	if !n.leading {
+		return nil
+	}
+	return sortedKeys(n.unclean)
 }
 
 // noteUnclean logs each lost node once when it becomes unclean.
