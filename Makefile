@@ -3,7 +3,7 @@ GO        ?= go
 BIN       ?= bin/haven
 VERSION   ?= $(shell git describe --always --dirty 2>/dev/null || echo dev)
 LDFLAGS   := -s -w -X main.version=$(VERSION)
-STATICCHECK_VERSION ?= 2025.1.1
+STATICCHECK_VERSION ?= v0.7.0
 # Test packages run one at a time: the cluster suites start many processes
 # and the machine may have 2 cores.
 TESTFLAGS ?= -count=1 -p 1 -timeout 30m

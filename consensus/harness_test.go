@@ -228,14 +228,6 @@ func (c *tcluster) leader(among ...string) string {
 	return got
 }
 
-func standby(t testing.TB, node string, on bool) state.Command {
-	c, err := state.NewCommand(state.CmdNodeStandby, time.Now(), "test", state.NodeFlag{Node: node, On: on})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return c
-}
-
 func attr(t testing.TB, node, k, v string) state.Command {
 	c, err := state.NewCommand(state.CmdNodeAttrs, time.Now(), "test", state.NodeAttrs{Node: node, Set: map[string]string{k: v}})
 	if err != nil {

@@ -86,15 +86,6 @@ func newVQModel(c vqConf) *vqModel {
 	return m
 }
 
-func (m *vqModel) votes(id int) int {
-	for _, n := range m.conf.nodes {
-		if n.id == id {
-			return n.votes
-		}
-	}
-	return 0
-}
-
 // apply runs one vqsim command on the model.
 func (m *vqModel) apply(cmd string) error {
 	f := strings.Fields(cmd)

@@ -127,15 +127,6 @@ func bootID() string {
 	return strings.TrimSpace(string(b))
 }
 
-// groupAlive reports whether any process is in process group pgid.
-func groupAlive(pgid int) bool {
-	if pgid <= 1 {
-		return false
-	}
-	err := syscall.Kill(-pgid, 0)
-	return err == nil || errors.Is(err, syscall.EPERM)
-}
-
 // runOutput runs cmd, which must not have Stdout/Stderr set, with its
 // output in a temporary file rather than a pipe: daemons that a script
 // starts often keep the inherited descriptors open, and waiting on a pipe

@@ -17,9 +17,6 @@ import (
 func (b *Bed) Command(ctx context.Context, name string, argv ...string) *exec.Cmd {
 	b.t.Helper()
 	args := append([]string{"netns", "exec", b.NS(name)}, argv...)
-	if ctx == nil {
-		return exec.Command("ip", args...)
-	}
 	return exec.CommandContext(ctx, "ip", args...)
 }
 
@@ -63,7 +60,7 @@ func (b *Bed) Start(name string, argv ...string) *Proc {
 // the test process's own.
 func (b *Bed) StartEnv(name string, env []string, argv ...string) *Proc {
 	b.t.Helper()
-	cmd := b.Command(nil, name, argv...)
+	cmd := b.Command(context.Background(), name, argv...)
 	if len(env) > 0 {
 		cmd.Env = append(os.Environ(), env...)
 	}

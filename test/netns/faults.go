@@ -1,6 +1,7 @@
 package netns
 
 import (
+	"context"
 	"fmt"
 	"os/exec"
 	"strings"
@@ -54,7 +55,7 @@ func (b *Bed) Cut(node string, d Direction) error {
 	}
 	rules.WriteString("}\n")
 	_ = b.uncut(node)
-	cmd := b.Command(nil, node, "nft", "-f", "-")
+	cmd := b.Command(context.Background(), node, "nft", "-f", "-")
 	cmd.Stdin = strings.NewReader(rules.String())
 	if out, err := cmd.CombinedOutput(); err != nil {
 		return fmt.Errorf("cut %s %v: nft: %w: %s", node, d, err, strings.TrimSpace(string(out)))
