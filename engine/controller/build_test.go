@@ -312,3 +312,25 @@ func TestNode_CleanupEventsReachTheReconcilerForGroupsAndClones(t *testing.T) {
 		t.Errorf("cleanups %v; want %v", got, want)
 	}
 }
+
+func TestBuildInput_StonithWaitsForTheFenceNotTheLease(t *testing.T) {
+	c := testCluster()
+	tab, _ := NewLeaseTable(DefaultLeaseTableConfig(time.Second))
+	tab.BecameLeader(t0)
+	v := state.Data{Index: 9, Nodes: map[string]*state.NodeState{
+		"n2": {Resources: map[string]*state.Observed{"db": obs(state.Started)}},
+		"n1": {Resources: map[string]*state.Observed{"fs": obs(state.Blocked)}},
+	}}
+	in := CoordInput{View: v, Cluster: c, Self: "n1", Alive: func(n string) bool { return n != "n2" }, Quorate: true, Leases: tab, Stonith: true}
+	dec := BuildInput(in, t0.Add(time.Hour)) // the lease lapsed long ago
+	if !dec.Input.Nodes["n2"].Unclean || len(dec.Lapsed) != 0 {
+		t.Errorf("stonith: n2 %+v lapsed %v; want unclean until fenced", dec.Input.Nodes["n2"], dec.Lapsed)
+	}
+	if dec.Fence["n2"] == "" || dec.Fence["n1"] == "" {
+		t.Errorf("fence %v; want n2 (lost) and n1 (failed stop)", dec.Fence)
+	}
+	in.Stonith = false
+	if dec := BuildInput(in, t0.Add(time.Hour)); len(dec.Fence) != 0 || len(dec.Lapsed["n2"]) != 1 {
+		t.Errorf("without stonith: fence %v lapsed %v; want no fence, n2 recovered on the lease", dec.Fence, dec.Lapsed)
+	}
+}

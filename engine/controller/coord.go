@@ -26,6 +26,11 @@ type CoordInput struct {
 	Quorate bool
 	// Leases says when a lost node's resources may be recovered.
 	Leases *LeaseTable
+	// Stonith: fencing is on and a fencer is available. A lost node's
+	// resources are then recovered only after its fence is confirmed (the
+	// fence record marks them stopped), never on the lease alone; and a node
+	// with a blocked instance (a failed stop) is fenced.
+	Stonith bool
 }
 
 // CoordDecision is BuildInput's result.
@@ -44,6 +49,8 @@ type CoordDecision struct {
 	// FailureAfterPlan: a failure was recorded after the committed
 	// placement's base index; a placement must be committed even if unchanged.
 	FailureAfterPlan bool
+	// Fence lists the nodes to fence (Stonith only), each with the reason.
+	Fence map[string]string
 }
 
 // BuildInput maps the replicated state, the membership view and the lease
@@ -60,7 +67,7 @@ type CoordDecision struct {
 //     Stopped while its failure counts.
 func BuildInput(in CoordInput, now time.Time) CoordDecision {
 	v, c := in.View, in.Cluster
-	out := CoordDecision{Lapsed: map[string][]string{}}
+	out := CoordDecision{Lapsed: map[string][]string{}, Fence: map[string]string{}}
 	recheck := func(t time.Time) {
 		if t.After(now) && (out.RecheckAt.IsZero() || t.Before(out.RecheckAt)) {
 			out.RecheckAt = t
@@ -113,7 +120,12 @@ func BuildInput(in CoordInput, now time.Time) CoordDecision {
 				}
 			}
 		}
-		if !alive && len(act) > 0 {
+		if !alive && len(act) > 0 && in.Stonith {
+			// With stonith, only a confirmed fence recovers them.
+			st.Unclean = true
+			out.Unclean = append(out.Unclean, n.Name)
+			out.Fence[n.Name] = "node lost with " + strings.Join(act, ", ") + " active"
+		} else if !alive && len(act) > 0 {
 			if in.Leases != nil && in.Leases.SafeToRecover(n.Name, now) {
 				out.Lapsed[n.Name] = act
 			} else {
@@ -143,6 +155,9 @@ func BuildInput(in CoordInput, now time.Time) CoordDecision {
 			case state.Blocked:
 				ob.State = scheduler.StateRunning
 				unmanaged[prim] = true
+				if in.Stonith && out.Fence[n.Name] == "" {
+					out.Fence[n.Name] = id + " blocked after a failed stop"
+				}
 			}
 			counting := o.FailCount > 0
 			if o.FailCount > 0 {
@@ -220,8 +235,17 @@ func (co coordinator) Propose(ctx context.Context, now time.Time) (Proposal, err
 		return Proposal{}, fmt.Errorf("committed configuration does not parse: %w", err)
 	}
 	v := n.cfg.State.View()
+	stonith := c.StonithEnabled() && n.cfg.Fencer != nil
+	if c.StonithEnabled() && n.cfg.Fencer == nil {
+		n.warnOnce("stonith is on but this node has no fencer: lost nodes are recovered on the lease alone")
+	}
 	dec := BuildInput(CoordInput{View: v, Cluster: c, Self: n.cfg.Name, Alive: n.cfg.Members.Alive,
-		Quorate: n.cfg.Members.Quorate(), Leases: n.table}, now)
+		Quorate: n.cfg.Members.Quorate(), Leases: n.table, Stonith: stonith}, now)
+	for _, node := range sortedKeys(dec.Fence) {
+		if node != n.cfg.Name {
+			n.fence(ctx, node, dec.Fence[node])
+		}
+	}
 	n.noteUnclean(dec.Unclean)
 	p := Proposal{Base: v.Index, RecheckAt: dec.RecheckAt}
 	forget := staleEntries(v, c)

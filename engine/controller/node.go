@@ -23,6 +23,7 @@ package controller
 //		NoQuorumDelay: cluster.EffectiveTiming().NoQuorumDelay.D(),
 //		Clock:   controller.SystemClock{},
 //		Logger:  log,
+//		Fencer:  fencer,                   // optional: Fence(ctx, node) error, nil only when confirmed off
 //	})
 //	consensus.Config.OnLeader = node.Lead      // blocks while leading; ctx ends with leadership
 //	on every membership event:  node.MembershipChanged()
@@ -108,6 +109,11 @@ type NodeConfig struct {
 	Resync time.Duration
 	// OnStopOverdue: see ReconcilerConfig (arm a watchdog with it).
 	OnStopOverdue func(instances []string)
+	// Fencer, when not nil and stonith is on, fences lost nodes (and nodes
+	// with a failed stop) before their resources are recovered; without it
+	// a lost node's resources are recovered once its lease has certainly
+	// lapsed.
+	Fencer Fencer
 }
 
 // Validate names every problem in c.
@@ -161,6 +167,11 @@ type Node struct {
 	attrCh  chan struct{}
 	unclean map[string]bool // under leadMu: lost nodes logged as unclean
 
+	fenceMu   sync.Mutex
+	fencing   map[string]bool      // attempts in flight
+	fenceNext map[string]time.Time // no new attempt before (after a failure)
+	warned    map[string]bool
+
 	closeOnce sync.Once
 	closeCh   chan struct{}
 }
@@ -178,7 +189,7 @@ func NewNode(cfg NodeConfig) (*Node, error) {
 	}
 	n := &Node{cfg: cfg, log: cfg.Logger.With("node", cfg.Name), memCh: make(chan struct{}),
 		attrs: map[string]string{}, attrCh: make(chan struct{}, 1), unclean: map[string]bool{},
-		closeCh: make(chan struct{})}
+		closeCh: make(chan struct{}), fencing: map[string]bool{}, fenceNext: map[string]time.Time{}, warned: map[string]bool{}}
 	var err error
 	if n.holder, err = NewLeaseHolder(cfg.Lease, cfg.Clock, nil); err != nil {
 		return nil, err

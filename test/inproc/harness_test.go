@@ -120,6 +120,8 @@ type cluster struct {
 
 	mu    sync.Mutex
 	nodes map[string]*tnode
+	// fencer, when set before startAll, is every node's controller.Fencer.
+	fencer controller.Fencer
 }
 
 func parse(b []byte) (*model.Cluster, error) {
@@ -254,7 +256,7 @@ func (c *cluster) startNode(name string) *tnode {
 		Types:   agent.Builtin().Lookup, DataDir: filepath.Join(c.root, name, "res"),
 		Lease: c.lease, NoQuorumDelay: c.model.EffectiveTiming().NoQuorumDelay.D(),
 		Clock: controller.SystemClock{}, Logger: log, LeaderInterval: 2 * time.Second,
-		Resync: 200 * time.Millisecond,
+		Resync: 200 * time.Millisecond, Fencer: c.fencer,
 	})
 	if err != nil {
 		c.t.Fatal(err)
