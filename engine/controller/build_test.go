@@ -256,6 +256,9 @@ func TestLeaseHandler_RoundTripAndStaleTerm(t *testing.T) {
 	if got := n.LeaseHolder().CatchUp(); got != 9 {
 		t.Errorf("catch-up index %d; want 9 (renewals received while the lease was not valid)", got)
 	}
+	if st := n.Status(); !st.LeaseValid || st.Leading || st.Node != "n1" {
+		t.Errorf("status %+v; want a valid lease, not leading", st)
+	}
 	if _, err := r.Renew(ctx, "n1", Renewal{Term: 4, Leader: "n3"}); !errors.Is(err, ErrStaleLease) {
 		t.Errorf("older term: err %v; want ErrStaleLease", err)
 	}

@@ -29,7 +29,8 @@ package controller
 //	on every membership event:  node.MembershipChanged()
 //	API: mux.Handle(controller.LeasePath, node.LeaseHandler())   // POST, JSON Renewal -> {"token": n}
 //	     (or call node.GrantLease(r) from the API's own handler)
-//	status: node.Instances() (this node's instances), node.Leading(), node.Unclean()
+//	status: node.Status() (leading, mode and why, lease, unclean nodes, this node's instances);
+//	        also node.Instances(), node.Leading(), node.Unclean()
 //	        (lost nodes not recovered yet: "unclean" in status); resources, states and
 //	        fail counts come from st.View().Nodes[NODE].Resources[INSTANCE]
 //	go node.Run(ctx)   // after cn is Ready; returns when ctx ends (resources keep running)
@@ -217,6 +218,35 @@ func (n *Node) Reconciler() *Reconciler { return n.rec }
 
 // Instances returns this node's instances as the reconciler sees them.
 func (n *Node) Instances() []InstanceStatus { return n.rec.Status() }
+
+// NodeStatus is a snapshot of a Node for the API and `haven status`.
+type NodeStatus struct {
+	Node string `json:"node"`
+	// Leading: the leader loop runs here (raft leader and quorate).
+	Leading bool `json:"leading"`
+	// Mode is the reconciler's effective mode and why.
+	Mode    string `json:"mode"`
+	ModeWhy string `json:"mode_why,omitempty"`
+	// Lease: whether this node's resource lease holds now, and until when.
+	LeaseValid bool      `json:"lease_valid"`
+	LeaseUntil time.Time `json:"lease_until,omitempty"`
+	// Unclean lists lost nodes whose resources are not recovered yet
+	// (coordinator only).
+	Unclean []string `json:"unclean,omitempty"`
+	// Instances are this node's instances as the reconciler sees them.
+	Instances []InstanceStatus `json:"instances"`
+}
+
+// Status returns a snapshot of this node's engine.
+func (n *Node) Status() NodeStatus {
+	m, why := n.rec.Mode()
+	st := NodeStatus{Node: n.cfg.Name, Leading: n.Leading(), Mode: m.String(), ModeWhy: why,
+		LeaseValid: n.holder.Valid(n.cfg.Clock.Now()), Unclean: n.Unclean(), Instances: n.rec.Status()}
+	if dl, ok := n.holder.Deadline(); ok {
+		st.LeaseUntil = dl
+	}
+	return st
+}
 
 // LeaseHolder returns this node's lease.
 func (n *Node) LeaseHolder() *LeaseHolder { return n.holder }
