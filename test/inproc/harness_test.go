@@ -124,8 +124,12 @@ type cluster struct {
 	fencer controller.Fencer
 }
 
+// types is the agent registry of the in-process clusters: the built-in
+// types plus the test types registered by init functions.
+var types = agent.Builtin()
+
 func parse(b []byte) (*model.Cluster, error) {
-	return config.Parse("committed configuration", b, config.Options{Types: agent.Builtin().Lookup})
+	return config.Parse("committed configuration", b, config.Options{Types: types.Lookup})
 }
 
 // newCluster parses yaml (with LOG, TESTPID placeholders replaced) and
@@ -253,7 +257,7 @@ func (c *cluster) startNode(name string) *tnode {
 		Name: name, State: st, Log: cn, Members: v,
 		Term:    func() uint64 { return cn.Status().Term },
 		Renewer: renewer{c: c, from: name},
-		Types:   agent.Builtin().Lookup, DataDir: filepath.Join(c.root, name, "res"),
+		Types:   types.Lookup, DataDir: filepath.Join(c.root, name, "res"),
 		Lease: c.lease, NoQuorumDelay: c.model.EffectiveTiming().NoQuorumDelay.D(),
 		Clock: controller.SystemClock{}, Logger: log, LeaderInterval: 2 * time.Second,
 		Resync: 200 * time.Millisecond, Fencer: c.fencer,
