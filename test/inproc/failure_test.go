@@ -180,3 +180,47 @@ resources:
 	})
 	t.Logf("after the heal web runs on %v only", c.runningOn("web"))
 }
+
+// TestConfig_RemovedResourceStopsAndIsForgotten: a resource removed from the
+// committed configuration is stopped where it runs, and the state forgets
+// its reports once stopped.
+func TestConfig_RemovedResourceStopsAndIsForgotten(t *testing.T) {
+	both := three + `
+resources:
+  - id: web
+    type: exec
+    params: {command: [/bin/sh, LOGDIR/web.sh], startup_grace: 100ms}
+    monitor: {interval: 300ms, timeout: 5s}
+  - id: db
+    type: exec
+    params: {command: [/bin/sh, LOGDIR/db.sh], startup_grace: 100ms}
+    monitor: {interval: 300ms, timeout: 5s}
+`
+	c := newCluster(t, both)
+	c.script("web", 0)
+	c.script("db", 0)
+	c.startAll()
+	c.waitSingle("web", "")
+	dbOn := c.waitSingle("db", "")
+	webOnly := strings.Replace(string(c.yaml), `  - id: db
+    type: exec
+    params: {command: [/bin/sh, `+c.logDir+`/db.sh], startup_grace: 100ms}
+    monitor: {interval: 300ms, timeout: 5s}
+`, "", 1)
+	if webOnly == string(c.yaml) {
+		t.Fatal("test bug: db not removed from the configuration")
+	}
+	c.apply(state.CmdSetConfig, state.SetConfig{Base: 1, YAML: []byte(webOnly)})
+	c.eventually("db stopped on "+dbOn, func() bool { return len(c.runningOn("db")) == 0 })
+	c.eventually("db forgotten in the state", func() bool {
+		for _, tn := range c.running() {
+			for _, ns := range tn.st.View().Nodes {
+				if _, ok := ns.Resources["db"]; ok {
+					return false
+				}
+			}
+		}
+		return true
+	})
+	c.waitSingle("web", "")
+}
