@@ -105,6 +105,15 @@ func BuildInput(in CoordInput, now time.Time) CoordDecision {
 		st := scheduler.NodeStatus{Online: alive}
 		if ns != nil {
 			st.Standby, st.Maintenance = ns.Standby, ns.Maintenance
+			if ns.FenceRequested != "" {
+				if in.Stonith {
+					// Nothing leaves or starts there until the fence.
+					st.Unclean = true
+					out.Fence[n.Name] = ns.FenceRequested
+				} else {
+					st.Standby = true // no fencer: keep it out like standby
+				}
+			}
 			if len(ns.Attributes) > 0 {
 				st.Attributes = map[string]string{}
 				for k, val := range ns.Attributes {

@@ -285,13 +285,16 @@ func applyReport(d *Data, c *Command, idx uint64, b *Report) (any, error) {
 		case "stop":
 			o.Held = true
 			d.event(c, idx, "failure", b.Node, b.Resource, "held stopped (on_fail stop) until cleanup")
-		case "standby", "fence":
-			// fence: the engine has no fencer to call yet; standby is the
-			// closest safe effect (the node runs nothing any more).
+		case "standby":
 			if !n.Standby {
 				n.Standby = true
-				d.event(c, idx, "node", b.Node, b.Resource, "standby on after %s failed (on_fail %s)", f.Op, f.OnFail)
+				d.event(c, idx, "node", b.Node, b.Resource, "standby on after %s failed (on_fail standby)", f.Op)
 			}
+		case "fence":
+			// The coordinator fences the node (or, without a fencer, keeps
+			// it out like standby) until a confirmed fence clears this.
+			n.FenceRequested = fmt.Sprintf("%s of %s failed (on_fail fence)", f.Op, b.Resource)
+			d.event(c, idx, "node", b.Node, b.Resource, "fence requested: %s", n.FenceRequested)
 		}
 		changed = true
 	}
@@ -309,6 +312,7 @@ func applyFence(d *Data, c *Command, idx uint64, b *Fence) (any, error) {
 	if b.OK && (b.Action == "off" || b.Action == "reboot") {
 		// A confirmed fence means nothing runs there any more.
 		if n := d.Nodes[b.Node]; n != nil {
+			n.FenceRequested = ""
 			for _, id := range sortedKeys(n.Resources) {
 				o := n.Resources[id]
 				if o.State != Stopped {

@@ -57,6 +57,9 @@ type NodeState struct {
 	Attributes map[string]string `json:"attributes,omitempty"`
 	// Resources is what this node reported about each resource (instance) id.
 	Resources map[string]*Observed `json:"resources,omitempty"`
+	// FenceRequested says why the node must be fenced (a failure with
+	// on_fail fence); cleared by a confirmed fence of the node.
+	FenceRequested string `json:"fence_requested,omitempty"`
 }
 
 // Observed resource states.

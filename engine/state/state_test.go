@@ -346,11 +346,20 @@ func TestReport_OnFailRulesOutliveTheReporter(t *testing.T) {
 	if v := s.View(); !v.Nodes["n2"].Standby || v.Nodes["n2"].Resources["db:1"].Held {
 		t.Fatalf("on_fail standby: node %+v; want standby, instance not held", v.Nodes["n2"])
 	}
+	fe := Report{Node: "n3", Resource: "fs", State: Failed, Failure: &Failure{ID: "n3-1", Op: "monitor", OnFail: "fence"}}
+	s.Apply(20, cmd(t, CmdReport, t0, fe))
+	if ns := s.View().Nodes["n3"]; ns.FenceRequested == "" || ns.Standby {
+		t.Fatalf("on_fail fence: %+v; want a fence request, not standby", ns)
+	}
+	s.Apply(21, cmd(t, CmdFence, t0, Fence{Node: "n3", Action: "off", OK: true}))
+	if ns := s.View().Nodes["n3"]; ns.FenceRequested != "" {
+		t.Fatalf("after a confirmed fence: %+v; want the request cleared", ns)
+	}
 	// Cleanup of the primitive covers its clone instances and the hold, and
 	// is recorded as a cleanup event even when a node had nothing to clear.
-	s.Apply(3, cmd(t, CmdCleanup, t0, Cleanup{Resource: "web"}))
-	s.Apply(4, cmd(t, CmdCleanup, t0, Cleanup{Resource: "db"}))
-	s.Apply(5, cmd(t, CmdCleanup, t0, Cleanup{Resource: "db"}))
+	s.Apply(23, cmd(t, CmdCleanup, t0, Cleanup{Resource: "web"}))
+	s.Apply(24, cmd(t, CmdCleanup, t0, Cleanup{Resource: "db"}))
+	s.Apply(25, cmd(t, CmdCleanup, t0, Cleanup{Resource: "db"}))
 	v := s.View()
 	if o := v.Nodes["n1"].Resources["web"]; o.Held || o.FailCount != 0 || o.State != Stopped {
 		t.Errorf("web after cleanup: %+v", o)
@@ -368,8 +377,8 @@ func TestReport_OnFailRulesOutliveTheReporter(t *testing.T) {
 		t.Errorf("%d cleanup events; want 3 (one per applied cleanup)", n)
 	}
 	// A blocked instance is cleaned up to "stopping": possibly active until probed.
-	s.Apply(6, cmd(t, CmdReport, t0, Report{Node: "n1", Resource: "fs", State: Blocked, Reason: "stop failed"}))
-	s.Apply(7, cmd(t, CmdCleanup, t0, Cleanup{Resource: "fs", Node: "n1"}))
+	s.Apply(26, cmd(t, CmdReport, t0, Report{Node: "n1", Resource: "fs", State: Blocked, Reason: "stop failed"}))
+	s.Apply(27, cmd(t, CmdCleanup, t0, Cleanup{Resource: "fs", Node: "n1"}))
 	if o := s.View().Nodes["n1"].Resources["fs"]; o.State != Stopping {
 		t.Errorf("blocked fs after cleanup: %+v; want stopping until the node probes it", o)
 	}

@@ -52,16 +52,62 @@ func (f *testFencer) calledAt(node string) (time.Time, bool) {
 	return t, ok
 }
 
-// TestFencing_LostNodeRecoveredOnlyAfterTheFence: with stonith on, the
-// resources of a cut-off node are not recovered when its lease lapses, only
-// once its fence is confirmed (DESIGN §9.4).
-func TestFencing_LostNodeRecoveredOnlyAfterTheFence(t *testing.T) {
-	yaml := strings.NewReplacer("stonith: false", "stonith: true",
+// stonithThree is the three-node cluster with stonith on and a test device.
+func stonithThree() string {
+	return strings.NewReplacer("stonith: false", "stonith: true",
 		"addresses: [127.0.0.1]}", "addresses: [127.0.0.1], fence: [fake]}",
 		"addresses: [127.0.0.2]}", "addresses: [127.0.0.2], fence: [fake]}",
 		"addresses: [127.0.0.3]}", "addresses: [127.0.0.3], fence: [fake]}").Replace(three) + `
 fencing:
   - {id: fake, type: exec, params: {command: /bin/true}}
+`
+}
+
+// TestFencing_OnFailFenceFencesTheNode: a monitor failure with on_fail
+// fence gets the node fenced; the resource starts elsewhere after the fence.
+func TestFencing_OnFailFenceFencesTheNode(t *testing.T) {
+	c := newCluster(t, stonithThree()+`
+resources:
+  - id: web
+    type: exec
+    params: {command: [/bin/sh, LOGDIR/web.sh], startup_grace: 100ms}
+    monitor: {interval: 200ms, timeout: 5s, on_fail: fence}
+`)
+	f := &testFencer{c: c, release: make(chan struct{}), called: map[string]time.Time{}, done: map[string]time.Time{}}
+	close(f.release)
+	c.fencer = f
+	c.script("web", 0)
+	c.startAll()
+	home := c.waitSingle("web", "")
+	if c.leader() == home {
+		ctx, cancel := context.WithTimeout(context.Background(), waitFor)
+		err := c.node(home).cn.TransferLeadership(ctx)
+		cancel()
+		if err != nil {
+			t.Fatal(err)
+		}
+		c.eventually("another coordinator", func() bool { return c.leader() != home })
+	}
+	c.killRunning("web", home)
+	next := c.waitSingle("web", home)
+	f.mu.Lock()
+	fenced, ok := f.done[home]
+	f.mu.Unlock()
+	if !ok {
+		t.Fatalf("web moved to %s but %s was never fenced", next, home)
+	}
+	for _, iv := range c.intervals() {
+		if iv.res == "web" && iv.node == next && iv.open() && iv.start < fenced.UnixNano() {
+			t.Errorf("web started on %s before the fence of %s was confirmed", next, home)
+		}
+	}
+}
+
+// TestFencing_LostNodeRecoveredOnlyAfterTheFence: with stonith on, the
+// resources of a cut-off node are not recovered when its lease lapses, only
+// once its fence is confirmed (DESIGN §9.4).
+func TestFencing_LostNodeRecoveredOnlyAfterTheFence(t *testing.T) {
+	yaml := stonithThree() + `
 resources:
   - id: web
     type: exec
