@@ -165,23 +165,22 @@ func (w *working) allocateInstance(cl, inst *resource, prefer int, allColoc bool
 }
 
 func (w *working) appendParentColocations(cl, inst *resource, all bool) {
-	// Pacemaker prepends each parent colocation (g_list_prepend), so the
-	// instance sees them in reverse order of the clone's list, before its own;
-	// an instance whose pre-assignment was rejected gets them a second time
-	// (and applies finite ones twice), as in Pacemaker.
-	var colocs, lhs []*colocation
-	for i := len(cl.colocs) - 1; i >= 0; i-- {
-		c := cl.colocs[i]
-		if all || c.score < 0 || c.score >= model.Infinity {
-			colocs = append(colocs, c)
+	has := func(list []*colocation, c *colocation) bool {
+		for _, x := range list {
+			if x == c {
+				return true
+			}
+		}
+		return false
+	}
+	for _, c := range cl.colocs {
+		if (all || c.score < 0 || c.score >= model.Infinity) && !has(inst.colocs, c) {
+			inst.colocs = append(inst.colocs, c)
 		}
 	}
-	for i := len(cl.colocsLHS) - 1; i >= 0; i-- {
-		c := cl.colocsLHS[i]
-		if all || c.score < 0 {
-			lhs = append(lhs, c)
+	for _, c := range cl.colocsLHS {
+		if (all || c.score < 0) && !has(inst.colocsLHS, c) {
+			inst.colocsLHS = append(inst.colocsLHS, c)
 		}
 	}
-	inst.colocs = append(colocs, inst.colocs...)
-	inst.colocsLHS = append(lhs, inst.colocsLHS...)
 }
