@@ -212,9 +212,7 @@ func BuildInput(in CoordInput, now time.Time) CoordDecision {
 			si.Admin.Preferences = append(si.Admin.Preferences, scheduler.Preference{Name: p.Kind, Resource: id, Node: p.Node, Score: score})
 		}
 	}
-	for _, id := range sortedKeys(unmanaged) {
-		si.Admin.Unmanaged = append(si.Admin.Unmanaged, id)
-	}
+	si.Admin.Unmanaged = append(si.Admin.Unmanaged, sortedKeys(unmanaged)...)
 	out.Input = si
 	return out
 }

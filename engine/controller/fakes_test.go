@@ -199,12 +199,6 @@ func (f *fakeReporter) find(inst string, state State, op string) []recordedObs {
 	return out
 }
 
-func (f *fakeReporter) lastIndex() uint64 {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	return f.index
-}
-
 // logWriter routes slog output to t.Log.
 type logWriter struct{ t *testing.T }
 

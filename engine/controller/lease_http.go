@@ -45,7 +45,7 @@ func (n *Node) LeaseHandler() http.Handler {
 			http.Error(w, fmt.Sprintf("lease renewal: bad body (%v); expected {\"term\": n, \"leader\": name, \"echo\": token, \"index\": n}", err), http.StatusBadRequest)
 			return
 		}
-		tok, err := n.GrantLease(Renewal{Term: body.Term, Leader: body.Leader, Echo: body.Echo, Index: body.Index})
+		tok, err := n.GrantLease(Renewal(body))
 		if err != nil {
 			http.Error(w, err.Error(), http.StatusConflict)
 			return
@@ -76,7 +76,7 @@ func (h *HTTPRenewer) Renew(ctx context.Context, node string, r Renewal) (uint64
 	if err != nil {
 		return 0, fmt.Errorf("lease renewal to %s: %w", node, err)
 	}
-	b, _ := json.Marshal(renewalJSON{Term: r.Term, Leader: r.Leader, Echo: r.Echo, Index: r.Index})
+	b, _ := json.Marshal(renewalJSON(r))
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, strings.TrimRight(base, "/")+LeasePath, bytes.NewReader(b))
 	if err != nil {
 		return 0, fmt.Errorf("lease renewal to %s: %w", node, err)
