@@ -123,7 +123,7 @@ type Op struct {
 type Meta struct {
 	Pos                `yaml:"-" json:"-"`
 	Stickiness         *Score   `yaml:"stickiness,omitempty" json:"stickiness,omitempty" doc:"preference for staying where it runs (resource-stickiness)"`
-	MigrationThreshold int      `yaml:"migration_threshold,omitempty" json:"migration_threshold,omitempty" doc:"failures on a node before the resource is banned from it (0 = never)"`
+	MigrationThreshold int      `yaml:"migration_threshold,omitempty" json:"migration_threshold,omitempty" doc:"failures on a node before the resource is banned from it; 0 (the default) is Pacemaker's INFINITY: only a failed start, whose fail count is INFINITY, bans the node"`
 	FailureTimeout     Duration `yaml:"failure_timeout,omitempty" json:"failure_timeout,omitempty" doc:"failures older than this are forgotten (0 = never)"`
 	TargetRole         string   `yaml:"target_role,omitempty" json:"target_role,omitempty" enum:"Started,Stopped" doc:"Started (default) or Stopped"`
 	Priority           int      `yaml:"priority,omitempty" json:"priority,omitempty" doc:"higher priority resources are placed first"`

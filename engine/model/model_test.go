@@ -168,3 +168,16 @@ func TestDecodeParams_Strict(t *testing.T) {
 		t.Error("wrong type accepted")
 	}
 }
+
+func TestScore_JSONAcceptsNumbersAndNames(t *testing.T) {
+	for in, want := range map[string]Score{`3`: 3, `"3"`: 3, `"INFINITY"`: Infinity, `-2000000`: NegInfinity, `"-INFINITY"`: NegInfinity} {
+		var s Score
+		if err := s.UnmarshalJSON([]byte(in)); err != nil || s != want {
+			t.Errorf("UnmarshalJSON(%s) = %v, %v; want %v", in, s, err, want)
+		}
+	}
+	var s Score
+	if err := s.UnmarshalJSON([]byte(`"lots"`)); err == nil {
+		t.Error("UnmarshalJSON accepted \"lots\"")
+	}
+}

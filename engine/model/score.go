@@ -84,5 +84,15 @@ func (s *Score) UnmarshalText(b []byte) error {
 	return nil
 }
 
+// UnmarshalJSON accepts a JSON number as well as the text forms, so
+// hand-written state files may say "fail_count": 3.
+func (s *Score) UnmarshalJSON(b []byte) error {
+	t := string(b)
+	if len(t) >= 2 && t[0] == '"' && t[len(t)-1] == '"' {
+		t = t[1 : len(t)-1]
+	}
+	return s.UnmarshalText([]byte(t))
+}
+
 // MarshalText writes INFINITY and -INFINITY by name.
 func (s Score) MarshalText() ([]byte, error) { return []byte(s.String()), nil }
