@@ -18,6 +18,7 @@ import (
 	"github.com/havenha/haven/consensus"
 	"github.com/havenha/haven/engine/api"
 	"github.com/havenha/haven/engine/config"
+	"github.com/havenha/haven/engine/controller"
 	"github.com/havenha/haven/engine/model"
 	"github.com/havenha/haven/engine/state"
 	"github.com/havenha/haven/membership"
@@ -33,6 +34,8 @@ type agentBackend struct {
 	node    *consensus.Node // set before the API starts
 	st      *state.State
 	log     *slog.Logger
+	// ctl is the resource engine (set before the API starts).
+	ctl *controller.Node
 }
 
 func (b *agentBackend) Quorum() api.QuorumView { return quorumView(b.mem.Status()) }
@@ -79,7 +82,45 @@ func (b *agentBackend) Status(context.Context) (api.StatusView, error) {
 		v.Nodes = append(v.Nodes, nv)
 	}
 	v.Resources = resourceViews(cl, data)
+	v.FailedActions = failedActions(data)
+	if b.ctl != nil {
+		ns := b.ctl.Status()
+		v.Controller = &api.ControllerView{Leading: ns.Leading, Mode: ns.Mode, ModeWhy: ns.ModeWhy,
+			LeaseValid: ns.LeaseValid, LeaseUntil: ns.LeaseUntil, Unclean: ns.Unclean}
+		for i := range v.Nodes {
+			if slices.Contains(ns.Unclean, v.Nodes[i].Name) {
+				v.Nodes[i].State = "unclean"
+			}
+		}
+	}
 	return v, nil
+}
+
+// failedActions lists every instance with a recorded failure, by node then
+// instance.
+func failedActions(data state.Data) []api.FailedAction {
+	var out []api.FailedAction
+	for _, n := range sortedNames(data.Nodes) {
+		res := data.Nodes[n].Resources
+		for _, id := range sortedNames(res) {
+			o := res[id]
+			if o.FailCount == 0 && o.State != state.Failed && o.State != state.Blocked && !o.Held {
+				continue
+			}
+			out = append(out, api.FailedAction{Resource: id, Node: n, State: o.State, FailCount: o.FailCount,
+				LastFailure: o.LastFailure, Reason: o.Reason, Held: o.Held})
+		}
+	}
+	return out
+}
+
+func sortedNames[V any](m map[string]V) []string {
+	out := make([]string, 0, len(m))
+	for k := range m {
+		out = append(out, k)
+	}
+	sort.Strings(out)
+	return out
 }
 
 // resourceViews combines the committed placement with what nodes reported.

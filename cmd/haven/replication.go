@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/havenha/haven/consensus"
+	"github.com/havenha/haven/engine/controller"
 	"github.com/havenha/haven/engine/state"
 	"github.com/havenha/haven/membership"
 )
@@ -165,7 +166,7 @@ func writeFileAtomic(path string, data []byte) error {
 // consumeEvents feeds membership's view to consensus: a peer declared dead
 // or gone may start fence-to-win (consensus decides whether it applies), a
 // peer seen again is re-added. Other events are logged at debug level.
-func consumeEvents(ctx context.Context, log *slog.Logger, mem *membership.Membership, n *consensus.Node) error {
+func consumeEvents(ctx context.Context, log *slog.Logger, mem *membership.Membership, n *consensus.Node, ctl *controller.Node) error {
 	for {
 		var e membership.Event
 		select {
@@ -174,6 +175,9 @@ func consumeEvents(ctx context.Context, log *slog.Logger, mem *membership.Member
 		case e = <-mem.EventCh():
 		}
 		log.Debug("membership event", "kind", e.Kind, "node", e.Node, "link", e.Link, "quorate", e.Quorum.Quorate)
+		if ctl != nil {
+			ctl.MembershipChanged()
+		}
 		switch e.Kind {
 		case membership.EventDead, membership.EventLeave:
 			if err := n.PeerDown(ctx, e.Node); err != nil {

@@ -14,8 +14,10 @@ package main
 //     fence-to-win against a node that is merely stopping;
 //   - membership leaves last and gracefully, so peers see "left", not "dead".
 //
-// The controller (engine/controller: leader loop and reconciler) slots in
-// after the committed-file keeper; a witness runs everything but it.
+// The controller (engine/controller: leader loop, reconciler, leases) is
+// built with raft (its Lead is raft's OnLeader) and its node side runs after
+// the membership event consumer; it stops before raft closes, and leaves the
+// resources running. A witness runs only its coordinator side.
 
 import (
 	"context"
@@ -24,6 +26,7 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"net/http"
 	"os"
 	"strconv"
 	"strings"
@@ -32,6 +35,7 @@ import (
 	"github.com/havenha/haven/consensus"
 	"github.com/havenha/haven/engine/api"
 	"github.com/havenha/haven/engine/config"
+	"github.com/havenha/haven/engine/controller"
 	"github.com/havenha/haven/engine/model"
 	"github.com/havenha/haven/engine/state"
 	"github.com/havenha/haven/membership"
@@ -127,8 +131,12 @@ func runAgent(ctx context.Context, o agentOptions, stderr io.Writer) error {
 		socket = defaultSocket(node.Name)
 	}
 	be := &agentBackend{name: node.Name, startup: cl, mem: mem, st: st, log: logger}
+	// The lease endpoint is mounted now and answers once the controller
+	// exists (step 9); until then a renewal is refused and simply retried.
+	lease := &leaseEndpoint{}
 	srv, err := api.New(api.Config{Backend: be, Logger: logger, SocketPath: socket,
-		TCPAddr: net.JoinHostPort(node.Addresses[0], strconv.Itoa(apiPort)), Token: keys.APIToken()})
+		TCPAddr: net.JoinHostPort(node.Addresses[0], strconv.Itoa(apiPort)), Token: keys.APIToken(),
+		Handlers: map[string]http.Handler{controller.LeasePath: lease}})
 	if err != nil {
 		return err
 	}
@@ -180,16 +188,33 @@ func runAgent(ctx context.Context, o agentOptions, stderr io.Writer) error {
 		return fail("raft", fmt.Errorf("raft: %w", err))
 	}
 	var raftNode *consensus.Node
+	var ctl *controller.Node
 	raftNode, err = consensus.New(consensus.Config{
 		Cluster: cl, Node: node.Name, Key: keys.Raft, DataDir: dataDir, Link: link, State: st,
 		Fencer: noFencer{}, Membership: aliveView{mem}, Logger: logger,
-		OnLeader: func(ctx context.Context) { seedConfig(ctx, logger, raftNode, st, fileBytes, node.Name) },
+		OnLeader: func(ctx context.Context) {
+			// A fresh cluster's first leader commits the file, then
+			// coordinates (blocks while leading; ctx ends with leadership).
+			seedConfig(ctx, logger, raftNode, st, fileBytes, node.Name)
+			ctl.Lead(ctx)
+		},
 	})
 	if err != nil {
 		link.Close()
 		return fail("raft", err)
 	}
 	be.node = raftNode
+	// The resource engine (engine/controller): reconciler, leader loop,
+	// lease sender and holder. Built now so OnLeader (called once raft
+	// runs) finds it; run after the committed-file keeper.
+	ctl, err = newController(cl, node.Name, dataDir, keys.APIToken(), st, mem, raftNode, logger)
+	if err != nil {
+		link.Close()
+		_ = raftNode.Close()
+		return fail("controller", err)
+	}
+	be.ctl = ctl
+	lease.set(ctl)
 	raftC, err := startComponent(ctx, "raft", func(ctx context.Context) error {
 		err := raftNode.Run(ctx)
 		_ = link.Close() // after raft: it owns the transport until Run returns
@@ -215,11 +240,32 @@ func runAgent(ctx context.Context, o agentOptions, stderr io.Writer) error {
 	keepC, _ := startComponent(ctx, "config-file", keeper.Run, closedCh())
 	started = append(started, keepC)
 
-	// 11. Membership events: fence-to-win's peer down / peer up.
+	// 11. Membership events: fence-to-win's peer down / peer up, and the
+	// controller's liveness and quorum triggers.
 	evC, _ := startComponent(ctx, "events", func(ctx context.Context) error {
-		return consumeEvents(ctx, logger, mem, raftNode)
+		return consumeEvents(ctx, logger, mem, raftNode, ctl)
 	}, closedCh())
 	started = append(started, evC)
+
+	// 11b. The controller's node side: the reconciler converges this node
+	// to the committed placement under its lease. A witness runs no
+	// resources: it only coordinates (OnLeader) when it is the raft leader.
+	// Stopping it leaves the resources running (as Pacemaker's stop of
+	// pacemaker does not, haven's restart keeps the services up).
+	ctlC, _ := startComponent(ctx, "controller", func(ctx context.Context) error {
+		var err error
+		if node.IsWitness() {
+			<-ctx.Done()
+		} else {
+			err = ctl.Run(ctx)
+		}
+		_ = ctl.Close()
+		if errors.Is(err, context.Canceled) {
+			err = nil
+		}
+		return err
+	}, closedCh())
+	started = append(started, ctlC)
 
 	// 12. The API last: it answers only once everything it reports runs.
 	apiC, err := startComponent(ctx, "api", srv.Run, srv.Ready())

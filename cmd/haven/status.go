@@ -129,6 +129,22 @@ func printClusterStatus(w io.Writer, s api.StatusView, now time.Time) {
 			fails = append(fails, fmt.Sprintf("  * %s on %s: fail-count=%d", r.ID, n, r.FailCounts[n]))
 		}
 	}
+	if len(s.FailedActions) > 0 {
+		fails = fails[:0]
+		for _, f := range s.FailedActions {
+			line := fmt.Sprintf("  * %s on %s: %s, fail-count=%d", f.Resource, f.Node, f.State, f.FailCount)
+			if !f.LastFailure.IsZero() {
+				line += ", last failure " + f.LastFailure.Local().Format("Mon Jan _2 15:04:05 2006")
+			}
+			if f.Held {
+				line += ", held stopped until cleanup"
+			}
+			if f.Reason != "" {
+				line += " (" + f.Reason + ")"
+			}
+			fails = append(fails, line)
+		}
+	}
 	if len(fails) > 0 {
 		fmt.Fprintf(w, "\nFailed Resource Actions:\n%s\n", strings.Join(fails, "\n"))
 	}

@@ -50,6 +50,10 @@ type Config struct {
 	TCPAddr string
 	// Token is the bearer token TCP clients must present (required with TCPAddr).
 	Token string
+	// Handlers are extra endpoints (path -> handler) served on both
+	// listeners, behind the token on TCP: node-to-node traffic such as the
+	// controller's lease renewals (controller.LeasePath).
+	Handlers map[string]http.Handler
 }
 
 // Server serves the API. New does no I/O; Run listens and blocks.
@@ -111,8 +115,12 @@ func New(cfg Config) (*Server, error) {
 			writeJSON(w, http.StatusOK, v)
 		})(w, r)
 	})
+	s.mountAdmin()
+	for p, h := range cfg.Handlers {
+		s.mux.Handle(p, h)
+	}
 	s.mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
-		writeError(w, http.StatusNotFound, fmt.Sprintf("no such endpoint %s; expected one of /v1/quorum, /v1/status, /v1/config", r.URL.Path))
+		writeError(w, http.StatusNotFound, fmt.Sprintf("no such endpoint %s; expected one of /v1/quorum, /v1/status, /v1/config, /v1/resources/cleanup, /v1/nodes/standby", r.URL.Path))
 	})
 	return s, nil
 }

@@ -62,6 +62,36 @@ type StatusView struct {
 	Nodes         []NodeView     `json:"nodes"`
 	Resources     []ResourceView `json:"resources"`
 	Consensus     ConsensusView  `json:"consensus"`
+	// FailedActions are the failures the state records (crm_mon's "Failed
+	// Resource Actions"), per node and resource instance.
+	FailedActions []FailedAction `json:"failed_actions,omitempty"`
+	// Controller is the answering node's resource engine (absent on an
+	// agent without one).
+	Controller *ControllerView `json:"controller,omitempty"`
+}
+
+// FailedAction is one resource instance with recorded failures on a node.
+type FailedAction struct {
+	Resource    string    `json:"resource"`
+	Node        string    `json:"node"`
+	State       string    `json:"state"`
+	FailCount   int       `json:"fail_count"`
+	LastFailure time.Time `json:"last_failure,omitzero"`
+	Reason      string    `json:"reason,omitempty"`
+	// Held: on_fail stop keeps it stopped until cleanup or failure_timeout.
+	Held bool `json:"held,omitempty"`
+}
+
+// ControllerView is the answering node's resource engine: whether it
+// coordinates, its reconciler mode, its lease and the lost nodes whose
+// resources are not recovered yet.
+type ControllerView struct {
+	Leading    bool      `json:"leading"`
+	Mode       string    `json:"mode"`
+	ModeWhy    string    `json:"mode_why,omitempty"`
+	LeaseValid bool      `json:"lease_valid"`
+	LeaseUntil time.Time `json:"lease_until,omitzero"`
+	Unclean    []string  `json:"unclean,omitempty"`
 }
 
 // NodeView is one configured node in a status.

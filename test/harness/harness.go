@@ -219,6 +219,9 @@ func New(t testing.TB, spec Spec) *Cluster {
 			c.WriteConfig(n.ConfigPath, "authkey", nil)
 		}
 	}
+	// Cleanups run last-in first-out: the agents are killed first, then
+	// the resource processes they left behind.
+	t.Cleanup(c.KillAllResources)
 	t.Cleanup(c.KillAll)
 	return c
 }

@@ -140,3 +140,25 @@ func unwrapURL(err error) error {
 	}
 	return err
 }
+
+// Cleanup sends POST /v1/resources/cleanup.
+func (c *Client) Cleanup(ctx context.Context, req api.CleanupRequest) (api.CleanupResponse, error) {
+	var v api.CleanupResponse
+	body, err := json.Marshal(req)
+	if err != nil {
+		return v, err
+	}
+	err = c.do(ctx, http.MethodPost, "/v1/resources/cleanup", body, &v)
+	return v, err
+}
+
+// Standby sends POST /v1/nodes/standby.
+func (c *Client) Standby(ctx context.Context, req api.StandbyRequest) (api.StandbyResponse, error) {
+	var v api.StandbyResponse
+	body, err := json.Marshal(req)
+	if err != nil {
+		return v, err
+	}
+	err = c.do(ctx, http.MethodPost, "/v1/nodes/standby", body, &v)
+	return v, err
+}
