@@ -67,15 +67,20 @@ func newRig(t *testing.T, clusterExtra string, nodes []harness.NodeSpec, extra s
 	return r
 }
 
-// script writes LOGDIR/RES.sh: it stamps "start NS NODE PID RES" into the
-// events file, writes its pid to LOGDIR/RES.pid.NODE, and stamps "stop …"
-// on SIGTERM. It ends by itself when the test process is gone.
+// script writes LOGDIR/RES.sh: after $DELAY seconds (exec's env param;
+// default 0) it stamps "start NS NODE PID RES" into the events file, writes
+// its pid to LOGDIR/RES.pid.NODE and creates LOGDIR/RES.ready.NODE (for a
+// check command), and stamps "stop …" on SIGTERM. It ends by itself when the test process is gone.
 func (r *rig) script(res string) {
 	r.t.Helper()
 	s := fmt.Sprintf(`log=%[2]s/events; pidf=%[2]s/%[1]s.pid.$HAVEN_NODE
-trap 'echo "stop $(date +%%s%%N) $HAVEN_NODE $$ %[1]s" >> $log; rm -f $pidf; exit 0' TERM INT
+ready=%[2]s/%[1]s.ready.$HAVEN_NODE
+trap 'echo "stop $(date +%%s%%N) $HAVEN_NODE $$ %[1]s" >> $log; rm -f $pidf $ready; exit 0' TERM INT
+rm -f $ready
+sleep ${DELAY:-0}
 echo "start $(date +%%s%%N) $HAVEN_NODE $$ %[1]s" >> $log
 echo $$ > $pidf
+touch $ready
 while kill -0 %[3]d 2>/dev/null; do sleep 0.1; done
 `, res, r.logDir, os.Getpid())
 	if err := os.WriteFile(filepath.Join(r.logDir, res+".sh"), []byte(s), 0o644); err != nil {
