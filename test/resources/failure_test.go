@@ -116,6 +116,7 @@ constraints:
 	}
 	r.waitFailCount("svc", "n1", 0)
 	r.waitOn("svc", "n1")
+	r.checkNeverTwice("svc")
 	s, _ = r.status()
 	for _, f := range s.FailedActions {
 		if f.Resource == "svc" {
@@ -223,6 +224,7 @@ constraints:
 		la, lb := r.live("a"), r.live("b")
 		return len(la) == 1 && la[0].node != "n2" && len(lb) == 1 && lb[0].node == "n3"
 	})
+	r.checkNeverTwice("a", "b")
 	if la, lb := r.live("a"), r.live("b"); lb[0].start < la[0].start {
 		t.Logf("known gap: b kept running on n3 while a moved (a down, then up on %s); Pacemaker restarts b", la[0].node)
 	}

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -281,4 +282,48 @@ func (r *rig) dump() {
 
 func threeNodes() []harness.NodeSpec {
 	return []harness.NodeSpec{{Name: "n1"}, {Name: "n2"}, {Name: "n3"}}
+}
+
+// killNodeResources SIGKILLs the resource processes the node's agent left
+// (a machine failure after the agent's) and stamps their kills.
+func (r *rig) killNodeResources(node string) {
+	r.t.Helper()
+	byPid := map[int]interval{}
+	for _, iv := range r.intervals() {
+		if iv.stop == 0 {
+			byPid[iv.pid] = iv
+		}
+	}
+	for _, rp := range r.c.Node(node).ResourceProcesses() {
+		iv, ok := byPid[rp.PID]
+		if !ok {
+			iv = interval{res: rp.Instance, node: node, pid: rp.PID}
+		}
+		r.kill(iv)
+	}
+}
+
+// checkNeverTwice fails the test if a process of any of res ran on two
+// nodes at once, by the stamps (a kill is stamped after the fact, so the
+// check errs on the side of overlap).
+func (r *rig) checkNeverTwice(res ...string) {
+	r.t.Helper()
+	now := time.Now().UnixNano()
+	ivs := r.intervals()
+	end := func(iv interval) int64 {
+		if iv.stop == 0 {
+			return now
+		}
+		return iv.stop
+	}
+	for i, a := range ivs {
+		for _, b := range ivs[i+1:] {
+			if a.res != b.res || a.node == b.node || !slices.Contains(res, a.res) {
+				continue
+			}
+			if a.start < end(b) && b.start < end(a) {
+				r.t.Errorf("%s ran on %s (pid %d) and %s (pid %d) at once", a.res, a.node, a.pid, b.node, b.pid)
+			}
+		}
+	}
 }

@@ -26,8 +26,8 @@ constraints:
 	r.c.Node("n2").Kill()
 	// The killed agents' resources keep running (nothing stops them
 	// without haven: the watchdog gap); this test is about n3.
-	r.c.Node("n1").KillResources()
-	r.c.Node("n2").KillResources()
+	r.killNodeResources("n1")
+	r.killNodeResources("n2")
 	killedAt := time.Now()
 	r.eventually("n3 stopped solo and hb (no quorum)", func() bool {
 		return len(r.runningOn("solo")) == 0 && len(r.runningOn("hb")) == 0
@@ -49,4 +49,5 @@ constraints:
 	r.c.Node("n2").Start()
 	r.waitOn("solo", "n3")
 	r.waitOn("hb", "n1", "n2", "n3")
+	r.checkNeverTwice("solo")
 }

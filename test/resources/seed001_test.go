@@ -1,0 +1,82 @@
+package resources
+
+import (
+	"strings"
+	"testing"
+
+	"github.com/havenha/haven/engine/api"
+	"github.com/havenha/haven/test/harness"
+)
+
+// Seed 001's shape: two nodes and a witness, a service address colocated
+// with a web server (exec stands in for both), preferring Lubuntu.
+const seed001 = `resources:
+  - {id: failoverip, type: exec, params: {command: SCRIPT(failoverip)}, monitor: {interval: 1s, timeout: 5s}}
+  - {id: serviceWeb, type: exec, params: {command: SCRIPT(serviceWeb)}, monitor: {interval: 1s, timeout: 5s}}
+constraints:
+  - location: {id: preferred-Lubuntu, resource: failoverip, node: Lubuntu, score: 100}
+  - colocation: {id: failoverip-serviceWeb, resource: failoverip, with: serviceWeb, score: INFINITY}
+`
+
+func seed001Rig(t *testing.T) *rig {
+	return newRig(t, "  no_quorum_policy: ignore\n  stonith: false",
+		[]harness.NodeSpec{{Name: "Lubuntu"}, {Name: "Lubuntu1"}, {Name: "witness", Role: "witness"}}, seed001)
+}
+
+func (r *rig) waitBothOn(node string) {
+	r.t.Helper()
+	r.waitOn("failoverip", node)
+	r.waitOn("serviceWeb", node)
+}
+
+// The preferred node fails (agent and processes killed, as a machine
+// failure): both move to Lubuntu1; it returns: both fail back.
+func TestResources_Seed001FailbackToPreferred(t *testing.T) {
+	r := seed001Rig(t)
+	r.c.StartAll()
+	r.waitBothOn("Lubuntu")
+	r.c.Node("Lubuntu").Kill()
+	r.killNodeResources("Lubuntu")
+	r.waitBothOn("Lubuntu1")
+	r.c.Node("Lubuntu").Start()
+	r.waitBothOn("Lubuntu")
+	r.checkNeverTwice("failoverip", "serviceWeb")
+	// The witness never ran anything.
+	for _, iv := range r.intervals() {
+		if iv.node == "witness" {
+			t.Errorf("%s ran on the witness (pid %d)", iv.res, iv.pid)
+		}
+	}
+}
+
+// `haven node standby` moves everything off Lubuntu; unstandby brings it
+// back (stickiness 0, location 100).
+func TestResources_Seed001StandbyAndBack(t *testing.T) {
+	r := seed001Rig(t)
+	r.c.StartAll()
+	r.waitBothOn("Lubuntu")
+	out := r.cli("node", "standby", "Lubuntu", "-c", r.c.ConfigPath)
+	if !strings.Contains(out, "Lubuntu is in standby") {
+		t.Errorf("node standby said %q", out)
+	}
+	r.waitBothOn("Lubuntu1")
+	s := r.c.Node("witness").WaitStatus("Lubuntu shown in standby", waitFor, func(s api.StatusView) bool {
+		for _, n := range s.Nodes {
+			if n.Name == "Lubuntu" {
+				return n.State == "standby"
+			}
+		}
+		return false
+	})
+	if st := r.cli("status", "--socket", r.c.Node("witness").Socket); !strings.Contains(st, "Standby: [ Lubuntu ]") {
+		t.Errorf("haven status on the witness does not show Lubuntu in standby:\n%s", st)
+	}
+	_ = s
+	r.cli("node", "unstandby", "Lubuntu", "--socket", r.c.Node("Lubuntu1").Socket)
+	r.waitBothOn("Lubuntu")
+	r.checkNeverTwice("failoverip", "serviceWeb")
+	// Standby of the witness is refused.
+	if _, errOut, err := r.c.CLI("node", "standby", "witness", "-c", r.c.ConfigPath); err == nil || !strings.Contains(errOut, "witness") {
+		t.Errorf("standby of the witness: err %v, stderr %q; expected a refusal", err, errOut)
+	}
+}
