@@ -229,3 +229,33 @@ constraints:
 		t.Logf("known gap: b kept running on n3 while a moved (a down, then up on %s); Pacemaker restarts b", la[0].node)
 	}
 }
+
+// The killed agent comes back while its orphaned process still runs: it
+// probes, reports it, and the resource ends up running on one node only.
+func TestResources_RestartedAgentFindsItsOrphan(t *testing.T) {
+	r := newRig(t, "", threeNodes(), `resources:
+  - {id: svc, type: exec, params: {command: SCRIPT(svc)}, monitor: {interval: 1s, timeout: 5s}}
+constraints:
+  - location: {resource: svc, node: n2, score: 50}
+`)
+	r.c.StartAll()
+	r.waitOn("svc", "n2")
+	orphan := r.pidFromFile("svc", "n2")
+	r.c.Node("n2").Kill()
+	r.eventually("svc started on n1 or n3 while n2's process still runs", func() bool {
+		return len(r.runningOn("svc")) == 2
+	})
+	if !processAlive(orphan) {
+		t.Fatalf("the orphan %d is gone; expected it to survive its agent's SIGKILL", orphan)
+	}
+	r.c.Node("n2").Start()
+	r.eventually("svc on exactly one node after n2's agent returned", func() bool {
+		s, err := r.c.Node("n2").Status()
+		if err != nil {
+			return false
+		}
+		rv, ok := resourceOf(s, "svc")
+		return ok && rv.State == "started" && len(rv.Nodes) == 1 && len(r.runningOn("svc")) == 1
+	})
+	t.Logf("svc runs on %v; orphan %d alive: %v", r.runningOn("svc"), orphan, processAlive(orphan))
+}

@@ -80,3 +80,40 @@ func TestResources_Seed001StandbyAndBack(t *testing.T) {
 		t.Errorf("standby of the witness: err %v, stderr %q; expected a refusal", err, errOut)
 	}
 }
+
+// The witness coordinates when it is the raft leader: data nodes are
+// restarted gracefully (leadership handed over) until the witness leads;
+// then a standby is still carried out, scheduled by the witness.
+func TestResources_Seed001WitnessCoordinates(t *testing.T) {
+	r := seed001Rig(t)
+	r.c.StartAll()
+	r.waitBothOn("Lubuntu")
+	leader := ""
+	for try := 0; try < 8; try++ {
+		s := r.c.Node("witness").WaitStatus("a leader", waitFor, func(s api.StatusView) bool { return s.Leader != "" })
+		leader = s.Leader
+		if leader == "witness" {
+			break
+		}
+		t.Logf("leader is %s; restarting it", leader)
+		r.c.Node(leader).Stop()
+		r.c.Node(leader).Start()
+		r.c.Node(leader).WaitStatus("back with a leader", waitFor, func(s api.StatusView) bool { return s.Leader != "" })
+	}
+	if leader != "witness" {
+		t.Skipf("the witness never became raft leader in 8 handovers (leader %s); nothing to check", leader)
+	}
+	r.c.Node("witness").WaitStatus("the witness coordinating", waitFor, func(s api.StatusView) bool {
+		return s.Controller != nil && s.Controller.Leading
+	})
+	r.waitBothOn("Lubuntu")
+	r.cli("node", "standby", "Lubuntu", "-c", r.c.ConfigPath)
+	r.waitBothOn("Lubuntu1")
+	r.cli("node", "unstandby", "Lubuntu", "-c", r.c.ConfigPath)
+	r.waitBothOn("Lubuntu")
+	for _, iv := range r.intervals() {
+		if iv.node == "witness" {
+			t.Errorf("%s ran on the witness (pid %d)", iv.res, iv.pid)
+		}
+	}
+}
