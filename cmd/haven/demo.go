@@ -1,30 +1,41 @@
 package main
 
 import (
+	"context"
 	"fmt"
 	"io"
 	"os"
 	"path/filepath"
 	"time"
 
-	"github.com/havenha/haven/examples"
 	"github.com/spf13/cobra"
+
+	"github.com/havenha/haven/examples"
 )
 
 func init() {
-	addCommand(&cobra.Command{
-		Use:   "demo",
-		Short: "Run haven on the built-in three-node loopback example",
-		Long: `demo takes the built-in example (examples/local3.yaml: three nodes on 127.0.0.1-3, a
-web group of two exec resources preferring n1, and a clone on every node), validates it, and
-shows what the scheduler does with it: the placement with every node up, then the transition
-when n1 is lost.
+	var planOnly bool
+	cmd := &cobra.Command{
+		Use:   "demo [--plan-only]",
+		Short: "Run a three-node cluster on loopback from the built-in example and watch it fail over",
+		Long: `demo takes the built-in example (examples/local3.yaml: three nodes on 127.0.0.1-3, a web
+group of two exec resources preferring n1, and a clone on every node), validates it and shows the
+scheduler's plan. Then it starts the three nodes as real 'haven agent' processes, waits until the
+web group runs, crashes the node running it (SIGKILL of its agent and of the processes it ran, as
+if the machine lost power) and shows the group starting on another node, with the time it took.
+Everything it started is stopped at the end; nothing needs root.
 
-Today demo stops there: it does not yet start the three agents and let you watch a live
-failover; that comes with the resource reconciler.`,
+--plan-only stops after the plan (no processes are started).`,
 		Args: cobra.NoArgs,
-		RunE: func(c *cobra.Command, _ []string) error { return runDemo(c.OutOrStdout()) },
-	})
+		RunE: func(c *cobra.Command, _ []string) error {
+			if planOnly {
+				return runDemoPlan(c.OutOrStdout())
+			}
+			return runDemoLive(c.Context(), c.OutOrStdout())
+		},
+	}
+	cmd.Flags().BoolVar(&planOnly, "plan-only", false, "only validate the example and print the scheduler's plan")
+	addCommand(cmd)
 }
 
 // writeDemoFiles copies the embedded example into dir and returns the config path.
@@ -41,7 +52,9 @@ func writeDemoFiles(dir string) (string, error) {
 	return filepath.Join(dir, "local3.yaml"), nil
 }
 
-func runDemo(out io.Writer) error {
+// runDemoPlan validates the example and prints the scheduler's plan: the
+// placement with every node up, then the transition when n1 is lost.
+func runDemoPlan(out io.Writer) error {
 	dir, err := os.MkdirTemp("", "haven-demo-")
 	if err != nil {
 		return fmt.Errorf("make a temporary folder for the demo: %w", err)
@@ -51,6 +64,10 @@ func runDemo(out io.Writer) error {
 	if err != nil {
 		return err
 	}
+	return demoPlan(out, cfg)
+}
+
+func demoPlan(out io.Writer, cfg string) error {
 	if err := runConfigValidate(rootCmd, []string{cfg}); err != nil {
 		return err
 	}
@@ -63,6 +80,53 @@ func runDemo(out io.Writer) error {
 	if err := runSimulate(out, simulateFlags{configFile: cfg, down: []string{"n1"}}, now); err != nil {
 		return err
 	}
-	fmt.Fprintf(out, "\nTry it yourself: haven simulate -c FILE --down NODE --scores (FILE: examples/local3.yaml)\n")
+	return nil
+}
+
+// runDemoLive runs the plan, then the same failover with real agents.
+func runDemoLive(ctx context.Context, out io.Writer) error {
+	if ctx == nil {
+		ctx = context.Background()
+	}
+	dir, err := os.MkdirTemp("", "haven-demo-")
+	if err != nil {
+		return fmt.Errorf("make a temporary folder for the demo: %w", err)
+	}
+	defer os.RemoveAll(dir)
+	cfg, err := writeDemoFiles(dir)
+	if err != nil {
+		return err
+	}
+	if err := demoPlan(out, cfg); err != nil {
+		return err
+	}
+	self, err := os.Executable()
+	if err != nil {
+		return fmt.Errorf("find the haven binary to start the agents: %w", err)
+	}
+	cl := newDemoCluster(self, cfg, dir, []string{"n1", "n2", "n3"})
+	defer cl.shutdown(out)
+
+	fmt.Fprintf(out, "\n=== 3. Live: starting n1, n2, n3 as 'haven agent' processes (logs in %s) ===\n\n", dir)
+	if err := cl.start(); err != nil {
+		return err
+	}
+	st, err := cl.waitWeb(ctx, "", 60*time.Second)
+	if err != nil {
+		return err
+	}
+	victim := st.node
+	printDemoStatus(out, st)
+
+	fmt.Fprintf(out, "\n=== 4. Crash of %s: its agent and its processes are SIGKILLed (power loss) ===\n\n", victim)
+	t0 := time.Now()
+	cl.crash(victim)
+	st, err = cl.waitWeb(ctx, victim, 60*time.Second)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(out, "web group running again on %s, %.2f s after the crash of %s\n\n", st.node, time.Since(t0).Seconds(), victim)
+	printDemoStatus(out, st)
+	fmt.Fprintf(out, "\nDone. Try: haven simulate -c examples/local3.yaml --down n2 --scores\n")
 	return nil
 }
