@@ -99,10 +99,12 @@ func (p *Prober) loop() error {
 // starts a non-blocking connect.
 func dialNonblock(ap netip.AddrPort) (*os.File, error) {
 	fam := unix.AF_INET
-	var sa unix.Sockaddr = &unix.SockaddrInet4{Port: int(ap.Port()), Addr: ap.Addr().As4()}
+	var sa unix.Sockaddr
 	if ap.Addr().Is6() && !ap.Addr().Is4In6() {
 		fam = unix.AF_INET6
 		sa = &unix.SockaddrInet6{Port: int(ap.Port()), Addr: ap.Addr().As16()}
+	} else {
+		sa = &unix.SockaddrInet4{Port: int(ap.Port()), Addr: ap.Addr().Unmap().As4()}
 	}
 	fd, err := unix.Socket(fam, unix.SOCK_STREAM|unix.SOCK_NONBLOCK|unix.SOCK_CLOEXEC, 0)
 	if err != nil {

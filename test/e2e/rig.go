@@ -1,0 +1,344 @@
+package e2e
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"io"
+	"net"
+	"net/netip"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/havenha/haven/engine/api"
+	"github.com/havenha/haven/test/harness"
+	"github.com/havenha/haven/test/netns"
+)
+
+// Port is the web server's port on every node (and so on the VIP).
+const Port = 8080
+
+// Options describe a rig.
+type Options struct {
+	// Profile is the cluster's timing profile (default lan).
+	Profile string
+	// IPv6 makes the VIP an IPv6 address (the bed gets IPv6 too).
+	IPv6 bool
+	// ServerBin is the web server binary (BuildServer).
+	ServerBin string
+	// Nodes default to n1, n2, n3.
+	Nodes []string
+}
+
+// Rig is a namespace bed (one namespace per node plus a client) with one
+// haven agent per node namespace, configured with a `vip` resource and an
+// `exec` web server colocated with it (INFINITY) and ordered after it.
+type Rig struct {
+	T      testing.TB
+	Bed    *netns.Bed
+	C      *harness.Cluster
+	VIP    netip.Prefix
+	Stamps string // the servers' start/stop stamps
+
+	mu    sync.Mutex
+	procs map[string]*netns.Proc
+}
+
+var buildMu sync.Mutex
+
+// BuildServer builds the web server (./test/e2e/websrv) into dir and
+// returns its path.
+func BuildServer(dir string) (string, error) {
+	buildMu.Lock()
+	defer buildMu.Unlock()
+	out, err := exec.Command("go", "env", "GOMOD").Output()
+	if err != nil {
+		return "", fmt.Errorf("go env GOMOD: %w", err)
+	}
+	root := filepath.Dir(strings.TrimSpace(string(out)))
+	bin := filepath.Join(dir, "websrv")
+	cmd := exec.Command("go", "build", "-o", bin, "./test/e2e/websrv")
+	cmd.Dir = root
+	if b, err := cmd.CombinedOutput(); err != nil {
+		return "", fmt.Errorf("go build ./test/e2e/websrv: %v\n%s", err, b)
+	}
+	return bin, nil
+}
+
+// New builds the bed and writes the cluster's configuration; no agent runs.
+func New(t testing.TB, o Options) *Rig {
+	t.Helper()
+	if _, err := exec.LookPath("nft"); err != nil {
+		t.Skip("SKIPPING: nft (nftables) is not installed; the end-to-end tests cut links with it")
+	}
+	if o.Profile == "" {
+		o.Profile = "lan"
+	}
+	if o.ServerBin == "" {
+		t.Fatalf("e2e: Options.ServerBin is required (BuildServer)")
+	}
+	bed := netns.New(t, netns.Options{Nodes: o.Nodes, Client: true, IPv6: o.IPv6})
+	r := &Rig{T: t, Bed: bed, procs: map[string]*netns.Proc{}}
+	r.VIP = bed.HostAddr4(50)
+	if o.IPv6 {
+		r.VIP = bed.HostAddr6(50)
+	}
+	var specs []harness.NodeSpec
+	for _, n := range bed.Nodes() {
+		addr := bed.Addr4(n).Addr().String()
+		specs = append(specs, harness.NodeSpec{Name: n, Addresses: []string{addr}})
+	}
+	stampDir := t.TempDir()
+	r.Stamps = filepath.Join(stampDir, "stamps")
+	extra := fmt.Sprintf(`resources:
+  - id: ip
+    type: vip
+    params: {ip: "%s", nic: %s}
+    monitor: {interval: 1s, timeout: 5s}
+  - id: web
+    type: exec
+    params:
+      command: [%s]
+      env: {PORT: "%d", STAMPS: "%s", WATCH_PID: "%d"}
+      check: {tcp: "127.0.0.1:%d", timeout: 2s}
+      stop_timeout: 2s
+    monitor: {interval: 1s, timeout: 5s}
+constraints:
+  - colocation: {resource: web, with: ip, score: INFINITY}
+  - order: {first: ip, then: web}
+`, r.VIP, netns.Dev, o.ServerBin, Port, r.Stamps, os.Getpid(), Port)
+	r.C = harness.New(t, harness.Spec{Name: "e2e", Profile: o.Profile, Nodes: specs, Extra: extra})
+	return r
+}
+
+// Start starts node's agent inside its namespace (its output appended to
+// the node's log file).
+func (r *Rig) Start(node string) {
+	r.T.Helper()
+	n := r.C.Node(node)
+	p := r.Bed.Start(node, n.ShellArgv(r.C.ConfigPath)...)
+	r.mu.Lock()
+	r.procs[node] = p
+	r.mu.Unlock()
+}
+
+// StartAll starts every agent, one right after the other.
+func (r *Rig) StartAll() {
+	for _, n := range r.Bed.Nodes() {
+		r.Start(n)
+	}
+}
+
+// Kill SIGKILLs node's agent (not its resources: they outlive the agent).
+func (r *Rig) Kill(node string) {
+	r.mu.Lock()
+	p := r.procs[node]
+	delete(r.procs, node)
+	r.mu.Unlock()
+	if p == nil {
+		return
+	}
+	p.Kill()
+	_ = p.Wait(10 * time.Second)
+}
+
+// Running reports whether node's agent runs.
+func (r *Rig) Running(node string) bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	p := r.procs[node]
+	return p != nil && !p.Exited()
+}
+
+// StandInForWatchdog does what a watchdog reset would do on a node whose
+// agent was SIGKILLed (haven has no watchdog yet, and a dead agent stops
+// nothing): it kills the node's resource processes (by the pid files its
+// agent wrote) and deletes the VIP from its namespace.
+func (r *Rig) StandInForWatchdog(node string) error {
+	r.C.Node(node).KillResources()
+	ok, err := r.Bed.HasAddr(node, r.VIP.Addr())
+	if err != nil || !ok {
+		return err
+	}
+	_, err = r.Bed.Exec(node, "ip", "addr", "del", r.VIP.String(), "dev", netns.Dev)
+	return err
+}
+
+// Holders returns the nodes whose namespace holds the VIP.
+func (r *Rig) Holders() ([]string, error) { return r.Bed.Holders(r.VIP.Addr()) }
+
+// VIPPort is the VIP and the web server's port.
+func (r *Rig) VIPPort() netip.AddrPort { return netip.AddrPortFrom(r.VIP.Addr(), Port) }
+
+// Fetch gets the page through the VIP from the client namespace and
+// returns the serving node's name.
+func (r *Rig) Fetch(timeout time.Duration) (string, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	defer cancel()
+	c, err := r.Bed.Dial(ctx, netns.ClientName, "tcp", r.VIPPort().String())
+	if err != nil {
+		return "", err
+	}
+	defer c.Close()
+	_ = c.SetDeadline(time.Now().Add(timeout))
+	return Exchange(c)
+}
+
+// Exchange sends an HTTP/1.0 GET on c and returns the body (the serving
+// node's name); for netns.ProbeOptions.Exchange.
+func Exchange(c net.Conn) (string, error) {
+	if _, err := io.WriteString(c, "GET / HTTP/1.0\r\nHost: vip\r\n\r\n"); err != nil {
+		return "", err
+	}
+	b, err := io.ReadAll(io.LimitReader(c, 4096))
+	if err != nil {
+		return "", err
+	}
+	s := string(b)
+	if !strings.HasPrefix(s, "HTTP/1.") {
+		return "", fmt.Errorf("not an HTTP answer: %q", s)
+	}
+	i := strings.Index(s, "\r\n\r\n")
+	if i < 0 {
+		return "", fmt.Errorf("truncated HTTP answer: %q", s)
+	}
+	if !strings.Contains(s[:i], " 200 ") {
+		return "", fmt.Errorf("HTTP status: %q", s[:i])
+	}
+	return s[i+4:], nil
+}
+
+// WaitServing polls until exactly one node holds the VIP, the client's
+// fetch through the VIP is answered by that node, its web server runs
+// (by its stamps) and no other does, and returns that node.
+func (r *Rig) WaitServing(timeout time.Duration) (string, error) {
+	var node string
+	err := netns.Poll(timeout, 100*time.Millisecond, func() error {
+		hs, err := r.Holders()
+		if err != nil {
+			return err
+		}
+		if len(hs) != 1 {
+			return fmt.Errorf("VIP holders %v", hs)
+		}
+		got, err := r.Fetch(2 * time.Second)
+		if err != nil {
+			return fmt.Errorf("fetch through the VIP (held by %s): %w", hs[0], err)
+		}
+		if got != hs[0] {
+			return fmt.Errorf("page served by %q, VIP held by %s", got, hs[0])
+		}
+		if run := r.ServersRunning(); len(run) != 1 || run[0] != got {
+			return fmt.Errorf("web servers running on %v (stamps and /proc); VIP on %s", run, got)
+		}
+		node = got
+		return nil
+	})
+	return node, err
+}
+
+// Interval is one web server process's life by its own stamps.
+type Interval struct {
+	Node        string
+	PID         int
+	Start, Stop time.Time // Stop zero: no stop stamp (running or killed)
+}
+
+// Intervals reads the servers' stamps, in start order.
+func (r *Rig) Intervals() []Interval {
+	f, err := os.Open(r.Stamps)
+	if err != nil {
+		return nil
+	}
+	defer f.Close()
+	var out []Interval
+	idx := map[int]int{}
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		fl := strings.Fields(sc.Text())
+		if len(fl) != 4 {
+			continue
+		}
+		ns, _ := strconv.ParseInt(fl[1], 10, 64)
+		pid, _ := strconv.Atoi(fl[3])
+		switch fl[0] {
+		case "start":
+			idx[pid] = len(out)
+			out = append(out, Interval{Node: fl[2], PID: pid, Start: time.Unix(0, ns)})
+		case "stop":
+			if i, ok := idx[pid]; ok {
+				out[i].Stop = time.Unix(0, ns)
+				delete(idx, pid)
+			}
+		}
+	}
+	return out
+}
+
+// ServersRunning returns the nodes where a web server runs now (a start
+// stamp without a stop stamp, process alive), sorted.
+func (r *Rig) ServersRunning() []string {
+	var out []string
+	for _, iv := range r.Intervals() {
+		if iv.Stop.IsZero() && alive(iv.PID) {
+			out = append(out, iv.Node)
+		}
+	}
+	sort.Strings(out)
+	return out
+}
+
+func alive(pid int) bool {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return false
+	}
+	s := string(b)
+	i := strings.LastIndexByte(s, ')')
+	return i > 0 && i+2 < len(s) && s[i+2] != 'Z'
+}
+
+// KillServer SIGKILLs a web server process group (cleanup of a dead
+// agent's server when the pid file is not enough).
+func KillServer(pid int) { _ = syscall.Kill(-pid, syscall.SIGKILL) }
+
+// Status asks node's agent for its status.
+func (r *Rig) Status(node string) (api.StatusView, error) { return r.C.Node(node).Status() }
+
+// WaitMembers waits until node's agent sees want members online and a
+// quorate partition.
+func (r *Rig) WaitMembers(node string, want int, timeout time.Duration) error {
+	return netns.Poll(timeout, 100*time.Millisecond, func() error {
+		q, err := r.C.Node(node).Quorum()
+		if err != nil {
+			return err
+		}
+		online := 0
+		for _, m := range q.Members {
+			if m.Online {
+				online++
+			}
+		}
+		if !q.Quorate || online != want {
+			return fmt.Errorf("%s: %s", node, harness.Describe(q))
+		}
+		return nil
+	})
+}
+
+// LogTail returns the last n lines of node's agent log.
+func (r *Rig) LogTail(node string, n int) string {
+	lines := strings.Split(strings.TrimRight(r.C.Node(node).Log(), "\n"), "\n")
+	if len(lines) > n {
+		lines = lines[len(lines)-n:]
+	}
+	return strings.Join(lines, "\n")
+}
