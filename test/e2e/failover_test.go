@@ -3,6 +3,7 @@ package e2e
 import (
 	"fmt"
 	"os"
+	"path/filepath"
 	"testing"
 	"time"
 
@@ -44,6 +45,12 @@ func newRig(t *testing.T, v6 bool) *Rig {
 				t.Logf("--- %s's log (tail):\n%s", n, r.LogTail(n, 40))
 			}
 			t.Logf("server intervals: %+v", r.Intervals())
+			// HAVEN_E2E_KEEP_LOGS=DIR keeps the agents' whole logs.
+			if dir := os.Getenv("HAVEN_E2E_KEEP_LOGS"); dir != "" {
+				for _, n := range r.Bed.Nodes() {
+					_ = os.WriteFile(filepath.Join(dir, t.Name()+"-"+n+".log"), []byte(r.C.Node(n).Log()), 0o644)
+				}
+			}
 		}
 	})
 	return r
@@ -154,32 +161,41 @@ func agentKilled(t *testing.T, v6 bool) {
 func checkNeverTwice(t *testing.T, r *Rig, killedAt map[string]time.Time) {
 	t.Helper()
 	ivs := r.Intervals()
-	end := func(iv Interval) time.Time {
-		if !iv.Stop.IsZero() {
-			return iv.Stop
-		}
-		if alive(iv.PID) {
-			return time.Now().Add(time.Hour)
-		}
-		if k, ok := killedAt[iv.Node]; ok && k.After(iv.Start) {
-			return k
-		}
-		return time.Now().Add(time.Hour) // no idea when it ended: treat as running
-	}
-	for i, a := range ivs {
-		for _, b := range ivs[i+1:] {
-			if a.Start.Before(end(b)) && b.Start.Before(end(a)) {
-				t.Errorf("web servers on %s (pid %d, %s–%s) and %s (pid %d, %s–%s) ran at the same time",
-					a.Node, a.PID, a.Start.Format("15:04:05.000"), end(a).Format("15:04:05.000"),
-					b.Node, b.PID, b.Start.Format("15:04:05.000"), end(b).Format("15:04:05.000"))
-			}
-		}
+	for _, o := range overlaps(ivs, killedAt) {
+		t.Errorf("web servers on %s (pid %d, from %s) and %s (pid %d, from %s) ran at the same time",
+			o[0].Node, o[0].PID, o[0].Start.Format("15:04:05.000"), o[1].Node, o[1].PID, o[1].Start.Format("15:04:05.000"))
 	}
 	var desc []string
 	for _, iv := range ivs {
 		desc = append(desc, fmt.Sprintf("%s[%s–%s]", iv.Node, iv.Start.Format("15:04:05.000"), iv.Stop.Format("15:04:05.000")))
 	}
 	t.Logf("web server lives: %v", desc)
+}
+
+// overlaps returns the pairs of server lives that overlap. A life without
+// a stop stamp ends at killedAt[node] when its process is gone and was
+// killed then, else it counts as still running.
+func overlaps(ivs []Interval, killedAt map[string]time.Time) [][2]Interval {
+	end := func(iv Interval) time.Time {
+		if !iv.Stop.IsZero() {
+			return iv.Stop
+		}
+		if !alive(iv.PID) {
+			if k, ok := killedAt[iv.Node]; ok && k.After(iv.Start) {
+				return k
+			}
+		}
+		return time.Now().Add(time.Hour)
+	}
+	var out [][2]Interval
+	for i, a := range ivs {
+		for _, b := range ivs[i+1:] {
+			if a.Start.Before(end(b)) && b.Start.Before(end(a)) {
+				out = append(out, [2]Interval{a, b})
+			}
+		}
+	}
+	return out
 }
 
 // summarize counts a prober's results by reply or error, for messages.
