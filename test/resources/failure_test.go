@@ -123,6 +123,15 @@ constraints:
 			t.Errorf("failed action left after cleanup: %+v", f)
 		}
 	}
+	// Cleanup on one node (--node), through the local socket.
+	r.killProcess("svc", "n1")
+	r.waitFailCount("svc", "n1", 1)
+	r.waitOn("svc", "n1")
+	out = r.cli("resource", "cleanup", "svc", "--node", "n1", "--socket", r.c.Node("n3").Socket)
+	if !strings.Contains(out, "Cleaned up svc on n1") {
+		t.Errorf("cleanup --node said %q", out)
+	}
+	r.waitFailCount("svc", "n1", 0)
 	// An unknown id is refused and names the known ones.
 	_, errOut, err := r.c.CLI("resource", "cleanup", "nope", "--socket", r.c.Node("n2").Socket)
 	if err == nil || !strings.Contains(errOut, "svc") {
