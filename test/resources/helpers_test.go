@@ -61,7 +61,7 @@ func newRig(t *testing.T, clusterExtra string, nodes []harness.NodeSpec, extra s
 	extra = strings.ReplaceAll(extra, "LOGDIR", logDir)
 	r.c = harness.New(t, harness.Spec{Name: "res", Profile: profile(), ClusterExtra: clusterExtra, Nodes: nodes, Extra: extra})
 	t.Cleanup(func() {
-		if t.Failed() {
+		if t.Failed() || os.Getenv("HAVEN_TEST_DUMP") != "" {
 			r.dump()
 		}
 	})
@@ -273,8 +273,8 @@ func (r *rig) dump() {
 		}
 		log := n.Log()
 		lines := strings.Split(strings.TrimRight(log, "\n"), "\n")
-		if len(lines) > 60 {
-			lines = lines[len(lines)-60:]
+		if max := 60; len(lines) > max && os.Getenv("HAVEN_TEST_DUMP") != "all" {
+			lines = lines[len(lines)-max:]
 		}
 		r.t.Logf("--- %s log tail:\n%s", n.Name, strings.Join(lines, "\n"))
 	}
