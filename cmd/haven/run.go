@@ -250,8 +250,10 @@ func runAgent(ctx context.Context, o agentOptions, stderr io.Writer) error {
 	// 11b. The controller's node side: the reconciler converges this node
 	// to the committed placement under its lease. A witness runs no
 	// resources: it only coordinates (OnLeader) when it is the raft leader.
-	// Stopping it leaves the resources running (as Pacemaker's stop of
-	// pacemaker does not, haven's restart keeps the services up).
+	// Stopping it leaves the resources running, so a restart keeps the
+	// services up (docs/operations.md, "Stopping haven"; unlike stopping
+	// Pacemaker). Known gap: meanwhile the others recover them once this
+	// node's lease lapses (docs/operator.md, test/resources).
 	ctlC, _ := startComponent(ctx, "controller", func(ctx context.Context) error {
 		var err error
 		if node.IsWitness() {
