@@ -49,6 +49,7 @@ import (
 	"log/slog"
 	"sort"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/havenha/haven/engine/model"
@@ -175,6 +176,9 @@ type Node struct {
 
 	closeOnce sync.Once
 	closeCh   chan struct{}
+	// stopping: a graceful shutdown asked to stop every local resource
+	// (StopResources); Desired is stop-all from then on.
+	stopping atomic.Bool
 }
 
 // NewNode checks cfg and builds the parts; no I/O, no goroutines.
@@ -445,6 +449,9 @@ func (n *Node) Run(ctx context.Context) error {
 		} else {
 			d := BuildDesired(DesiredInput{Node: n.cfg.Name, View: v, Cluster: c, Quorate: quorate,
 				NoQuorumFor: noQuorumFor, NoQuorumDelay: n.cfg.NoQuorumDelay})
+			if n.stopping.Load() {
+				d.Mode = ModeStopAll
+			}
 			n.rec.Set(d)
 			lastEvent = n.cleanups(v, c, d, lastEvent)
 		}
