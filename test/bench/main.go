@@ -61,6 +61,13 @@ type Trial struct {
 	FailoverMS float64 `json:"failover_ms"`
 	From       string  `json:"from"`
 	To         string  `json:"to"`
+	// Coordinator is the raft leader before the fault, as the holder's
+	// agent reported it (when the holder also coordinates, the fault costs
+	// an election too).
+	Coordinator string `json:"coordinator"`
+	// CommandMS (planned): how long `haven node standby` took to return,
+	// process start included; part of FailoverMS.
+	CommandMS float64 `json:"command_ms,omitempty"`
 	// TwoHolders counts sampled instants with two nodes holding the VIP.
 	TwoHolders int    `json:"two_holders"`
 	Samples    int    `json:"holder_samples"`
@@ -134,9 +141,12 @@ func main() {
 			for i := 1; i <= *trials; i++ {
 				tr := trial(prof, sc, i, serverBin, *verbose)
 				rep.Trials = append(rep.Trials, tr)
-				status := fmt.Sprintf("%s → %s in %.0f ms", tr.From, tr.To, tr.FailoverMS)
+				status := fmt.Sprintf("%s (coordinator %s) → %s in %.0f ms", tr.From, tr.Coordinator, tr.To, tr.FailoverMS)
 				if tr.Err != "" {
 					status = "ERROR " + tr.Err
+				}
+				if tr.CommandMS > 0 {
+					status += fmt.Sprintf(" (the command returned after %.0f ms)", tr.CommandMS)
 				}
 				fmt.Printf("%-5s %-8s #%-2d cold %6.0f ms  %s  two-holder samples %d/%d\n",
 					prof, sc, i, tr.ColdStartMS, status, tr.TwoHolders, tr.Samples)
@@ -230,6 +240,9 @@ func measure(t *tb, tr *Trial, serverBin string) {
 		t.Fatalf("initial service after settling: %v", err)
 	}
 	tr.From = old
+	if st, err := r.Status(old); err == nil {
+		tr.Coordinator = st.Leader
+	}
 
 	fault := time.Now()
 	switch tr.Scenario {
@@ -257,6 +270,7 @@ func measure(t *tb, tr *Trial, serverBin string) {
 		if out, errOut, err := r.C.CLI("node", "standby", old, "--socket", r.C.Node(other).Socket); err != nil {
 			t.Fatalf("haven node standby %s: %v\n%s%s", old, err, out, errOut)
 		}
+		tr.CommandMS = ms(time.Since(fault))
 	}
 	res, err := firstAfter(probe, fault, old, wait)
 	if err != nil {
