@@ -16,8 +16,10 @@ package main
 //
 // The controller (engine/controller: leader loop, reconciler, leases) is
 // built with raft (its Lead is raft's OnLeader) and its node side runs after
-// the membership event consumer; it stops before raft closes, and leaves the
-// resources running. A witness runs only its coordinator side.
+// the membership event consumer; it stops before raft closes. On SIGTERM
+// the node first stops its resources while still a member
+// (controller.Node.StopResources), then the components stop. A witness runs
+// only the coordinator side.
 
 import (
 	"context"
@@ -53,6 +55,10 @@ type agentOptions struct {
 	// votes and stores the log but runs no resources.
 	witness bool
 }
+
+// shutdownStopTimeout bounds the graceful shutdown's first step, stopping
+// this node's resources (within systemd's default 90 s stop timeout).
+const shutdownStopTimeout = 60 * time.Second
 
 // component is a started part of the agent, stopped in reverse order.
 type component struct {
@@ -250,10 +256,8 @@ func runAgent(ctx context.Context, o agentOptions, stderr io.Writer) error {
 	// 11b. The controller's node side: the reconciler converges this node
 	// to the committed placement under its lease. A witness runs no
 	// resources: it only coordinates (OnLeader) when it is the raft leader.
-	// Stopping it leaves the resources running, so a restart keeps the
-	// services up (docs/operations.md, "Stopping haven"; unlike stopping
-	// Pacemaker). Known gap: meanwhile the others recover them once this
-	// node's lease lapses (docs/operator.md, test/resources).
+	// A graceful shutdown stops the resources first (below, on the
+	// signal); stopping the component itself leaves whatever still runs.
 	ctlC, _ := startComponent(ctx, "controller", func(ctx context.Context) error {
 		var err error
 		if node.IsWitness() {
@@ -280,6 +284,17 @@ func runAgent(ctx context.Context, o agentOptions, stderr io.Writer) error {
 	// Run until a signal, or until a component fails on its own.
 	select {
 	case <-ctx.Done():
+		// A graceful shutdown first stops this node's resources while it is
+		// still a live member (as `pcs cluster stop`), so the coordinator
+		// starts them elsewhere only once they stopped here and the node
+		// left; then the components stop in reverse order.
+		if !node.IsWitness() {
+			sctx, cancel := context.WithTimeout(context.Background(), shutdownStopTimeout)
+			if err := ctl.StopResources(sctx); err != nil {
+				logger.Error("graceful shutdown: resources still active; leaving anyway", "err", err)
+			}
+			cancel()
+		}
 		stopAll("signal")
 		return nil
 	case err := <-memC.done:

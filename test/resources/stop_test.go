@@ -1,19 +1,14 @@
 package resources
 
 import (
-	"os"
 	"testing"
 )
 
 // SIGTERM of the agent running a resource (a graceful `systemctl stop
-// haven`). By design (docs/operations.md, "Stopping haven") the resource
-// keeps running so a restarted agent adopts it. But the others see the
-// node leave, its lease lapses in the coordinator's table, and they start
-// the resource elsewhere while the stopped node's process still runs:
-// two copies until the agent returns. That breaks DESIGN.md §9 invariant 1
-// (quorate, stonith off); it is logged as a known gap here, and
-// HAVEN_RESOURCES_STRICT=1 makes it fail. The agent's return ends it.
-func TestResources_GracefulAgentStopKnownDoubleRun(t *testing.T) {
+// haven`): the agent stops the resource while it is still a member, then
+// leaves; the resource starts elsewhere only after its stop stamp, never
+// on two nodes at once; the agent's return moves nothing back twice.
+func TestResources_GracefulAgentStopStopsFirst(t *testing.T) {
 	r := newRig(t, "", threeNodes(), `resources:
   - {id: svc, type: exec, params: {command: SCRIPT(svc)}, monitor: {interval: 1s, timeout: 5s}}
 constraints:
@@ -23,30 +18,30 @@ constraints:
 	r.waitOn("svc", "n2")
 	kept := r.pidFromFile("svc", "n2")
 	r.c.Node("n2").Stop()
-	r.eventually("svc started on n1 or n3", func() bool {
-		for _, iv := range r.live("svc") {
-			if iv.node != "n2" {
-				return true
-			}
-		}
-		return false
-	})
 	if processAlive(kept) {
-		msg := "known gap: after a graceful stop of n2's agent, svc runs on n2 (pid %d, left running by design) and on %v at once"
-		if os.Getenv("HAVEN_RESOURCES_STRICT") != "" {
-			t.Errorf(msg, kept, r.runningOn("svc"))
-		} else {
-			t.Logf(msg, kept, r.runningOn("svc"))
+		t.Errorf("svc's process %d on n2 still runs after its agent stopped gracefully", kept)
+	}
+	var stopped int64
+	for _, iv := range r.intervals() {
+		if iv.pid == kept {
+			stopped = iv.stop
 		}
 	}
-	// The agent returns: it adopts its process, and one copy is stopped.
-	r.c.Node("n2").Start()
-	r.eventually("svc on exactly one node after n2's agent returned", func() bool {
-		s, err := r.c.Node("n2").Status()
-		if err != nil {
-			return false
-		}
-		rv, ok := resourceOf(s, "svc")
-		return ok && rv.State == "started" && len(rv.Nodes) == 1 && len(r.runningOn("svc")) == 1
+	if stopped == 0 {
+		t.Fatalf("svc's process %d on n2 has no stop stamp: it was not stopped by its agent", kept)
+	}
+	r.eventually("svc started on n1 or n3", func() bool {
+		on := r.runningOn("svc")
+		return len(on) == 1 && on[0] != "n2"
 	})
+	for _, iv := range r.live("svc") {
+		if iv.start < stopped {
+			t.Errorf("svc started on %s at %d, before it stopped on n2 at %d", iv.node, iv.start, stopped)
+		}
+	}
+	r.checkNeverTwice("svc")
+	// The agent returns: svc fails back to n2 (stickiness 0), once.
+	r.c.Node("n2").Start()
+	r.waitOn("svc", "n2")
+	r.checkNeverTwice("svc")
 }
