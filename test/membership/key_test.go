@@ -38,6 +38,9 @@ func TestKey_WrongKeyRefused(t *testing.T) {
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
+	// The intruder's own API must be up before it is asked (under load it may
+	// not be yet): it sees itself alone.
+	c.Node("intruder").WaitQuorum("the wrong-key node up, alone", converge, func(q api.QuorumView) bool { return q.TotalVotes == 1 })
 	// Keep watching for a while: it must never get in.
 	for end := time.Now().Add(3 * time.Second); time.Now().Before(end); time.Sleep(100 * time.Millisecond) {
 		for _, n := range []string{"a", "b"} {
