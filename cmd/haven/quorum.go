@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"io"
 	"strings"
@@ -11,10 +10,10 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/havenha/haven/engine/api"
+	"github.com/havenha/haven/engine/api/client"
 )
 
 func init() {
-	var asJSON bool
 	cmd := &cobra.Command{
 		Use:   "quorum [--json] [-c FILE --node NAME]",
 		Short: "Show votequorum information, like pcs status corosync",
@@ -23,28 +22,8 @@ func init() {
 			"state and links. Without -c it asks the local agent over its unix socket.",
 		Args: cobra.NoArgs,
 	}
-	rf := addRemoteFlags(cmd)
-	cmd.Flags().BoolVar(&asJSON, "json", false, "print the JSON object (the quorum part of status --json)")
-	cmd.RunE = func(c *cobra.Command, _ []string) error {
-		cli, err := rf.client()
-		if err != nil {
-			return err
-		}
-		ctx, cancel := context.WithTimeout(c.Context(), 10*time.Second)
-		defer cancel()
-		q, err := cli.Quorum(ctx)
-		if err != nil {
-			return err
-		}
-		if asJSON {
-			enc := json.NewEncoder(c.OutOrStdout())
-			enc.SetIndent("", "  ")
-			return enc.Encode(q)
-		}
-		printQuorum(c.OutOrStdout(), q, time.Now())
-		return nil
-	}
-	addCommand(cmd)
+	addViewCommand(cmd, "print the JSON object (the quorum part of status --json)",
+		func(ctx context.Context, c *client.Client) (api.QuorumView, error) { return c.Quorum(ctx) }, printQuorum)
 }
 
 func yesNo(b bool) string {

@@ -1,13 +1,17 @@
 package main
 
 import (
+	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/spf13/cobra"
 
@@ -91,4 +95,34 @@ func (r *remoteFlags) client() (*client.Client, error) {
 	default:
 		return nil, fmt.Errorf("several agents run here (%s); expected --node NAME or --socket PATH", strings.Join(socks, ", "))
 	}
+}
+
+// addViewCommand completes a read-only command that asks an agent for one
+// view: it adds the remote flags and --json, fetches with a 10 s deadline,
+// and prints the view as indented JSON or with human.
+func addViewCommand[T any](cmd *cobra.Command, jsonHelp string,
+	fetch func(context.Context, *client.Client) (T, error), human func(io.Writer, T, time.Time)) {
+	var asJSON bool
+	rf := addRemoteFlags(cmd)
+	cmd.Flags().BoolVar(&asJSON, "json", false, jsonHelp)
+	cmd.RunE = func(c *cobra.Command, _ []string) error {
+		cli, err := rf.client()
+		if err != nil {
+			return err
+		}
+		ctx, cancel := context.WithTimeout(c.Context(), 10*time.Second)
+		defer cancel()
+		v, err := fetch(ctx, cli)
+		if err != nil {
+			return err
+		}
+		if asJSON {
+			enc := json.NewEncoder(c.OutOrStdout())
+			enc.SetIndent("", "  ")
+			return enc.Encode(v)
+		}
+		human(c.OutOrStdout(), v, time.Now())
+		return nil
+	}
+	addCommand(cmd)
 }

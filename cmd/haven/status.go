@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"io"
 	"sort"
@@ -12,10 +11,10 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/havenha/haven/engine/api"
+	"github.com/havenha/haven/engine/api/client"
 )
 
 func init() {
-	var asJSON bool
 	cmd := &cobra.Command{
 		Use:   "status [--json] [-c FILE --node NAME]",
 		Short: "Show the cluster: coordinator, configuration version, quorum, nodes, resources (like crm_mon -1)",
@@ -25,28 +24,8 @@ func init() {
 			"(DESIGN.md §8). Without -c it asks the local agent over its unix socket.",
 		Args: cobra.NoArgs,
 	}
-	rf := addRemoteFlags(cmd)
-	cmd.Flags().BoolVar(&asJSON, "json", false, "print the JSON object")
-	cmd.RunE = func(c *cobra.Command, _ []string) error {
-		cli, err := rf.client()
-		if err != nil {
-			return err
-		}
-		ctx, cancel := context.WithTimeout(c.Context(), 10*time.Second)
-		defer cancel()
-		s, err := cli.Status(ctx)
-		if err != nil {
-			return err
-		}
-		if asJSON {
-			enc := json.NewEncoder(c.OutOrStdout())
-			enc.SetIndent("", "  ")
-			return enc.Encode(s)
-		}
-		printClusterStatus(c.OutOrStdout(), s, time.Now())
-		return nil
-	}
-	addCommand(cmd)
+	addViewCommand(cmd, "print the JSON object",
+		func(ctx context.Context, c *client.Client) (api.StatusView, error) { return c.Status(ctx) }, printClusterStatus)
 }
 
 // printClusterStatus prints what crm_mon -1 prints, in haven's terms.
