@@ -1,9 +1,9 @@
 package e2e
 
 import (
-	"bufio"
 	"context"
 	"fmt"
+	"github.com/havenha/haven/test/stamps"
 	"io"
 	"net"
 	"net/netip"
@@ -11,7 +11,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"sort"
-	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -252,33 +251,19 @@ type Interval struct {
 	Start, Stop time.Time // Stop zero: no stop stamp (running or killed)
 }
 
+// stampTime is a stamp's time; 0 (no stamp) is the zero time.
+func stampTime(ns int64) time.Time {
+	if ns == 0 {
+		return time.Time{}
+	}
+	return time.Unix(0, ns)
+}
+
 // Intervals reads the servers' stamps, in start order.
 func (r *Rig) Intervals() []Interval {
-	f, err := os.Open(r.Stamps)
-	if err != nil {
-		return nil
-	}
-	defer f.Close()
 	var out []Interval
-	idx := map[int]int{}
-	sc := bufio.NewScanner(f)
-	for sc.Scan() {
-		fl := strings.Fields(sc.Text())
-		if len(fl) != 4 {
-			continue
-		}
-		ns, _ := strconv.ParseInt(fl[1], 10, 64)
-		pid, _ := strconv.Atoi(fl[3])
-		switch fl[0] {
-		case "start":
-			idx[pid] = len(out)
-			out = append(out, Interval{Node: fl[2], PID: pid, Start: time.Unix(0, ns)})
-		case "stop":
-			if i, ok := idx[pid]; ok {
-				out[i].Stop = time.Unix(0, ns)
-				delete(idx, pid)
-			}
-		}
+	for _, iv := range stamps.Read(r.Stamps) {
+		out = append(out, Interval{Node: iv.Node, PID: iv.PID, Start: time.Unix(0, iv.Start), Stop: stampTime(iv.Stop)})
 	}
 	return out
 }

@@ -1,10 +1,10 @@
 package inproc
 
 import (
-	"bufio"
 	"context"
 	"errors"
 	"fmt"
+	"github.com/havenha/haven/test/stamps"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -461,31 +461,9 @@ type interval struct {
 func (iv interval) open() bool { return iv.stop == 0 }
 
 func (c *cluster) intervals() []interval {
-	f, err := os.Open(c.logPath())
-	if err != nil {
-		return nil
-	}
-	defer f.Close()
 	var out []interval
-	idx := map[int]int{}
-	sc := bufio.NewScanner(f)
-	for sc.Scan() {
-		fl := strings.Fields(sc.Text())
-		if len(fl) != 5 {
-			continue
-		}
-		ns, _ := strconv.ParseInt(fl[1], 10, 64)
-		pid, _ := strconv.Atoi(fl[3])
-		switch fl[0] {
-		case "start":
-			idx[pid] = len(out)
-			out = append(out, interval{res: fl[4], node: fl[2], pid: pid, start: ns})
-		case "stop", "kill":
-			if i, ok := idx[pid]; ok && out[i].stop == 0 {
-				out[i].stop, out[i].how = ns, fl[0]
-				delete(idx, pid)
-			}
-		}
+	for _, iv := range stamps.Read(c.logPath()) {
+		out = append(out, interval{res: iv.Resource, node: iv.Node, pid: iv.PID, start: iv.Start, stop: iv.Stop, how: iv.How})
 	}
 	return out
 }

@@ -1,14 +1,13 @@
 package resources
 
 import (
-	"bufio"
 	"encoding/json"
 	"fmt"
+	"github.com/havenha/haven/test/stamps"
 	"os"
 	"path/filepath"
 	"slices"
 	"sort"
-	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -99,31 +98,9 @@ type interval struct {
 }
 
 func (r *rig) intervals() []interval {
-	f, err := os.Open(r.eventsPath())
-	if err != nil {
-		return nil
-	}
-	defer f.Close()
 	var out []interval
-	idx := map[int]int{}
-	sc := bufio.NewScanner(f)
-	for sc.Scan() {
-		fl := strings.Fields(sc.Text())
-		if len(fl) != 5 {
-			continue
-		}
-		ns, _ := strconv.ParseInt(fl[1], 10, 64)
-		pid, _ := strconv.Atoi(fl[3])
-		switch fl[0] {
-		case "start":
-			idx[pid] = len(out)
-			out = append(out, interval{res: fl[4], node: fl[2], pid: pid, start: ns})
-		case "stop", "kill":
-			if i, ok := idx[pid]; ok && out[i].stop == 0 {
-				out[i].stop = ns
-				delete(idx, pid)
-			}
-		}
+	for _, iv := range stamps.Read(r.eventsPath()) {
+		out = append(out, interval{res: iv.Resource, node: iv.Node, pid: iv.PID, start: iv.Start, stop: iv.Stop})
 	}
 	return out
 }
