@@ -95,7 +95,49 @@ func (n *Node) applyLocal(ctx context.Context, r *raft.Raft, b []byte) (res stat
 	if !ok {
 		return state.Result{}, fmt.Errorf("%w: unexpected apply response %T", ErrUnknownOutcome, f.Response()), false
 	}
+	n.pushCommit()
 	return res, res.Err(), false
+}
+
+// pushCommit asks pushCommits to tell followers about the newest commit.
+func (n *Node) pushCommit() {
+	select {
+	case n.pushCh <- struct{}{}:
+	default: // a push is already due; it covers this commit too
+	}
+}
+
+// pushCommits tells followers about the leader's newest commit at once. A
+// follower learns that an entry is committed from the next AppendEntries
+// the leader sends; with no further entry that is the CommitTimeout's empty
+// one, up to heartbeat/2 later (150 ms on lan; hashicorp/raft's heartbeats
+// do not carry the commit index). A node that must act on a commit (stop a
+// resource the coordinator moved away, start one another node reported
+// stopped) waited for it: most of a planned move's 180 ms. After each burst
+// of commits (and configuration changes) the leader now appends a barrier
+// entry, whose replication carries the commit index; the CommitTimeout is
+// only a backstop (1 s, raftConfig), which also spares an idle cluster an
+// empty RPC per follower every 50 ms.
+func (n *Node) pushCommits(ctx context.Context) {
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-n.pushCh:
+		}
+		r := n.raft()
+		if r == nil || r.State() != raft.Leader {
+			continue
+		}
+		f := r.Barrier(time.Second)
+		done := make(chan struct{})
+		go func() { _ = f.Error(); close(done) }()
+		select {
+		case <-done:
+		case <-ctx.Done():
+			return
+		}
+	}
 }
 
 // Barrier returns once this node's state has applied everything committed

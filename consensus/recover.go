@@ -203,6 +203,7 @@ func (n *Node) reconcile(ctx context.Context) {
 			return
 		}
 		n.log.Info("raft configuration aligned with the voter plan", "server", name, "suffrage", s.Suffrage.String())
+		n.pushCommit()
 	}
 	for _, s := range f.Configuration().Servers {
 		if !wanted[s.ID] {
@@ -211,6 +212,7 @@ func (n *Node) reconcile(ctx context.Context) {
 				return
 			}
 			n.log.Info("removed raft server no longer in the configuration", "server", s.ID)
+			n.pushCommit()
 		}
 	}
 }

@@ -55,7 +55,9 @@ func (Type) New(res model.Resource, env model.AgentEnv) (model.Agent, error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	return NewAgent(res.ID, p, log), nil
+	a := NewAgent(res.ID, p, log)
+	a.guard = env.Guard
+	return a, nil
 }
 
 // Agent holds one virtual IP on this node. All netlink calls act in the
@@ -69,6 +71,10 @@ type Agent struct {
 
 	mu  sync.Mutex
 	ann *announcer // the running burst / re-announcer, if any
+
+	// guard, when not nil, deletes the address if the agent process dies
+	// (model.AgentEnv.Guard; see Teardown).
+	guard model.Guard
 }
 
 // NewAgent builds an agent from already checked params.
@@ -110,6 +116,7 @@ func (a *Agent) Start(ctx context.Context) error {
 	if err := a.ensureAddr(link, want); err != nil {
 		return fmt.Errorf("add vip %s on %s: %w", want.IPNet, nic, err)
 	}
+	a.hold(link, want.IPNet)
 	if a.p.IP.Is6() {
 		a.waitLocal(ctx, nic)
 	}
@@ -173,6 +180,9 @@ func (a *Agent) Stop(ctx context.Context) error {
 			a.log.Info("vip removed", "nic", h.link.Attrs().Name, "addr", ad.IPNet.String())
 		}
 	}
+	if a.guard != nil {
+		a.guard.Release(a.guardKey())
+	}
 	return nil
 }
 
@@ -191,6 +201,7 @@ func (a *Agent) Monitor(ctx context.Context) (model.Status, error) {
 	for _, h := range links {
 		if a.p.NIC == "" || h.link.Attrs().Name == a.p.NIC {
 			held = h.link
+			a.hold(h.link, h.addrs[0].IPNet) // an address found again after a restart of haven
 			break
 		}
 	}

@@ -1,8 +1,10 @@
 package main
 
 // admin.go is the server side of the administrative endpoints
-// (api.AdminBackend): `haven resource cleanup` and `haven node standby`
-// commit commands to the replicated state through raft.
+// (api.AdminBackend): `haven resource cleanup` and `haven node
+// standby|maintenance` commit commands to the replicated state through raft.
+// The placement commands (move, ban, clear, enable, disable, where) are in
+// resource_backend.go.
 
 import (
 	"context"
@@ -118,6 +120,29 @@ func (b *agentBackend) Standby(ctx context.Context, req api.StandbyRequest) (api
 	}
 	b.log.Info("node standby committed", "node", req.Node, "on", req.On, "by", by)
 	return api.StandbyResponse{Node: req.Node, On: req.On, Index: idx}, nil
+}
+
+// Maintenance commits node.maintenance for req.Node: its resources are left
+// alone (neither started, stopped nor monitored) and nothing new is placed
+// there, until it is taken out again.
+func (b *agentBackend) Maintenance(ctx context.Context, req api.MaintenanceRequest) (api.MaintenanceResponse, error) {
+	ctx, cancel := context.WithTimeout(ctx, adminTimeout)
+	defer cancel()
+	c, _ := b.committed()
+	n, ok := c.Node(req.Node)
+	if !ok {
+		return api.MaintenanceResponse{}, unknownNode(c, req.Node)
+	}
+	if n.IsWitness() {
+		return api.MaintenanceResponse{}, &api.Error{Status: 422, Message: fmt.Sprintf("node %s is a witness: it runs no resources, so maintenance means nothing there; nothing changed", req.Node)}
+	}
+	by := b.by(req.By)
+	idx, err := b.commit(ctx, state.CmdNodeMaint, by, state.NodeFlag{Node: req.Node, On: req.On})
+	if err != nil {
+		return api.MaintenanceResponse{}, err
+	}
+	b.log.Info("node maintenance committed", "node", req.Node, "on", req.On, "by", by)
+	return api.MaintenanceResponse{Node: req.Node, On: req.On, Index: idx}, nil
 }
 
 // commit applies one command through raft and waits until this node applied

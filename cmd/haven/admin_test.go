@@ -1,30 +1,23 @@
 package main
 
 import (
+	"os"
+	"os/exec"
+	"path/filepath"
 	"slices"
+	"strings"
 	"testing"
+	"time"
 
+	"github.com/havenha/haven/engine/api"
 	"github.com/havenha/haven/engine/config"
+	"github.com/havenha/haven/engine/model"
+	"github.com/havenha/haven/engine/scheduler"
 	"github.com/havenha/haven/engine/state"
 )
 
 func TestPrimitivesOf_ExpandsGroupsAndClones(t *testing.T) {
-	c, err := config.Parse("t.yaml", []byte(`cluster: {name: t, key_file: k}
-nodes:
-  - {name: n1, addresses: [127.0.0.1]}
-resources:
-  - {id: a, type: exec, params: {command: [/bin/true]}}
-  - {id: b, type: exec, params: {command: [/bin/true]}}
-  - {id: c, type: exec, params: {command: [/bin/true]}}
-groups:
-  - {id: g, resources: [a, b]}
-clones:
-  - {id: g-clone, resource: g}
-  - {id: c-clone, resource: c}
-`), config.Options{Types: resourceTypes})
-	if err != nil {
-		t.Fatal(err)
-	}
+	c := groupsAndClones(t)
 	for id, want := range map[string][]string{"a": {"a"}, "g": {"a", "b"}, "g-clone": {"a", "b"}, "c-clone": {"c"}} {
 		got, ok := primitivesOf(c, id)
 		if !ok || !slices.Equal(got, want) {
@@ -49,4 +42,265 @@ func TestFailedActions_ListsFailuresByNodeAndInstance(t *testing.T) {
 	if !slices.Equal(keys, []string{"n1/ip", "n1/web", "n2/web"}) {
 		t.Fatalf("failed actions %v; expected n1/ip n1/web n2/web", keys)
 	}
+}
+
+func TestCloneOf_AndResourceKind(t *testing.T) {
+	c := groupsAndClones(t)
+	for id, want := range map[string]string{"a": "g-clone", "g": "g-clone", "g-clone": "g-clone", "c": "c-clone", "c-clone": "c-clone", "d": ""} {
+		got, ok := cloneOf(c, id)
+		if got != want || ok != (want != "") {
+			t.Errorf("cloneOf(%s) = %q %v; expected %q", id, got, ok, want)
+		}
+	}
+	for id, want := range map[string]string{"a": "primitive", "g": "group", "g-clone": "clone", "nope": ""} {
+		if got, _ := resourceKind(c, id); got != want {
+			t.Errorf("resourceKind(%s) = %q; expected %q", id, got, want)
+		}
+	}
+	// Where: a group's members, clone instances "c:0" count for c.
+	d := state.Data{Nodes: map[string]*state.NodeState{
+		"n1": {Resources: map[string]*state.Observed{"a": {State: state.Started}, "b": {State: state.Stopping}, "c:0": {State: state.Started}}},
+		"n2": {Resources: map[string]*state.Observed{"a": {State: state.Stopped}, "c:1": {State: state.Failed}, "cc": {State: state.Started}}},
+	}}
+	pw := primitiveWhere(c, d, "g")
+	if len(pw) != 2 || !slices.Equal(pw[0].Started, []string{"n1"}) || !slices.Equal(pw[1].Started, []string{}) || !slices.Equal(pw[1].Active, []string{"n1"}) {
+		t.Errorf("primitiveWhere(g) = %+v", pw)
+	}
+	pw = primitiveWhere(c, d, "c-clone")
+	if len(pw) != 1 || !slices.Equal(pw[0].Started, []string{"n1"}) || !slices.Equal(pw[0].Active, []string{"n1", "n2"}) {
+		t.Errorf("primitiveWhere(c-clone) = %+v (cc is another resource)", pw)
+	}
+	if got := runningNodes(c, d, "g"); !slices.Equal(got, []string{"n1"}) {
+		t.Errorf("runningNodes(g) = %v", got)
+	}
+}
+
+func TestStoppedAbove_FileAndParentRoles(t *testing.T) {
+	c, err := config.Parse("t.yaml", []byte(`cluster: {name: t, key_file: k}
+nodes:
+  - {name: n1, addresses: [127.0.0.1]}
+resources:
+  - {id: a, type: exec, params: {command: [/bin/true]}}
+  - {id: b, type: exec, params: {command: [/bin/true]}, meta: {target_role: Stopped}}
+  - {id: c, type: exec, params: {command: [/bin/true]}}
+groups:
+  - {id: g, resources: [a, b]}
+clones:
+  - {id: g-clone, resource: g}
+`), config.Options{Types: resourceTypes})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := ancestors(c, "a"); !slices.Equal(got, []string{"g", "g-clone"}) {
+		t.Errorf("ancestors(a) = %v; expected [g g-clone]", got)
+	}
+	none := state.Data{}
+	for id, want := range map[string]bool{"a": false, "b": true, "c": false, "g": false} {
+		if got := stoppedAbove(c, none, id); got != want {
+			t.Errorf("stoppedAbove(%s) = %v; expected %v", id, got, want)
+		}
+	}
+	parentOff := state.Data{Resources: map[string]*state.ResourceState{"g-clone": {TargetRole: "Stopped"}}}
+	if !stoppedAbove(c, parentOff, "a") || stoppedAbove(c, parentOff, "c") {
+		t.Error("a disabled clone keeps its members stopped; c is not in it")
+	}
+}
+
+func TestCannotRun_NamesTheObstacles(t *testing.T) {
+	why := scheduler.Explanation{Resources: []scheduler.ResourceScores{
+		{Resource: "web", Scores: []scheduler.NodeScore{
+			{Node: "n1", Score: model.Infinity, Contributions: []scheduler.Contribution{{Source: "preference move", Score: model.Infinity}}},
+			{Node: "n2", Score: model.Infinity, Contributions: []scheduler.Contribution{{Source: "node is in standby: cannot run resources"}, {Source: "preference move", Score: model.Infinity}}},
+			{Node: "n3", Score: model.NegInfinity, Contributions: []scheduler.Contribution{{Source: "location keep-off", Score: model.NegInfinity}, {Source: "preference move", Score: model.Infinity}}},
+			{Node: "n4", Score: 10, Contributions: []scheduler.Contribution{{Source: "location x", Score: -5}, {Source: "stickiness", Score: 15}}},
+		}},
+	}}
+	for node, want := range map[string]struct {
+		blocked bool
+		reasons string
+	}{
+		"n1": {false, ""},
+		"n2": {true, "node is in standby: cannot run resources"},
+		"n3": {true, "location keep-off (-INFINITY)"},
+		"n4": {false, "location x (-5)"},
+	} {
+		reasons, blocked := cannotRun(why, "web", node)
+		if blocked != want.blocked || strings.Join(reasons, "; ") != want.reasons {
+			t.Errorf("cannotRun(web, %s) = %q %v; expected %q %v", node, reasons, blocked, want.reasons, want.blocked)
+		}
+	}
+}
+
+func TestPrintMove_SaysWhatAndUntilWhen(t *testing.T) {
+	exp := time.Date(2026, 11, 22, 15, 0, 0, 0, time.Local)
+	var b strings.Builder
+	printMove(&b, api.MoveResponse{Resource: "web", Kind: "move", Node: "n2", From: []string{"n1"}, Expires: &exp, Index: 7,
+		Cleared:   []api.PreferenceView{{Resource: "web", Kind: "ban", Node: "n2", Score: "-INFINITY"}},
+		Placement: []api.PlacementChange{{ID: "web", From: []string{"n1"}, To: []string{"n2"}}}}, "move", "1h")
+	out := b.String()
+	for _, want := range []string{"Moving web to n2", "cleared first: web: banned from n2", "web: n1 -> n2", "(lifetime 1h) or 'haven resource clear web'"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("move output lacks %q:\n%s", want, out)
+		}
+	}
+	b.Reset()
+	printMove(&b, api.MoveResponse{Resource: "web", Kind: "ban", Node: "n1", From: []string{"n1"}, Placement: []api.PlacementChange{},
+		Warnings: []string{"web will not run anywhere: no node can run it"}}, "move", "")
+	out = b.String()
+	for _, want := range []string{"Moving web away from n1", "placement: no change", "Warning: web will not run anywhere", "until 'haven resource clear web n1', even if n1 is the last node"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("move-away output lacks %q:\n%s", want, out)
+		}
+	}
+	b.Reset()
+	printWhere(&b, api.WhereView{Resource: "g", Kind: "group", Nodes: []string{"n1"}, TargetRole: "Stopped",
+		Primitives:  []api.PrimitiveWhere{{ID: "a", Started: []string{"n1"}}, {ID: "b"}},
+		Preferences: []api.PreferenceView{{Resource: "g", Kind: "move", Node: "n1", Score: "INFINITY"}}})
+	out = b.String()
+	for _, want := range []string{"resource g is running on: n1\n", "  a: n1\n", "  b: stopped\n", "target role: Stopped (haven resource disable)", "g: prefer n1 (INFINITY"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("where output lacks %q:\n%s", want, out)
+		}
+	}
+	b.Reset()
+	printConstraints(&b, &api.ConstraintsView{Preferences: []api.PreferenceView{{Resource: "web", Kind: "ban", Node: "n1", Score: "-INFINITY"}},
+		TargetRoles: []api.TargetRoleView{{Resource: "db", Role: "Stopped"}}})
+	if out = b.String(); !strings.Contains(out, "Runtime Constraints") || !strings.Contains(out, "web: banned from n1 (-INFINITY") || !strings.Contains(out, "db: target role Stopped") {
+		t.Errorf("constraints output:\n%s", out)
+	}
+	b.Reset()
+	printConstraints(&b, &api.ConstraintsView{})
+	if b.Len() != 0 {
+		t.Errorf("no constraints printed %q; expected nothing", b.String())
+	}
+}
+
+// Bad arguments are refused by the real binary before any agent is
+// reached (HAVEN_SOCKET names no socket, so reaching one would say so).
+func TestResourceCLI_ArgumentErrors(t *testing.T) {
+	bin := buildHaven(t)
+	nosock := filepath.Join(t.TempDir(), "none.sock")
+	run := func(args ...string) (string, error) {
+		cmd := exec.Command(bin, args...)
+		cmd.Env = append(os.Environ(), "HAVEN_SOCKET="+nosock)
+		out, err := cmd.CombinedOutput()
+		return string(out), err
+	}
+	for _, c := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"resource", "move"}, "takes RESOURCE [NODE]; got 0 argument(s)"},
+		{[]string{"resource", "move", "web", "n1", "n2"}, "takes RESOURCE [NODE]; got 3 argument(s)"},
+		{[]string{"resource", "ban", "web", ""}, "an empty argument"},
+		{[]string{"resource", "clear"}, "takes RESOURCE [NODE]"},
+		{[]string{"resource", "where", "a", "b"}, "takes RESOURCE; got 2"},
+		{[]string{"resource", "enable"}, "takes RESOURCE; got 0"},
+		{[]string{"resource", "disable", "a", "b"}, "takes RESOURCE; got 2"},
+		{[]string{"resource", "restart"}, "takes RESOURCE; got 0"},
+		{[]string{"resource", "cleanup"}, "takes RESOURCE; got 0"},
+		{[]string{"node", "maintenance"}, "takes NODE; got 0"},
+		{[]string{"node", "unmaintenance", "a", "b"}, "takes NODE; got 2"},
+		{[]string{"resource", "move", "web", "n1", "--lifetime", "soon"}, `lifetime "soon" is not a duration`},
+		{[]string{"resource", "move", "web", "n1", "--lifetime", "-5m"}, `lifetime "-5m" is negative`},
+		{[]string{"resource", "ban", "web", "--lifetime", "P1M"}, "years or months"},
+		{[]string{"resource", "ban", "web", "--lifetime", "0"}, "not positive"},
+		{[]string{"resource", "move", "web", "n1", "--node", "n2"}, "NODE given twice"},
+		{[]string{"resource", "restart", "web", "--timeout", "0s"}, "--timeout 0s is not positive"},
+		{[]string{"resource", "restart", "web", "--timeout", "soon"}, "invalid argument"},
+		{[]string{"resource", "move", "web", "n1", "--score", "5"}, "unknown flag: --score"},
+		{[]string{"resource", "ban", "web", "--force"}, "unknown flag: --force"},
+	} {
+		out, err := run(c.args...)
+		if err == nil {
+			t.Errorf("haven %s succeeded; expected a refusal\n%s", strings.Join(c.args, " "), out)
+			continue
+		}
+		if !strings.Contains(out, c.want) {
+			t.Errorf("haven %s: %q; expected it to contain %q", strings.Join(c.args, " "), out, c.want)
+		}
+		if strings.Contains(out, "reach the agent") {
+			t.Errorf("haven %s reached for an agent before refusing its arguments: %q", strings.Join(c.args, " "), out)
+		}
+	}
+	// Well-formed commands reach for the agent and say when none answers.
+	for _, args := range [][]string{
+		{"resource", "move", "web", "n1", "--lifetime", "PT30M"}, {"resource", "where", "web"}, {"resource", "restart", "web"},
+		{"node", "maintenance", "n1"}, {"resource", "clear", "web", "--node", "n1"},
+	} {
+		out, err := run(args...)
+		if err == nil || !strings.Contains(out, "reach the agent at unix:"+nosock) {
+			t.Errorf("haven %s without an agent: %v %q; expected it to say it cannot reach the agent", strings.Join(args, " "), err, out)
+		}
+	}
+	// -c with a missing file names it.
+	if out, err := run("resource", "disable", "web", "-c", filepath.Join(t.TempDir(), "missing.yaml")); err == nil || !strings.Contains(out, "missing.yaml") {
+		t.Errorf("disable -c missing.yaml: %v %q", err, out)
+	}
+}
+
+// The real scheduler's explanation names why a move target cannot run a
+// primitive or a group: a standby node, a -INFINITY location.
+func TestCannotRun_WithTheScheduler(t *testing.T) {
+	c, err := config.Parse("t.yaml", []byte(`cluster: {name: t, key_file: k}
+nodes:
+  - {name: n1, addresses: [127.0.0.1]}
+  - {name: n2, addresses: [127.0.0.2]}
+  - {name: n3, addresses: [127.0.0.3]}
+resources:
+  - {id: a, type: exec, params: {command: [/bin/true]}}
+  - {id: b, type: exec, params: {command: [/bin/true]}}
+  - {id: solo, type: exec, params: {command: [/bin/true]}}
+groups:
+  - {id: g, resources: [a, b]}
+constraints:
+  - location: {id: never-n3, resource: solo, node: n3, score: -INFINITY}
+`), config.Options{Types: resourceTypes})
+	if err != nil {
+		t.Fatal(err)
+	}
+	now := time.Date(2026, 11, 22, 12, 0, 0, 0, time.UTC)
+	in := scheduler.Input{Cluster: c, Quorate: true, Nodes: map[string]scheduler.NodeStatus{
+		"n1": {Online: true}, "n2": {Online: true, Standby: true}, "n3": {Online: true}}}
+	for _, tc := range []struct{ id, node, reason string }{{"g", "n2", "standby"}, {"a", "n2", "standby"}, {"solo", "n3", "never-n3"}, {"solo", "n2", "standby"}} {
+		in.Admin.Preferences = []scheduler.Preference{{Name: "move", Resource: tc.id, Node: tc.node, Score: model.Infinity}}
+		plan, why := scheduler.Compute(in, now)
+		if slices.Contains(plan.Placement[tc.id], tc.node) {
+			t.Fatalf("%s placed on %s: %v", tc.id, tc.node, plan.Placement)
+		}
+		reasons, blocked := cannotRun(why, tc.id, tc.node)
+		if !blocked || !strings.Contains(strings.Join(reasons, "; "), tc.reason) {
+			t.Errorf("cannotRun(%s, %s) = %q %v; expected blocked naming %q", tc.id, tc.node, reasons, blocked, tc.reason)
+		}
+	}
+	// A node that can run it is no obstacle.
+	in.Admin.Preferences = []scheduler.Preference{{Name: "move", Resource: "g", Node: "n3", Score: model.Infinity}}
+	plan, why := scheduler.Compute(in, now)
+	if _, blocked := cannotRun(why, "g", "n3"); blocked || !slices.Equal(plan.Placement["g"], []string{"n3"}) {
+		t.Errorf("g to n3: blocked %v, placed %v", blocked, plan.Placement["g"])
+	}
+}
+
+// groupsAndClones is a cluster with a cloned group g (a, b), a cloned
+// primitive c and a plain primitive d.
+func groupsAndClones(t *testing.T) *model.Cluster {
+	t.Helper()
+	c, err := config.Parse("t.yaml", []byte(`cluster: {name: t, key_file: k}
+nodes:
+  - {name: n1, addresses: [127.0.0.1]}
+resources:
+  - {id: a, type: exec, params: {command: [/bin/true]}}
+  - {id: b, type: exec, params: {command: [/bin/true]}}
+  - {id: c, type: exec, params: {command: [/bin/true]}}
+  - {id: d, type: exec, params: {command: [/bin/true]}}
+groups:
+  - {id: g, resources: [a, b]}
+clones:
+  - {id: g-clone, resource: g}
+  - {id: c-clone, resource: c}
+`), config.Options{Types: resourceTypes})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c
 }

@@ -20,7 +20,11 @@ func init() {
 			"the API on a unix socket (local CLI) and on the node's api_port (remote CLI with the cluster\n" +
 			"key). SIGTERM or SIGINT hands raft leadership over, then leaves the cluster gracefully: peers\n" +
 			"report the node as left, not dead. Logs are structured (slog) on standard error. A witness\n" +
-			"entry (role: witness) is run with 'haven witness'.",
+			"entry (role: witness) is run with 'haven witness'.\n\n" +
+			"The agent starts a companion process, 'haven guard' (its own process group, the agent's\n" +
+			"namespaces, the agent's standard error). If the agent dies without an orderly stop (SIGKILL,\n" +
+			"a crash, the OOM killer), the guard kills the resources' process groups, deletes their\n" +
+			"addresses and unmounts their filesystems, then exits; on a graceful stop it exits quietly.",
 		Args: cobra.NoArgs,
 		RunE: func(c *cobra.Command, _ []string) error {
 			ctx, stop := signal.NotifyContext(c.Context(), syscall.SIGTERM, syscall.SIGINT)
@@ -35,5 +39,6 @@ func init() {
 	fl.StringVar(&o.socket, "socket", "", "unix socket of the local API (default $HAVEN_SOCKET, /run/haven/NODE.sock)")
 	fl.StringVar(&o.logLevel, "log-level", "info", "debug, info, warn or error")
 	fl.StringVar(&o.logFormat, "log-format", "text", "text or json")
+	fl.BoolVar(&o.guard, "guard", true, "run the guard: if this agent dies, a companion process (haven guard) kills its resources' processes, deletes their addresses and unmounts their filesystems")
 	addCommand(cmd)
 }

@@ -5,6 +5,7 @@ package main
 // lease endpoint the API serves.
 
 import (
+	"context"
 	"fmt"
 	"log/slog"
 	"net"
@@ -16,6 +17,7 @@ import (
 
 	"github.com/havenha/haven/consensus"
 	"github.com/havenha/haven/engine/controller"
+	"github.com/havenha/haven/engine/guard"
 	"github.com/havenha/haven/engine/model"
 	"github.com/havenha/haven/engine/state"
 	"github.com/havenha/haven/membership"
@@ -26,7 +28,7 @@ import (
 // API token derived from the cluster key; each node's address comes from
 // the committed configuration (the startup file until one is committed).
 func newController(startup *model.Cluster, name, dataDir, token string, st *state.State, mem *membership.Membership,
-	cn *consensus.Node, logger *slog.Logger) (*controller.Node, error) {
+	cn *consensus.Node, grd *guard.Client, logger *slog.Logger) (*controller.Node, error) {
 	t := startup.EffectiveTiming()
 	lease := t.Lease.D()
 	renewer := &controller.HTTPRenewer{
@@ -48,14 +50,17 @@ func newController(startup *model.Cluster, name, dataDir, token string, st *stat
 			DialContext: (&net.Dialer{Timeout: max(lease/4, 100*time.Millisecond)}).DialContext}},
 		Prepare: func(r *http.Request) { r.Header.Set("Authorization", "Bearer "+token) },
 	}
-	return controller.NewNode(controller.NodeConfig{
+	cfg := controller.NodeConfig{
 		Name: name, State: st, Log: cn, Members: membersView{mem},
 		Term:    func() uint64 { return cn.Status().Term },
 		Renewer: renewer,
 		Types:   builtinTypes().Lookup, DataDir: filepath.Join(dataDir, "resources"),
 		Lease: lease, NoQuorumDelay: t.NoQuorumDelay.D(),
 		Clock: controller.SystemClock{}, Logger: logger,
-	})
+		Handoff: raftHandoff{cn}, VerifyLeader: cn.VerifyLeader,
+	}
+	guardController(&cfg, grd, logger) // guard.go: the guard, armed with the lease (OnLease)
+	return controller.NewNode(cfg)
 }
 
 // membersView answers controller.Membership from gossip.
@@ -82,3 +87,12 @@ func (l *leaseEndpoint) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 }
 
 var _ controller.Membership = membersView{}
+
+// raftHandoff moves the coordinator role over raft (controller.Handoff).
+type raftHandoff struct{ cn *consensus.Node }
+
+func (h raftHandoff) Voters() []string { return h.cn.Voters() }
+
+func (h raftHandoff) TransferTo(ctx context.Context, name string) error {
+	return h.cn.TransferLeadershipTo(ctx, name)
+}

@@ -118,7 +118,7 @@ func runDemoLive(ctx context.Context, out io.Writer) error {
 	victim := st.node
 	printDemoStatus(out, st)
 
-	fmt.Fprintf(out, "\n=== 4. Crash of %s: its agent and its processes are SIGKILLed (power loss) ===\n\n", victim)
+	fmt.Fprintf(out, "\n=== 4. Crash of %s: its agent is SIGKILLed; its guard kills the processes it ran (power loss) ===\n\n", victim)
 	t0 := time.Now()
 	cl.crash(victim)
 	st, err = cl.waitWeb(ctx, victim, 60*time.Second)

@@ -145,19 +145,19 @@ func printDemoStatus(out io.Writer, st demoState) {
 	}
 }
 
-// crash SIGKILLs a node's agent and the resource processes it started, as a
-// power loss would (haven has no watchdog yet to stop them itself).
+// crash SIGKILLs a node's agent. Its guard (engine/guard) then kills the
+// resource processes the agent started, as a power loss would stop them.
 func (d *demoCluster) crash(n string) {
 	if p := d.procs[n]; p != nil && p.Process != nil {
 		_ = p.Process.Kill()
 		_ = p.Wait()
 	}
-	killResourceGroups(d.dataDir(n))
 	d.crashed[n] = true
 }
 
 // shutdown stops every agent still running (SIGTERM, then SIGKILL after a
-// grace period) and then the resource processes they leave running by design.
+// grace period) and then any resource process left (a safety net: a
+// graceful stop or the guard normally stops them).
 func (d *demoCluster) shutdown(out io.Writer) {
 	for _, n := range d.names {
 		if p := d.procs[n]; p != nil && p.Process != nil && p.ProcessState == nil {

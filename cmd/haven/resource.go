@@ -1,7 +1,10 @@
 package main
 
-// resource.go: `haven resource cleanup` and `haven node standby|unstandby`,
-// the administrative commands that commit to the replicated state.
+// resource.go: `haven resource cleanup`, `haven node
+// standby|unstandby|maintenance|unmaintenance`, and what every administrative
+// command shares (the resource and node parents, the flags, reaching an
+// agent). move/ban/clear are in resource_move.go, enable/disable/restart/where
+// in resource_role.go.
 
 import (
 	"context"
@@ -21,10 +24,75 @@ import (
 	"github.com/havenha/haven/membership"
 )
 
+// resourceCmd and nodeCmd are the parents of the administrative
+// subcommands, which register themselves from their files' init functions
+// (resource_move.go, resource_role.go).
+var (
+	resourceCmd = &cobra.Command{Use: "resource", Short: "Administer resources (move, ban, clear, enable, disable, restart, where, cleanup)"}
+	nodeCmd     = &cobra.Command{Use: "node", Short: "Administer nodes (standby, unstandby, maintenance, unmaintenance)"}
+)
+
+// adminFlags are the flags every administrative command shares: how to
+// reach an agent (the local socket, or -c FILE with --agent) and --json.
+type adminFlags struct {
+	cfgPath, socket, agent string
+	node                   string // addAgentNode's --node
+	asJSON                 bool
+}
+
+func addAdminFlags(cmd *cobra.Command) *adminFlags {
+	f := &adminFlags{}
+	fl := cmd.Flags()
+	fl.StringVarP(&f.cfgPath, "config", "c", "", "configuration file: reach an agent over TCP with the cluster key")
+	fl.StringVar(&f.socket, "socket", "", "the local agent's unix socket (default $HAVEN_SOCKET, /run/haven/NODE.sock)")
+	fl.StringVar(&f.agent, "agent", "", "with -c: the node whose agent to ask")
+	fl.BoolVar(&f.asJSON, "json", false, "print the JSON answer")
+	return f
+}
+
+// reach returns the client of the chosen agent, prefer's first with -c.
+func (f *adminFlags) reach(ctx context.Context, prefer string) (*client.Client, error) {
+	return reachAgent(ctx, f.cfgPath, f.socket, f.agent, prefer)
+}
+
+// addAgentNode adds --node NAME to a command whose arguments name no node:
+// the node whose agent to ask, as for status (/run/haven/NAME.sock, or
+// with -c NAME's API). reachNode then uses it.
+func (f *adminFlags) addAgentNode(cmd *cobra.Command) {
+	cmd.Flags().StringVar(&f.node, "node", "", "the node whose agent to ask")
+}
+
+// reachNode reaches --agent, else --node's agent, else as reach does.
+func (f *adminFlags) reachNode(ctx context.Context) (*client.Client, error) {
+	agent := f.agent
+	if agent == "" {
+		agent = f.node
+	}
+	return reachAgent(ctx, f.cfgPath, f.socket, agent, f.node)
+}
+
+// resourceArgs checks the positional arguments RESOURCE [NODE] (maxArgs 1
+// or 2) with a message that names what is expected.
+func resourceArgs(maxArgs int) cobra.PositionalArgs {
+	return func(c *cobra.Command, args []string) error {
+		want := "RESOURCE"
+		if maxArgs > 1 {
+			want = "RESOURCE [NODE]"
+		}
+		if len(args) < 1 || len(args) > maxArgs {
+			return fmt.Errorf("%s takes %s; got %d argument(s) %q\nrun '%s --help' for usage", c.CommandPath(), want, len(args), args, c.CommandPath())
+		}
+		for _, a := range args {
+			if strings.TrimSpace(a) == "" {
+				return fmt.Errorf("%s: an empty argument; expected %s", c.CommandPath(), want)
+			}
+		}
+		return nil
+	}
+}
+
 func init() {
-	res := &cobra.Command{Use: "resource", Short: "Administer resources (cleanup)"}
-	var asJSON bool
-	var onNode, agent string
+	res := resourceCmd
 	cleanup := &cobra.Command{
 		Use:   "cleanup RESOURCE [--node NODE] [-c FILE [--agent NAME]]",
 		Short: "Forget a resource's failures (fail counts, failed state, holds) so it may run again (crm_resource --cleanup)",
@@ -33,19 +101,15 @@ func init() {
 			"on a node it had been banned from by migration_threshold or a failed start (stickiness\n" +
 			"permitting). The agent reached is the local one (unix socket), or with -c FILE the node\n" +
 			"--agent NAME, else --node NODE's, else the first of the file that answers.",
-		Args: cobra.ExactArgs(1),
+		Args: resourceArgs(1),
 	}
-	cf := cleanup.Flags()
-	cf.StringVar(&onNode, "node", "", "clean up on this node only (default: every node)")
-	cf.StringVar(&agent, "agent", "", "with -c: the node whose agent to ask")
-	var cfgPath, socket string
-	cf.StringVarP(&cfgPath, "config", "c", "", "configuration file: reach an agent over TCP with the cluster key")
-	cf.StringVar(&socket, "socket", "", "the local agent's unix socket (default $HAVEN_SOCKET, /run/haven/NODE.sock)")
-	cf.BoolVar(&asJSON, "json", false, "print the JSON answer")
+	af := addAdminFlags(cleanup)
+	var onNode string
+	cleanup.Flags().StringVar(&onNode, "node", "", "clean up on this node only (default: every node)")
 	cleanup.RunE = func(c *cobra.Command, args []string) error {
 		ctx, cancel := context.WithTimeout(c.Context(), 30*time.Second)
 		defer cancel()
-		cli, err := reachAgent(ctx, cfgPath, socket, agent, onNode)
+		cli, err := af.reach(ctx, onNode)
 		if err != nil {
 			return err
 		}
@@ -53,7 +117,7 @@ func init() {
 		if err != nil {
 			return err
 		}
-		if asJSON {
+		if af.asJSON {
 			return printJSON(c, resp)
 		}
 		where := "every node"
@@ -66,45 +130,56 @@ func init() {
 	res.AddCommand(cleanup)
 	addCommand(res)
 
-	nodeCmd := &cobra.Command{Use: "node", Short: "Administer nodes (standby, unstandby)"}
-	for _, on := range []bool{true, false} {
-		name, short := "standby", "Move every resource off NODE and keep it off (crm_node/pcs node standby)"
-		if !on {
-			name, short = "unstandby", "Let NODE run resources again"
-		}
-		var cfgPath, socket, agent string
-		var asJSON bool
+	type flagCmd struct {
+		name, short, on, off string
+		maint, set           bool
+	}
+	for _, fc := range []flagCmd{
+		{"standby", "Move every resource off NODE and keep it off (crm_node/pcs node standby)", "in standby", "", false, true},
+		{"unstandby", "Let NODE run resources again", "", "out of standby", false, false},
+		{"maintenance", "Leave NODE's resources alone: neither started, stopped nor monitored, and nothing new placed there (pcs node maintenance)", "in maintenance", "", true, true},
+		{"unmaintenance", "Manage NODE's resources again", "", "out of maintenance", true, false},
+	} {
 		cmd := &cobra.Command{
-			Use:   name + " NODE [-c FILE [--agent NAME]]",
-			Short: short,
-			Long: short + ".\nThe agent reached is the local one (unix socket), or with -c FILE the node --agent NAME,\n" +
+			Use:   fc.name + " NODE [-c FILE [--agent NAME]]",
+			Short: fc.short,
+			Long: fc.short + ".\nThe agent reached is the local one (unix socket), or with -c FILE the node --agent NAME,\n" +
 				"else NODE's, else the first of the file that answers.",
-			Args: cobra.ExactArgs(1),
+			Args: func(c *cobra.Command, args []string) error {
+				if len(args) != 1 || strings.TrimSpace(args[0]) == "" {
+					return fmt.Errorf("%s takes NODE; got %d argument(s) %q\nrun '%s --help' for usage", c.CommandPath(), len(args), args, c.CommandPath())
+				}
+				return nil
+			},
 		}
-		fl := cmd.Flags()
-		fl.StringVarP(&cfgPath, "config", "c", "", "configuration file: reach an agent over TCP with the cluster key")
-		fl.StringVar(&socket, "socket", "", "the local agent's unix socket (default $HAVEN_SOCKET, /run/haven/NODE.sock)")
-		fl.StringVar(&agent, "agent", "", "with -c: the node whose agent to ask")
-		fl.BoolVar(&asJSON, "json", false, "print the JSON answer")
+		af := addAdminFlags(cmd)
 		cmd.RunE = func(c *cobra.Command, args []string) error {
 			ctx, cancel := context.WithTimeout(c.Context(), 30*time.Second)
 			defer cancel()
-			cli, err := reachAgent(ctx, cfgPath, socket, agent, args[0])
+			cli, err := af.reach(ctx, args[0])
 			if err != nil {
 				return err
 			}
-			resp, err := cli.Standby(ctx, api.StandbyRequest{Node: args[0], On: on, By: whoAmI()})
-			if err != nil {
-				return err
+			var resp any
+			var node string
+			var idx uint64
+			if fc.maint {
+				r, err := cli.Maintenance(ctx, api.MaintenanceRequest{Node: args[0], On: fc.set, By: whoAmI()})
+				if err != nil {
+					return err
+				}
+				resp, node, idx = r, r.Node, r.Index
+			} else {
+				r, err := cli.Standby(ctx, api.StandbyRequest{Node: args[0], On: fc.set, By: whoAmI()})
+				if err != nil {
+					return err
+				}
+				resp, node, idx = r, r.Node, r.Index
 			}
-			if asJSON {
+			if af.asJSON {
 				return printJSON(c, resp)
 			}
-			state := "in standby"
-			if !on {
-				state = "out of standby"
-			}
-			fmt.Fprintf(c.OutOrStdout(), "Node %s is %s (committed at index %d)\n", resp.Node, state, resp.Index)
+			fmt.Fprintf(c.OutOrStdout(), "Node %s is %s (committed at index %d)\n", node, fc.on+fc.off, idx)
 			return nil
 		}
 		nodeCmd.AddCommand(cmd)

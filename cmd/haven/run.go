@@ -20,6 +20,13 @@ package main
 // the node first stops its resources while still a member
 // (controller.Node.StopResources), then the components stop. A witness runs
 // only the coordinator side.
+//
+// The guard (engine/guard, guard.go) starts first and stops last: a
+// companion process that tears down what the resources hold (process
+// groups, addresses, mounts) if this process dies without an orderly stop.
+// A graceful stop says goodbye to it once the resources are stopped; a stop
+// after a component failed does not, so the guard tears down whatever
+// still runs, as after a crash.
 
 import (
 	"context"
@@ -38,6 +45,7 @@ import (
 	"github.com/havenha/haven/engine/api"
 	"github.com/havenha/haven/engine/config"
 	"github.com/havenha/haven/engine/controller"
+	"github.com/havenha/haven/engine/guard"
 	"github.com/havenha/haven/engine/model"
 	"github.com/havenha/haven/engine/state"
 	"github.com/havenha/haven/membership"
@@ -54,6 +62,9 @@ type agentOptions struct {
 	// witness: run the witness entry of the file (haven witness), which
 	// votes and stores the log but runs no resources.
 	witness bool
+	// guard: run the guard (software watchdog) beside the agent; a
+	// witness runs none (it holds no resources).
+	guard bool
 }
 
 // shutdownStopTimeout bounds the graceful shutdown's first step, stopping
@@ -128,6 +139,17 @@ func runAgent(ctx context.Context, o agentOptions, stderr io.Writer) error {
 	_, raftPort, apiPort := node.Ports()
 	raftBind := net.JoinHostPort(node.Addresses[0], strconv.Itoa(raftPort))
 
+	// 7b. The guard: if this process dies, it tears down what the
+	// resources hold (started first, below; stopped last).
+	var grd *guard.Client
+	if o.guard && !node.IsWitness() {
+		if grd, err = newGuard(node.Name, o.logLevel, o.logFormat, stderr, logger); err != nil {
+			return err
+		}
+	} else if !node.IsWitness() {
+		logger.Warn("running without a guard (--guard=false): if this agent dies, its resources keep running while the cluster recovers them elsewhere")
+	}
+
 	// 8. The API: unix socket for the local CLI, TCP for remote ones.
 	socket := o.socket
 	if socket == "" {
@@ -180,9 +202,17 @@ func runAgent(ctx context.Context, o agentOptions, stderr io.Writer) error {
 		return err
 	}
 
+	if grd != nil {
+		grdC, err := startComponent(ctx, "guard", grd.Run, grd.Ready())
+		if err != nil {
+			return err
+		}
+		started = append(started, grdC)
+	}
+
 	memC, err := startComponent(ctx, "membership", mem.Run, mem.Ready())
 	if err != nil {
-		return err
+		return fail("membership", err)
 	}
 	started = append(started, memC)
 
@@ -213,7 +243,7 @@ func runAgent(ctx context.Context, o agentOptions, stderr io.Writer) error {
 	// The resource engine (engine/controller): reconciler, leader loop,
 	// lease sender and holder. Built now so OnLeader (called once raft
 	// runs) finds it; run after the committed-file keeper.
-	ctl, err = newController(cl, node.Name, dataDir, keys.APIToken(), st, mem, raftNode, logger)
+	ctl, err = newController(cl, node.Name, dataDir, keys.APIToken(), st, mem, raftNode, grd, logger)
 	if err != nil {
 		link.Close()
 		_ = raftNode.Close()
@@ -255,13 +285,14 @@ func runAgent(ctx context.Context, o agentOptions, stderr io.Writer) error {
 
 	// 11b. The controller's node side: the reconciler converges this node
 	// to the committed placement under its lease. A witness runs no
-	// resources: it only coordinates (OnLeader) when it is the raft leader.
+	// resources: it only coordinates (OnLeader) when it is the raft leader,
+	// woken by every state and membership change (Coordinate).
 	// A graceful shutdown stops the resources first (below, on the
 	// signal); stopping the component itself leaves whatever still runs.
 	ctlC, _ := startComponent(ctx, "controller", func(ctx context.Context) error {
 		var err error
 		if node.IsWitness() {
-			<-ctx.Done()
+			err = ctl.Coordinate(ctx)
 		} else {
 			err = ctl.Run(ctx)
 		}
@@ -292,8 +323,13 @@ func runAgent(ctx context.Context, o agentOptions, stderr io.Writer) error {
 			sctx, cancel := context.WithTimeout(context.Background(), shutdownStopTimeout)
 			if err := ctl.StopResources(sctx); err != nil {
 				logger.Error("graceful shutdown: resources still active; leaving anyway", "err", err)
+				if held := grd.TeardownAll("graceful shutdown could not stop every resource"); len(held) > 0 {
+					logger.Error("graceful shutdown: the guard tears down what is still held", "held", held)
+				}
 			}
 			cancel()
+			// Resources stopped (or torn down): the guard may go quietly.
+			grd.Bye()
 		}
 		stopAll("signal")
 		return nil

@@ -25,7 +25,44 @@ func init() {
 		Args: cobra.NoArgs,
 	}
 	addViewCommand(cmd, "print the JSON object",
-		func(ctx context.Context, c *client.Client) (api.StatusView, error) { return c.Status(ctx) }, printClusterStatus)
+		func(ctx context.Context, c *client.Client) (statusOutput, error) {
+			s, err := c.Status(ctx)
+			if err != nil {
+				return statusOutput{}, err
+			}
+			out := statusOutput{StatusView: s}
+			// An agent without the endpoint (an older haven) shows none.
+			if cv, err := c.Constraints(ctx); err == nil {
+				out.Constraints = &cv
+			}
+			return out, nil
+		}, func(w io.Writer, s statusOutput, now time.Time) {
+			printClusterStatus(w, s.StatusView, now)
+			printConstraints(w, s.Constraints)
+		})
+}
+
+// statusOutput is what `haven status` prints: the agent's status plus the
+// runtime constraints (move/ban preferences, target roles) from
+// GET /v1/resources/constraints, as "constraints" in --json.
+type statusOutput struct {
+	api.StatusView
+	Constraints *api.ConstraintsView `json:"constraints,omitempty"`
+}
+
+// printConstraints lists the runtime preferences and target roles, like
+// the cli-prefer/cli-ban location constraints crm_resource adds.
+func printConstraints(w io.Writer, cv *api.ConstraintsView) {
+	if cv == nil || len(cv.Preferences)+len(cv.TargetRoles) == 0 {
+		return
+	}
+	fmt.Fprintf(w, "\nRuntime Constraints (haven resource move/ban/disable; undo with clear/enable):\n")
+	for _, p := range cv.Preferences {
+		fmt.Fprintf(w, "  * %s\n", preferenceText(p))
+	}
+	for _, r := range cv.TargetRoles {
+		fmt.Fprintf(w, "  * %s: target role %s\n", r.Resource, r.Role)
+	}
 }
 
 // printClusterStatus prints what crm_mon -1 prints, in haven's terms.

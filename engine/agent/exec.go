@@ -19,6 +19,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/havenha/haven/engine/guard"
 	"github.com/havenha/haven/engine/model"
 )
 
@@ -289,6 +290,7 @@ func (a *execAgent) Start(ctx context.Context) error {
 		alive, reused, why := a.liveness(r)
 		if alive {
 			a.log.Debug("already running", "pid", r.PID)
+			a.hold(r)
 			return a.waitHealthy(ctx, r)
 		}
 		a.log.Info("previous process is not running; starting anew", "pid", r.PID, "reason", why)
@@ -296,6 +298,7 @@ func (a *execAgent) Start(ctx context.Context) error {
 			return err
 		}
 		_ = os.Remove(a.pidPath())
+		a.release()
 	}
 	r, err = a.spawn()
 	if err != nil {
@@ -368,7 +371,11 @@ func (a *execAgent) spawn() (*pidRecord, error) {
 	cmd.Env = a.environ(u)
 	cmd.Stdout, cmd.Stderr = lf, lf
 	// Its own process group, so Stop reaches every process it forks. No
-	// Pdeathsig: the process must outlive a restart of haven.
+	// Pdeathsig (it would follow the forking thread, not the agent): a
+	// graceful stop of haven stops the resource first, and a crashed
+	// agent's guard kills the group (env.Guard, held below). Without a
+	// guard the process outlives its agent and a restarted agent finds it
+	// again by its pid file.
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Credential: cred}
 	if err := cmd.Start(); err != nil {
 		if errors.Is(err, exec.ErrNotFound) || errors.Is(err, fs.ErrNotExist) || errors.Is(err, fs.ErrPermission) {
@@ -392,6 +399,7 @@ func (a *execAgent) spawn() (*pidRecord, error) {
 		<-c.done
 		return nil, err
 	}
+	a.hold(&rec)
 	a.log.Info("started", "pid", c.pid, "log", lp)
 	return &rec, nil
 }
@@ -470,6 +478,7 @@ func (a *execAgent) Monitor(ctx context.Context) (model.Status, error) {
 		}
 		return model.StatusFailed, errors.New(msg)
 	}
+	a.hold(r) // a process found again after a restart of haven
 	if err := a.check(ctx); err != nil {
 		return model.StatusFailed, fmt.Errorf("process %d runs but its check fails: %w", r.PID, err)
 	}
@@ -488,6 +497,7 @@ func (a *execAgent) Stop(ctx context.Context) error {
 		return err
 	}
 	if r == nil {
+		a.release()
 		return nil
 	}
 	alive, reused, _ := a.liveness(r)
@@ -497,8 +507,29 @@ func (a *execAgent) Stop(ctx context.Context) error {
 	if err := os.Remove(a.pidPath()); err != nil && !errors.Is(err, fs.ErrNotExist) {
 		return fmt.Errorf("remove pid file: %w", err)
 	}
+	a.release()
 	a.log.Info("stopped", "pid", r.PID)
 	return nil
+}
+
+// guardKey names this instance's hold in the guard (its data directory is
+// unique on the node).
+func (a *execAgent) guardKey() string { return "exec " + a.env.DataDir }
+
+// hold asks the guard, if any, to kill the process group if haven dies.
+func (a *execAgent) hold(r *pidRecord) {
+	if a.env.Guard == nil {
+		return
+	}
+	kind, args := guard.KillGroupTeardown(r.PID, r.StartTime)
+	a.env.Guard.Hold(a.guardKey(), model.Teardown{Kind: kind, Args: args})
+}
+
+// release tells the guard the process group is gone.
+func (a *execAgent) release() {
+	if a.env.Guard != nil {
+		a.env.Guard.Release(a.guardKey())
+	}
 }
 
 // terminate ends the recorded process group. A group whose leader died is
@@ -535,6 +566,9 @@ func (a *execAgent) terminate(ctx context.Context, r *pidRecord, alive, reused b
 		return len(groupMembers(pgid)) == 0
 	}
 	killed := false
+	// Most services exit within milliseconds of the signal: look again
+	// soon, then back off to 25 ms (a planned move waits for this stop).
+	pause := time.Millisecond
 	for {
 		if gone() {
 			return nil
@@ -544,9 +578,10 @@ func (a *execAgent) terminate(ctx context.Context, r *pidRecord, alive, reused b
 			_ = syscall.Kill(-pgid, syscall.SIGKILL)
 			killed = true
 		}
-		if !sleepCtx(ctx, 25*time.Millisecond) {
+		if !sleepCtx(ctx, pause) {
 			return fmt.Errorf("process group %d still has processes %v when the stop timeout ended: %w", pgid, groupMembers(pgid), ctx.Err())
 		}
+		pause = min(2*pause, 25*time.Millisecond)
 	}
 }
 

@@ -16,6 +16,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/havenha/haven/engine/guard"
 	"github.com/havenha/haven/engine/model"
 )
 
@@ -82,13 +83,28 @@ func (FilesystemType) New(res model.Resource, env model.AgentEnv) (model.Agent, 
 		log = slog.New(slog.DiscardHandler)
 	}
 	p.Directory = filepath.Clean(p.Directory)
-	return &fsAgent{p: p, node: env.Node, log: log.With("resource", res.ID, "agent", "filesystem")}, nil
+	return &fsAgent{p: p, node: env.Node, guard: env.Guard, log: log.With("resource", res.ID, "agent", "filesystem")}, nil
 }
 
 type fsAgent struct {
-	p    fsParams
-	node string
-	log  *slog.Logger
+	p     fsParams
+	node  string
+	guard model.Guard // may be nil
+	log   *slog.Logger
+}
+
+// hold asks the guard, if any, to unmount the directory if haven dies;
+// release forgets it after a stop.
+func (a *fsAgent) hold() {
+	if a.guard != nil {
+		a.guard.Hold("filesystem "+a.p.Directory, model.Teardown{Kind: guard.KindUnmount, Args: map[string]string{"directory": a.mountPoint()}})
+	}
+}
+
+func (a *fsAgent) release() {
+	if a.guard != nil {
+		a.guard.Release("filesystem " + a.p.Directory)
+	}
 }
 
 // mountEntry is one line of /proc/self/mountinfo.
@@ -260,6 +276,7 @@ func (a *fsAgent) Start(ctx context.Context) error {
 		if a.p.FSType != "" && e.FSType != a.p.FSType {
 			return fmt.Errorf("%s has %s mounted as %s; expected fstype %s", a.p.Directory, a.p.Device, e.FSType, a.p.FSType)
 		}
+		a.hold()
 		return nil
 	}
 	if err := os.MkdirAll(a.p.Directory, 0o755); err != nil {
@@ -280,6 +297,7 @@ func (a *fsAgent) Start(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	a.hold() // mounted, whatever the check below finds: Stop releases it
 	if e == nil || !a.matches(e) {
 		return fmt.Errorf("mount %s on %s reported success but the mount table does not show it", a.p.Device, a.p.Directory)
 	}
@@ -318,6 +336,7 @@ func (a *fsAgent) Stop(ctx context.Context) error {
 			return err
 		}
 		if e == nil {
+			a.release()
 			return nil
 		}
 		if !a.matches(e) {
@@ -325,6 +344,7 @@ func (a *fsAgent) Stop(ctx context.Context) error {
 			if a.mountedBelow() {
 				return fmt.Errorf("%s is mounted on %s underneath %s; unmount that first", a.p.Device, a.p.Directory, a.describe(e))
 			}
+			a.release()
 			return nil
 		}
 		err = unix.Unmount(a.mountPoint(), 0)
@@ -439,6 +459,7 @@ func (a *fsAgent) Monitor(ctx context.Context) (model.Status, error) {
 	if !a.matches(e) {
 		return model.StatusFailed, fmt.Errorf("%s has %s mounted; expected %s", a.p.Directory, a.describe(e), a.p.Device)
 	}
+	a.hold() // a mount found again after a restart of haven
 	if a.p.CheckLevel >= 10 {
 		if err := a.probe(ctx); err != nil {
 			return model.StatusFailed, err

@@ -120,7 +120,7 @@ func New(cfg Config) (*Server, error) {
 		s.mux.Handle(p, h)
 	}
 	s.mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
-		writeError(w, http.StatusNotFound, fmt.Sprintf("no such endpoint %s; expected one of /v1/quorum, /v1/status, /v1/config, /v1/resources/cleanup, /v1/nodes/standby", r.URL.Path))
+		writeError(w, http.StatusNotFound, fmt.Sprintf("no such endpoint %s; expected one of /v1/quorum, /v1/status, /v1/config, /v1/resources/{cleanup,move,ban,clear,target-role,where,constraints}, /v1/nodes/{standby,maintenance}, /v1/lease", r.URL.Path))
 	})
 	return s, nil
 }

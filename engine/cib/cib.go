@@ -447,9 +447,7 @@ func parseInterval(v string) (time.Duration, error) {
 	if v == "" {
 		return 0, nil
 	}
-	if strings.HasPrefix(v, "pt") {
-		v = v[2:]
-	}
+	v = strings.TrimPrefix(v, "pt")
 	if n, err := strconv.Atoi(v); err == nil {
 		return time.Duration(n) * time.Second, nil
 	}

@@ -213,12 +213,20 @@ func BuildDesired(in DesiredInput) Desired {
 	for _, a := range v.Placement.Assignments {
 		byPrim[a.Resource] = append(byPrim[a.Resource], a)
 	}
+	// An order's `first` counts as started only where the placement keeps
+	// it: one started on a node it is moving away from is about to stop, and
+	// starting the `then` side on the strength of it would start it before
+	// its `first` (a service before its VIP in a move).
+	placedOn := map[string]bool{}
+	for _, a := range v.Placement.Assignments {
+		placedOn[instanceID(a)+"\x00"+a.Node] = true
+	}
 	started := map[string][]string{}
 	elsewhere := map[string]string{} // instance -> another node where it may be active
 	for _, n := range sortedKeys(v.Nodes) {
 		for _, id := range sortedKeys(v.Nodes[n].Resources) {
 			s := v.Nodes[n].Resources[id].State
-			if s == state.Started {
+			if s == state.Started && placedOn[id+"\x00"+n] {
 				started[id] = append(started[id], n)
 			}
 			if n != in.Node && active(s) && elsewhere[id] == "" {

@@ -270,6 +270,11 @@ func (co coordinator) Propose(ctx context.Context, now time.Time) (Proposal, err
 	same := reflect.DeepEqual(normPlacement(plan.Placement), normPlacement(v.Placement.Placement)) &&
 		reflect.DeepEqual(plan.Assignments, v.Placement.Assignments)
 	if same && !dec.FailureAfterPlan && v.Placement.BasedOn != 0 {
+		if len(dec.Unclean) == 0 {
+			if at := n.considerHandoff(v, c, now); !at.IsZero() && (p.RecheckAt.IsZero() || at.Before(p.RecheckAt)) {
+				p.RecheckAt = at
+			}
+		}
 		return p, nil
 	}
 	p.Changed, p.Plan = true, coordPlan{plan: plan}
@@ -342,7 +347,7 @@ func (co coordinator) Commit(ctx context.Context, p Proposal) error {
 	if len(cp.lapsed) > 0 || len(cp.forget) > 0 {
 		for _, node := range sortedKeys(cp.lapsed) {
 			for _, id := range cp.lapsed[node] {
-				r := state.Report{Node: node, Resource: id, State: state.Stopped,
+				r := state.Report{Node: node, Resource: id, State: state.Stopped, Lapsed: true,
 					Reason: "node lost; its lease certainly lapsed (recorded by the coordinator " + n.cfg.Name + ")"}
 				if err := n.apply(ctx, state.CmdReport, now, r); err != nil {
 					return fmt.Errorf("record %s stopped on lost node %s: %w", id, node, err)

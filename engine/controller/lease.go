@@ -41,6 +41,7 @@ type LeaseHolder struct {
 	timer     Timer
 	changedCh chan struct{}
 	onExpired func()
+	onExtend  func(deadline time.Time)
 	tokenSeq  uint64
 	tokens    map[uint64]time.Time // token -> when it was issued
 	// catchUp is the highest Renewal.Index received while the lease was
@@ -64,6 +65,15 @@ func NewLeaseHolder(lease time.Duration, clock Clock, onExpired func()) (*LeaseH
 
 // Lease returns the lease length.
 func (h *LeaseHolder) Lease() time.Duration { return h.lease }
+
+// OnExtend sets f to be called, under the holder's lock (it must not block
+// nor call the holder), with the new deadline each time the lease is
+// extended. Set it before the first renewal.
+func (h *LeaseHolder) OnExtend(f func(deadline time.Time)) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.onExtend = f
+}
 
 // Grant handles one renewal as this node receives it (the API handler calls
 // it) and returns the token to put in the ack. It checks the term and leader
@@ -136,6 +146,9 @@ func (h *LeaseHolder) extendLocked(from time.Time) {
 	wait := from.Add(h.lease).Sub(h.clock.Now())
 	h.timer = h.clock.AfterFunc(wait, h.expire)
 	h.notify()
+	if h.onExtend != nil {
+		h.onExtend(from.Add(h.lease))
+	}
 }
 
 func (h *LeaseHolder) expire() {
@@ -250,8 +263,9 @@ func (c LeaseTableConfig) Validate() error {
 	return errors.Join(errs...)
 }
 
-// Bound is how long after the last renewal sent to a node its lease has
-// certainly lapsed: lease × (1 + drift) + margin.
+// Bound is how long after the newest ack received from a node (see
+// LeaseTable.Acked) its lease has certainly lapsed: lease × (1 + drift) +
+// margin.
 func (c LeaseTableConfig) Bound() time.Duration {
 	return time.Duration(float64(c.Lease)*(1+c.Drift)) + c.Margin
 }
@@ -267,6 +281,7 @@ type LeaseTable struct {
 	leader      bool
 	leaderSince time.Time
 	sent        map[string]time.Time
+	acked       map[string]time.Time
 	fenced      map[string]bool
 }
 
@@ -276,7 +291,7 @@ func NewLeaseTable(cfg LeaseTableConfig) (*LeaseTable, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, fmt.Errorf("lease table: %w", err)
 	}
-	return &LeaseTable{cfg: cfg, sent: map[string]time.Time{}, fenced: map[string]bool{}}, nil
+	return &LeaseTable{cfg: cfg, sent: map[string]time.Time{}, acked: map[string]time.Time{}, fenced: map[string]bool{}}, nil
 }
 
 // Config returns the table's configuration.
@@ -290,7 +305,15 @@ func (t *LeaseTable) BecameLeader(at time.Time) {
 	defer t.mu.Unlock()
 	t.leader, t.leaderSince = true, at
 	t.sent = map[string]time.Time{}
+	t.acked = map[string]time.Time{}
 	t.fenced = map[string]bool{}
+}
+
+// LeaderSince returns when this table's term began, and whether it leads.
+func (t *LeaseTable) LeaderSince() (time.Time, bool) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return t.leaderSince, t.leader
 }
 
 // SteppedDown ends the term: nothing is safe to recover any more.
@@ -299,12 +322,13 @@ func (t *LeaseTable) SteppedDown() {
 	defer t.mu.Unlock()
 	t.leader = false
 	t.sent = map[string]time.Time{}
+	t.acked = map[string]time.Time{}
 	t.fenced = map[string]bool{}
 }
 
 // Sent records that a renewal is about to be sent to node at at (call it
-// before sending: a renewal may arrive though its ack never comes back). A
-// new lease also voids an earlier fence confirmation of that node.
+// before sending). A new lease voids an earlier fence confirmation of that
+// node. The recovery bound counts from acks (Acked), not sends.
 func (t *LeaseTable) Sent(node string, at time.Time) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
@@ -312,6 +336,22 @@ func (t *LeaseTable) Sent(node string, at time.Time) {
 		t.sent[node] = at
 	}
 	delete(t.fenced, node)
+}
+
+// Acked records that an ack from node was received at at. Call it before
+// the ack's token can be echoed. A renewal extends a node's lease to
+// issued(echoed token) + lease, and a token is issued before its ack is
+// received, so no renewal of this term can carry the node's lease past
+// lastAck + lease on the node's clock: that, not the last send, is what the
+// recovery bound counts from. (Counting from the last send made a cut node
+// wait until membership declared it lost, since renewals go on until then,
+// plus a whole bound: about 0.8 s more on the lan profile.)
+func (t *LeaseTable) Acked(node string, at time.Time) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if prev, ok := t.acked[node]; !ok || at.After(prev) {
+		t.acked[node] = at
+	}
 }
 
 // Fenced records that node's fence is confirmed: its resources may be
@@ -335,16 +375,16 @@ func (t *LeaseTable) RecoverAt(node string) (time.Time, bool) {
 		return time.Time{}, true
 	}
 	base := t.leaderSince
-	if s, ok := t.sent[node]; ok && s.After(base) {
-		base = s
+	if a, ok := t.acked[node]; ok && a.After(base) {
+		base = a
 	}
 	return base.Add(t.cfg.Bound()), true
 }
 
 // SafeToRecover reports whether node's resources may be started elsewhere at
-// now: its fence is confirmed, or now is after lastSent + lease × (1 +
-// drift) + margin, where lastSent is never earlier than this leader's
-// election.
+// now: its fence is confirmed, or now is after lastAck + lease × (1 +
+// drift) + margin, where lastAck (see Acked) is never earlier than this
+// leader's election.
 func (t *LeaseTable) SafeToRecover(node string, now time.Time) bool {
 	at, ok := t.RecoverAt(node)
 	if !ok {

@@ -215,7 +215,7 @@ func (f *fakeRenewer) calls(node string) []renewalCall {
 	return out
 }
 
-func TestLeaseSender_RenewsEveryQuarterLeaseRecordingBeforeSending(t *testing.T) {
+func TestLeaseSender_RenewsEveryQuarterLeaseBoundFromAcks(t *testing.T) {
 	clk := NewFakeClock(t0)
 	tab, err := NewLeaseTable(DefaultLeaseTableConfig(1200 * time.Millisecond))
 	if err != nil {
@@ -233,20 +233,28 @@ func TestLeaseSender_RenewsEveryQuarterLeaseRecordingBeforeSending(t *testing.T)
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- s.Run(ctx) }()
-	// A new coordinator renews at once, and echoes the first ack at once
-	// (that first renewal extends nothing).
+	// A new coordinator renews at once; every round is a renewal and, once
+	// its ack is back, a second one echoing that ack at once.
 	eventually(t, "first round", func() bool { return len(ren.calls("n2")) == 2 && len(ren.calls("n3")) == 1 })
 	for i := 1; i <= 3; i++ {
 		clk.Advance(300 * time.Millisecond)
-		eventually(t, "next round", func() bool { return len(ren.calls("n2")) == i+2 })
+		eventually(t, "next round", func() bool { return len(ren.calls("n2")) == 2*i+2 })
 	}
 	for i, c := range ren.calls("n2") {
-		want := t0
-		if i > 0 {
-			want = t0.Add(time.Duration(i-1) * 300 * time.Millisecond)
+		round := i / 2
+		want := t0.Add(time.Duration(round) * 300 * time.Millisecond)
+		// The bound counts from the newest ack received before the send:
+		// the previous round's echo for a round's first renewal, the first
+		// renewal's ack for its echo.
+		wantBase := t0
+		switch {
+		case i%2 == 1:
+			wantBase = want
+		case round > 0:
+			wantBase = want.Add(-300 * time.Millisecond)
 		}
-		if !c.at.Equal(want) || !c.recordedAt.Equal(want) {
-			t.Errorf("renewal %d to n2 at %v recorded as sent at %v; want both %v", i, c.at, c.recordedAt, want)
+		if !c.at.Equal(want) || !c.recordedAt.Equal(wantBase) {
+			t.Errorf("renewal %d to n2 at %v (want %v) with the bound counting from %v; want %v", i, c.at, want, c.recordedAt, wantBase)
 		}
 		if c.r.Term != 7 || c.r.Leader != "n1" {
 			t.Errorf("renewal carries %+v; want term 7 leader n1", c.r)
@@ -255,23 +263,24 @@ func TestLeaseSender_RenewsEveryQuarterLeaseRecordingBeforeSending(t *testing.T)
 			t.Errorf("renewal %d to n2 echoes no ack; want the previous ack's token", i)
 		}
 	}
-	// n3 never acks; its sends are bounded by the interval and retried, and
-	// each counts as sent.
+	// n3 never acks; its sends are bounded by the interval and retried.
+	// None of them could extend its lease (they echo no token), so its
+	// bound counts from the election alone.
 	if n := len(ren.calls("n3")); n < 2 {
 		t.Errorf("n3 got %d renewals; want one per round once the previous gave up", n)
 	}
-	n3 := ren.calls("n3")
-	if lastN3 := n3[len(n3)-1].at; tab.SafeToRecover("n3", lastN3.Add(tab.Config().Bound())) {
-		t.Error("n3's lease counted as lapsed before its last (unacked) renewal + bound")
+	if at, _ := tab.RecoverAt("n3"); !at.Equal(t0.Add(tab.Config().Bound())) {
+		t.Errorf("n3 (never acked) is safe to recover at %v; want the election + bound, %v", at, t0.Add(tab.Config().Bound()))
 	}
-	// n2 is lost (membership drops it): its lease lapses bound after the last send.
+	// n2 is lost (membership drops it): its lease lapses bound after the
+	// last ack received (every ack here comes back at once, at its send).
 	nodesMu.Lock()
 	nodes = []string{"n3"}
 	nodesMu.Unlock()
 	last := ren.calls("n2")[len(ren.calls("n2"))-1].at
 	clk.Advance(300 * time.Millisecond)
 	if tab.SafeToRecover("n2", last.Add(tab.Config().Bound())) || !tab.SafeToRecover("n2", last.Add(tab.Config().Bound()+time.Nanosecond)) {
-		t.Error("n2 must become safe to recover exactly after its last send + bound")
+		t.Error("n2 must become safe to recover exactly after its last ack + bound")
 	}
 	cancel()
 	select {
@@ -358,6 +367,7 @@ func TestLease_LinkCutNodeStopsBeforeTheCoordinatorMayRecover(t *testing.T) {
 					if tok, err = l.Grant(Renewal{Term: 1, Leader: "c", Echo: tok}); err != nil {
 						t.Fatal(err)
 					}
+					tab.Acked("n1", now) // the ack is back (recorded before its token is echoed)
 					nextRenewal = now.Add(interval)
 				}
 				if dl, ok := l.Deadline(); ok && !now.Before(dl) && stoppedAt.IsZero() {

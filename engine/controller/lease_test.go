@@ -33,7 +33,7 @@ func TestLeaseTable_Bound(t *testing.T) {
 func TestLeaseTable_Rules(t *testing.T) {
 	ms := func(n int) time.Time { return t0.Add(time.Duration(n) * time.Millisecond) }
 	type ev struct {
-		kind string // leader, sent, fenced, down
+		kind string // leader, sent, acked, fenced, down
 		node string
 		at   int // ms
 	}
@@ -51,19 +51,21 @@ func TestLeaseTable_Rules(t *testing.T) {
 			[]check{{"n2", 0, false}, {"n2", 1e6, false}}},
 		{"new leader waits a full lease plus margin from its election", []ev{{"leader", "", 0}},
 			[]check{{"n2", 0, false}, {"n2", 1149, false}, {"n2", 1150, false}, {"n2", 1151, true}}},
-		{"lost node: safe only after lastSent + lease x (1+drift) + margin", []ev{{"leader", "", 0}, {"sent", "n2", 0}, {"sent", "n2", 300}, {"sent", "n2", 600}},
+		{"lost node: safe only after lastAck + lease x (1+drift) + margin", []ev{{"leader", "", 0}, {"acked", "n2", 0}, {"acked", "n2", 300}, {"acked", "n2", 600}},
 			[]check{{"n2", 1151, false}, {"n2", 1750, false}, {"n2", 1751, true}}},
-		{"sent counts whether or not acked; an older Sent does not move it back", []ev{{"leader", "", 0}, {"sent", "n2", 600}, {"sent", "n2", 300}},
+		{"unacked sends do not push it back (a renewal can only echo a token already acked)", []ev{{"leader", "", 0}, {"acked", "n2", 300}, {"sent", "n2", 550}, {"sent", "n2", 800}},
+			[]check{{"n2", 1450, false}, {"n2", 1451, true}}},
+		{"an older Acked does not move it back", []ev{{"leader", "", 0}, {"acked", "n2", 600}, {"acked", "n2", 300}},
 			[]check{{"n2", 1750, false}, {"n2", 1751, true}}},
-		{"a Sent before the election does not shorten the wait", []ev{{"leader", "", 1000}, {"sent", "n2", 500}},
+		{"an Acked before the election does not shorten the wait", []ev{{"leader", "", 1000}, {"acked", "n2", 500}},
 			[]check{{"n2", 1700, false}, {"n2", 2150, false}, {"n2", 2151, true}}},
-		{"nodes are independent", []ev{{"leader", "", 0}, {"sent", "n2", 0}, {"sent", "n3", 900}},
+		{"nodes are independent", []ev{{"leader", "", 0}, {"acked", "n2", 0}, {"acked", "n3", 900}},
 			[]check{{"n2", 1151, true}, {"n3", 1151, false}, {"n3", 2051, true}}},
 		{"a confirmed fence makes it safe at once", []ev{{"leader", "", 0}, {"sent", "n2", 100}, {"fenced", "n2", 150}},
 			[]check{{"n2", 150, true}, {"n3", 150, false}}},
-		{"a new lease after the fence voids it", []ev{{"leader", "", 0}, {"fenced", "n2", 100}, {"sent", "n2", 200}},
+		{"a new lease after the fence voids it", []ev{{"leader", "", 0}, {"fenced", "n2", 100}, {"sent", "n2", 200}, {"acked", "n2", 200}},
 			[]check{{"n2", 200, false}, {"n2", 1350, false}, {"n2", 1351, true}}},
-		{"a new term forgets sends and fences: wait a full lease from the new election", []ev{{"leader", "", 0}, {"sent", "n2", 0}, {"fenced", "n3", 0}, {"leader", "", 5000}},
+		{"a new term forgets acks and fences: wait a full lease from the new election", []ev{{"leader", "", 0}, {"acked", "n2", 0}, {"fenced", "n3", 0}, {"leader", "", 5000}},
 			[]check{{"n2", 5000, false}, {"n3", 5000, false}, {"n2", 6150, false}, {"n2", 6151, true}}},
 		{"stepping down makes nothing safe", []ev{{"leader", "", 0}, {"fenced", "n2", 0}, {"down", "", 10}},
 			[]check{{"n2", 10, false}, {"n2", 1e6, false}}},
@@ -80,6 +82,8 @@ func TestLeaseTable_Rules(t *testing.T) {
 					tab.BecameLeader(ms(e.at))
 				case "sent":
 					tab.Sent(e.node, ms(e.at))
+				case "acked":
+					tab.Acked(e.node, ms(e.at))
 				case "fenced":
 					tab.Fenced(e.node)
 				case "down":
@@ -224,12 +228,15 @@ func TestLease_DelayedRenewalNeverOutlivesTheCoordinatorsBound(t *testing.T) {
 		// Handshake: one renewal and its ack.
 		tab.Sent("n2", clk.Now())
 		tok, _ := h.Grant(Renewal{Term: 1, Leader: "n1"})
+		tab.Acked("n2", clk.Now())
 		// Renewals every 333ms, each echoing the last ack, until the last one,
 		// which is sent and then delivered only after delay.
 		for i := 0; i < 3; i++ {
 			clk.Advance(333 * time.Millisecond)
 			tab.Sent("n2", clk.Now())
 			tok, _ = h.Grant(Renewal{Term: 1, Leader: "n1", Echo: tok})
+			clk.Advance(time.Millisecond) // the ack's way back
+			tab.Acked("n2", clk.Now())
 		}
 		clk.Advance(333 * time.Millisecond)
 		tab.Sent("n2", clk.Now()) // the last renewal leaves; the link is then cut

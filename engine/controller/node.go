@@ -111,6 +111,29 @@ type NodeConfig struct {
 	Resync time.Duration
 	// OnStopOverdue: see ReconcilerConfig (arm a watchdog with it).
 	OnStopOverdue func(instances []string)
+	// VerifyLeader, when not nil, confirms with a quorum that this node
+	// still leads (raft VerifyLeader). The coordinator grants its own lease
+	// only after such a confirmation started at most lease/8 earlier: a
+	// coordinator resumed after a freeze (SIGSTOP, a stall) must not renew
+	// itself in a term that ended meanwhile, while the new coordinator
+	// recovers its resources elsewhere.
+	VerifyLeader func(ctx context.Context) error
+	// OnLease, when not nil, arms a watchdog with the instant this node's
+	// resources must be stopped by: called (it must not block) with the
+	// lease's new deadline each time the lease is extended, and with the
+	// zero time when a lapse must not stop them (no_quorum_policy freeze or
+	// ignore, maintenance: disarm). The guard tears down what the resources
+	// hold if that instant passes without a newer one: a frozen agent
+	// (SIGSTOP, a stall) cannot stop them itself.
+	OnLease func(deadline time.Time)
+	// Handoff, when not nil, moves the coordinator role off this node while
+	// it runs resources and a live voter runs none (see HandoffTarget).
+	Handoff Handoff
+	// StopDeadline: see ReconcilerConfig. Default: the time between a lost
+	// node's own lapse and the instant the coordinator may recover its
+	// resources (lease × drift + margin), so the watchdog acts before any
+	// other node can start them.
+	StopDeadline time.Duration
 	// Fencer, when not nil and stonith is on, fences lost nodes (and nodes
 	// with a failed stop) before their resources are recovered; without it
 	// a lost node's resources are recovered once its lease has certainly
@@ -174,6 +197,18 @@ type Node struct {
 	fenceNext map[string]time.Time // no new attempt before (after a failure)
 	warned    map[string]bool
 
+	verifyMu   sync.Mutex
+	verifiedAt time.Time // start of the last leadership confirmation (verifySelf)
+
+	// leaseMu guards leaseEnforce and leaseDeadline (OnLease bookkeeping).
+	leaseMu       sync.Mutex
+	leaseEnforce  bool
+	leaseDeadline time.Time
+
+	handoffMu   sync.Mutex
+	handoffAt   time.Time // last handoff attempt
+	handoffBusy bool
+
 	closeOnce sync.Once
 	closeCh   chan struct{}
 	// stopping: a graceful shutdown asked to stop every local resource
@@ -199,6 +234,16 @@ func NewNode(cfg NodeConfig) (*Node, error) {
 	if n.holder, err = NewLeaseHolder(cfg.Lease, cfg.Clock, nil); err != nil {
 		return nil, err
 	}
+	if cfg.OnLease != nil {
+		n.holder.OnExtend(func(dl time.Time) {
+			n.leaseMu.Lock()
+			defer n.leaseMu.Unlock()
+			n.leaseDeadline = dl
+			if n.leaseEnforce {
+				cfg.OnLease(dl)
+			}
+		})
+	}
 	tc := DefaultLeaseTableConfig(cfg.Lease)
 	if cfg.LeaseMargin > 0 {
 		tc.Margin = cfg.LeaseMargin
@@ -206,10 +251,15 @@ func NewNode(cfg NodeConfig) (*Node, error) {
 	if n.table, err = NewLeaseTable(tc); err != nil {
 		return nil, err
 	}
+	stopDeadline := cfg.StopDeadline
+	if stopDeadline <= 0 {
+		stopDeadline = max(tc.Bound()-tc.Lease, 20*time.Millisecond)
+	}
 	n.rec, err = NewReconciler(ReconcilerConfig{
 		Node: cfg.Name, Types: cfg.Types, DataDir: cfg.DataDir, Logger: cfg.Logger, Clock: cfg.Clock,
 		Reporter: ReporterFunc(n.report), Lease: n.holder, Resync: cfg.Resync,
-		SetAttribute: n.setAttribute, OnStopOverdue: cfg.OnStopOverdue,
+		SetAttribute: n.setAttribute, OnStopOverdue: cfg.OnStopOverdue, AnnounceStarts: true,
+		StopDeadline: stopDeadline,
 	})
 	if err != nil {
 		return nil, err
@@ -293,6 +343,49 @@ func (n *Node) trigger() {
 	}
 }
 
+// enforceLease arms (with the current deadline) or disarms OnLease's
+// watchdog when whether a lapse stops this node's resources changes.
+func (n *Node) enforceLease(on bool) {
+	if n.cfg.OnLease == nil {
+		return
+	}
+	n.leaseMu.Lock()
+	defer n.leaseMu.Unlock()
+	if on == n.leaseEnforce {
+		return
+	}
+	n.leaseEnforce = on
+	switch {
+	case !on:
+		n.cfg.OnLease(time.Time{})
+	case n.leaseDeadline.After(n.cfg.Clock.Now()):
+		// A deadline already past is not armed: the lease lapsed and the
+		// reconciler stops the resources itself; arming it would make the
+		// guard kill them at once.
+		n.cfg.OnLease(n.leaseDeadline)
+	}
+}
+
+// Coordinate is Run for a node that runs no resources (a witness): it
+// only wakes the leader loop on every state and membership change, so a
+// witness that coordinates reacts at once rather than on the loop's
+// 10 s timer. It returns when ctx ends or Close is called.
+func (n *Node) Coordinate(ctx context.Context) error {
+	for {
+		_, stateCh := n.cfg.State.Watch()
+		memCh := n.memWatch()
+		n.trigger()
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-n.closeCh:
+			return nil
+		case <-stateCh:
+		case <-memCh:
+		}
+	}
+}
+
 // Close stops Run and Lead. Safe twice.
 func (n *Node) Close() error {
 	n.closeOnce.Do(func() { close(n.closeCh) })
@@ -321,7 +414,7 @@ func (n *Node) applyIndex(ctx context.Context, typ string, at time.Time, body an
 // report is the reconciler's Reporter: an observed.report command whose
 // failure ID is the observation's ID (a retried report counts once).
 func (n *Node) report(ctx context.Context, o Observation) (uint64, error) {
-	r := state.Report{Node: o.Node, Resource: o.Instance, State: string(o.State), Reason: o.Reason}
+	r := state.Report{Node: o.Node, Resource: o.Instance, State: string(o.State), Reason: o.Reason, Seen: o.Index}
 	if o.State == StateFailed {
 		if o.OnFail == OnFailIgnore {
 			// It still runs; the failure changes nothing (on_fail ignore).
@@ -453,6 +546,7 @@ func (n *Node) Run(ctx context.Context) error {
 				d.Mode = ModeStopAll
 			}
 			n.rec.Set(d)
+			n.enforceLease(c != nil && d.Mode != ModeMaintenance && d.NoQuorumPolicy != model.NoQuorumFreeze && d.NoQuorumPolicy != model.NoQuorumIgnore)
 			lastEvent = n.cleanups(v, c, d, lastEvent)
 		}
 		n.trigger()
@@ -631,9 +725,32 @@ type selfRenewer struct{ n *Node }
 
 func (s selfRenewer) Renew(ctx context.Context, node string, r Renewal) (uint64, error) {
 	if node == s.n.cfg.Name {
+		if err := s.n.verifySelf(ctx); err != nil {
+			return 0, fmt.Errorf("own lease not renewed: leadership not confirmed: %w", err)
+		}
 		return s.n.GrantLease(r)
 	}
 	return s.n.cfg.Renewer.Renew(ctx, node, r)
+}
+
+// verifySelf confirms leadership with a quorum (NodeConfig.VerifyLeader)
+// unless a confirmation started within the last lease/8.
+func (n *Node) verifySelf(ctx context.Context) error {
+	if n.cfg.VerifyLeader == nil {
+		return nil
+	}
+	n.verifyMu.Lock()
+	defer n.verifyMu.Unlock()
+	now := n.cfg.Clock.Now()
+	if !n.verifiedAt.IsZero() && now.Sub(n.verifiedAt) < n.cfg.Lease/8 && !now.Before(n.verifiedAt) {
+		return nil
+	}
+	if err := n.cfg.VerifyLeader(ctx); err != nil {
+		n.verifiedAt = time.Time{}
+		return err
+	}
+	n.verifiedAt = now // the start of the confirmation: conservative
+	return nil
 }
 
 // Unclean returns the lost nodes whose resources the coordinator does not

@@ -46,6 +46,7 @@ func (r *Reconciler) step() {
 	if mode == ModeMaintenance {
 		return
 	}
+	r.abandonIntents(mode)
 	r.checkOverdue(now, byLease)
 	list := r.sorted()
 
@@ -103,6 +104,10 @@ func (r *Reconciler) step() {
 			reason = ri.stopWhy
 		case mode == ModeRun && !ri.wanted:
 			reason = fmt.Sprintf("not placed on this node at index %d", r.desired.Index)
+		case mode == ModeRun:
+			if f := r.remoteFirstGone(ri); f != "" {
+				reason = fmt.Sprintf("%s must start after %s, which is no longer started where it is placed (it moves or restarts); it starts again once %s is", ri.id, f, f)
+			}
 		}
 		if reason == "" {
 			continue
@@ -131,8 +136,60 @@ func (r *Reconciler) step() {
 		if missing := r.missingFirst(ri); missing != "" {
 			continue
 		}
+		if r.cfg.AnnounceStarts && !r.startIntent(ri) {
+			return // announced; the start waits for the record (one at a time)
+		}
 		r.launch(ri, OpStart, fmt.Sprintf("placed on this node at index %d", r.desired.Index))
 		return
+	}
+}
+
+// startIntent announces a start in the log before it runs and reports
+// whether the start may run now. Without it, a node that starts a resource
+// is seen as stopped there until its report lands, and a placement computed
+// meanwhile may put the resource on another node that then starts it too (a
+// double start, briefly two VIP holders). With it, the log shows every
+// start before it happens: another node placed the same instance sees it
+// active here and waits for this node's stop, and this node starts only
+// from a Desired at or past the intent's index that still places the
+// instance here (else abandonIntents records it stopped again).
+func (r *Reconciler) startIntent(ri *inst) bool {
+	switch {
+	case ri.intentSeq != 0:
+		return false // being recorded
+	case ri.intentIndex == 0:
+		ri.state = StateStarting
+		ri.intentSeq = r.report(ri, StateStarting, OpStart, "", fmt.Sprintf("start intent: placed on this node at index %d", r.desired.Index), true)
+		return false
+	case r.desired.Index < ri.intentIndex:
+		return false // wait for the state that includes the intent
+	}
+	return true
+}
+
+// abandonIntents records stopped again every announced start that will not
+// run: the instance is no longer placed here (or another node holds it) in
+// a Desired at or past the intent, or the node stopped running resources.
+func (r *Reconciler) abandonIntents(mode Mode) {
+	for _, ri := range r.insts {
+		if ri.intentSeq != 0 || ri.intentIndex == 0 || ri.running || ri.busy != "" {
+			continue
+		}
+		why := ""
+		switch {
+		case mode != ModeRun:
+			why = "mode " + mode.String()
+		case r.desired.Index >= ri.intentIndex && !ri.wanted:
+			why = fmt.Sprintf("not placed on this node at index %d", r.desired.Index)
+		case ri.untouchable() || ri.hold:
+			why = "blocked or held"
+		}
+		if why == "" {
+			continue
+		}
+		r.log.Info("start abandoned before it ran", "instance", ri.id, "reason", why)
+		ri.intentIndex = 0
+		r.setState(ri, StateStopped, OpStart, "", "start abandoned before it ran: "+why)
 	}
 }
 
@@ -198,6 +255,33 @@ func (r *Reconciler) runningDependent(ri *inst, seen map[string]bool) *inst {
 func (r *Reconciler) missingFirst(ri *inst) string {
 	for _, a := range ri.after {
 		if local, ok := r.insts[a]; ok && local.running && !local.needsStop && (local.state == StateStarted || local.ignoring) {
+			continue
+		}
+		started := false
+		if r.desired.StartedOn != nil {
+			for _, n := range r.desired.StartedOn(a) {
+				if n != r.cfg.Node {
+					started = true
+					break
+				}
+			}
+		}
+		if !started {
+			return a
+		}
+	}
+	return ""
+}
+
+// remoteFirstGone returns the first `After` instance of a running ri that
+// runs on another node and is no longer observed started where the
+// placement puts it, or "". Pacemaker restarts the `then` side of a
+// mandatory order when its `first` moves or restarts; so does this node:
+// it stops ri, which starts again once the first is started (missingFirst).
+// A `first` on this node is left to "dependents stop first".
+func (r *Reconciler) remoteFirstGone(ri *inst) string {
+	for _, a := range ri.after {
+		if local, ok := r.insts[a]; ok && (local.wanted || local.running) {
 			continue
 		}
 		started := false
@@ -306,7 +390,12 @@ func (r *Reconciler) launch(ri *inst, op, reason string) {
 	switch op {
 	case OpStart:
 		r.log.Info("starting", "instance", ri.id, "reason", reason, "timeout", timeout)
-		r.setState(ri, StateStarting, OpStart, "", reason)
+		if ri.intentIndex != 0 {
+			ri.intentIndex = 0 // "starting" is in the log already
+			ri.state = StateStarting
+		} else {
+			r.setState(ri, StateStarting, OpStart, "", reason)
+		}
 	case OpStop:
 		r.log.Info("stopping", "instance", ri.id, "reason", reason, "timeout", timeout)
 		r.setState(ri, StateStopping, OpStop, "", reason)

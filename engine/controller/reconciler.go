@@ -45,7 +45,8 @@ type ReconcilerConfig struct {
 	// happens (an order's `first` may be observed started without a new
 	// Desired). Default 1s.
 	Resync time.Duration
-	// ReportRetry is the pause before a failed report is retried. Default 500ms.
+	// ReportRetry is the longest pause before a failed report is retried:
+	// retries start after 20ms and double up to it. Default 500ms.
 	ReportRetry time.Duration
 	// SetAttribute is passed to agents (AgentEnv.SetAttribute); may be nil.
 	SetAttribute func(name, value string)
@@ -56,6 +57,12 @@ type ReconcilerConfig struct {
 	// adapter arms a watchdog with it: the node resets itself rather than
 	// run a resource the coordinator is about to recover elsewhere.
 	OnStopOverdue func(instances []string)
+	// AnnounceStarts records every start in the log ("starting", committed)
+	// before it runs, and runs it only from a Desired at or past that record
+	// that still places the instance here. A cluster node needs it (see
+	// startIntent); the adapter must then push a Desired for every applied
+	// index. Off, starts run at once and "starting" is reported meanwhile.
+	AnnounceStarts bool
 	// StopDeadline is the time allowed to stop everything after a lease
 	// lapses before OnStopOverdue is called. Default: the lease.
 	StopDeadline time.Duration
@@ -156,9 +163,15 @@ type inst struct {
 	awaitSeq   uint64 // a failure report not yet recorded: start nothing
 	awaitIndex uint64 // start only once the placement's base index >= awaitIndex
 	hold       bool   // on_fail stop/standby/fence: not again until Desired drops it or cleanup
-	blocked    bool
-	blockWhy   string
-	unmanaged  bool
+	// A start is announced before it runs: intentSeq is the queued
+	// "starting" report not yet recorded, intentIndex the log index it was
+	// recorded at. The start runs only from a Desired at or past that index
+	// that still places the instance here (see startIntent).
+	intentSeq   uint64
+	intentIndex uint64
+	blocked     bool
+	blockWhy    string
+	unmanaged   bool
 }
 
 // InstanceStatus is a snapshot of one instance on this node (for the API and tests).
@@ -355,7 +368,7 @@ func (r *Reconciler) takePending() {
 			r.log.Info("cleanup of an instance this node does not know; nothing to do", "instance", id)
 			continue
 		}
-		if ri.busy != "" {
+		if ri.busy != "" || ri.intentSeq != 0 {
 			// Apply once the operation in flight is done.
 			r.setMu.Lock()
 			r.cleanups[id] = true
@@ -409,7 +422,7 @@ func (r *Reconciler) applyDesired(d Desired) {
 		add(in, len(d.Instances)+i, false)
 	}
 	for id, ri := range r.insts {
-		if !ri.known && ri.busy == "" && !ri.blocked && !ri.running {
+		if !ri.known && ri.busy == "" && !ri.blocked && !ri.running && ri.intentSeq == 0 && ri.intentIndex == 0 {
 			delete(r.insts, id) // gone from the configuration and not running here
 		}
 	}
@@ -432,6 +445,10 @@ func (r *Reconciler) applyDesired(d Desired) {
 
 func (r *Reconciler) handleRecorded(rec recorded) {
 	for _, ri := range r.insts {
+		if ri.intentSeq != 0 && ri.intentSeq == rec.seq {
+			ri.intentSeq, ri.intentIndex = 0, max(rec.index, 1)
+			r.log.Debug("start intent recorded", "instance", ri.id, "index", rec.index)
+		}
 		if ri.awaitSeq == rec.seq {
 			ri.awaitSeq, ri.awaitIndex = 0, rec.index
 			r.log.Info("failure recorded; waiting for a placement computed from it", "instance", ri.id, "index", rec.index)
@@ -573,7 +590,16 @@ func (r *Reconciler) nextWake() (time.Time, bool) {
 func (r *Reconciler) publish() {
 	out := make([]InstanceStatus, 0, len(r.insts))
 	for _, ri := range r.insts {
-		out = append(out, InstanceStatus{ID: ri.id, State: ri.state, Running: ri.running, Busy: ri.busy,
+		busy := ri.busy
+		if busy == "" && r.mode == ModeRun && (ri.intentSeq != 0 || ri.intentIndex != 0) {
+			// An announced start not run yet. Outside run mode it never
+			// runs (abandonIntents records it stopped once the announcement
+			// is recorded): nothing is busy, and a graceful shutdown
+			// (StopResources) must not wait for a record that may need a
+			// leader the stopping cluster no longer has.
+			busy = "start-intent"
+		}
+		out = append(out, InstanceStatus{ID: ri.id, State: ri.state, Running: ri.running, Busy: busy,
 			Blocked: ri.blocked, Held: ri.hold, Waiting: ri.awaitIndex})
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].ID < out[j].ID })

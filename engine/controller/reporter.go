@@ -80,6 +80,10 @@ func (q *reportQueue) pop() {
 // run delivers queued observations until ctx ends.
 func (q *reportQueue) run(ctx context.Context, rep Reporter, clock Clock, retry time.Duration, log *slog.Logger, recordedCh chan<- recorded) {
 	failing := false
+	// A report fails mostly while raft has no leader (an election, a
+	// coordinator handoff: tens of milliseconds): retry soon, then back off
+	// to retry.
+	pause := min(retry, 20*time.Millisecond)
 	for {
 		item, ok := q.head()
 		if !ok {
@@ -99,7 +103,8 @@ func (q *reportQueue) run(ctx context.Context, rep Reporter, clock Clock, retry 
 				log.Warn("report not recorded; retrying", "instance", item.obs.Instance, "state", item.obs.State, "err", err, "retry", retry)
 				failing = true
 			}
-			t := clock.NewTimer(retry)
+			t := clock.NewTimer(pause)
+			pause = min(2*pause, retry)
 			select {
 			case <-ctx.Done():
 				t.Stop()
@@ -112,6 +117,7 @@ func (q *reportQueue) run(ctx context.Context, rep Reporter, clock Clock, retry 
 			log.Info("reports recorded again", "instance", item.obs.Instance, "index", idx)
 			failing = false
 		}
+		pause = min(retry, 20*time.Millisecond)
 		q.pop()
 		if item.ack {
 			select {

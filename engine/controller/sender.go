@@ -46,11 +46,10 @@ type LeaseSenderConfig struct {
 	// considers alive. A node it wants to recover must not be listed any
 	// more, or its lease never lapses in the table.
 	Nodes func() []string
-	// Interval between rounds; default lease/4. (engine/DESIGN.md says
-	// lease/3; a node's lease counts from the token of the previous ack, one
-	// interval before the renewal arrives, so at lease/3 a single lost
-	// renewal would make the node lapse just as the next one arrives. At
-	// lease/4 one lost renewal leaves a quarter lease of slack.)
+	// Interval between rounds; default lease/4. A round is a renewal and,
+	// once its ack is back, a second one echoing that ack's token, so a
+	// round extends the node's lease to about its own time + lease: three
+	// lost rounds in a row still leave a quarter lease of slack.
 	Interval time.Duration
 }
 
@@ -128,12 +127,21 @@ func (s *LeaseSender) Run(ctx context.Context) error {
 				defer wg.Done()
 				sctx, cancel := s.cfg.Clock.WithTimeout(ctx, s.cfg.Interval)
 				ack, err := s.cfg.Renewer.Renew(sctx, node, r)
-				if err == nil && r.Echo == 0 && sctx.Err() == nil {
-					// First contact in this term: that renewal extended
-					// nothing (no token of the node to echo yet). Echo its
-					// ack at once rather than one interval later, or a new
-					// coordinator leaves every lease an interval short.
-					// Safe: the token was issued before this send is recorded.
+				if err == nil {
+					// Before the token can be echoed: the bound counts from here.
+					s.cfg.Table.Acked(node, s.cfg.Clock.Now())
+				}
+				if err == nil && sctx.Err() == nil {
+					// Echo the fresh ack at once. Echoed only in the next
+					// round, a token is an interval old when it extends the
+					// lease, so the node's lease ran an interval short: after
+					// the coordinator's loss, the survivors' leases could lapse
+					// (and their resources stop) before a new coordinator was
+					// elected. Echoed now, each round extends the lease to about
+					// now + lease. On first contact in a term it is what
+					// extends the lease at all (the first renewal has nothing
+					// to echo). Safe: the token was issued before its ack was
+					// recorded (Acked above).
 					r2 := r
 					r2.Echo = ack
 					if s.cfg.Index != nil {
@@ -141,6 +149,7 @@ func (s *LeaseSender) Run(ctx context.Context) error {
 					}
 					s.cfg.Table.Sent(node, s.cfg.Clock.Now())
 					if ack2, err2 := s.cfg.Renewer.Renew(sctx, node, r2); err2 == nil {
+						s.cfg.Table.Acked(node, s.cfg.Clock.Now())
 						ack = ack2
 					}
 				}

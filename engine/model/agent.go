@@ -48,6 +48,29 @@ type AgentEnv struct {
 	Logger  *slog.Logger // never nil
 	// SetAttribute records a transient node attribute (used by ping); may be nil.
 	SetAttribute func(name, value string)
+	// Guard, when not nil, undoes what the agent holds outside the agent
+	// process if the agent dies (see Guard); nil when no guard runs.
+	Guard Guard
+}
+
+// Guard is the node's guard (engine/guard): a companion process that
+// performs every held Teardown at once when the agent process dies without
+// an orderly exit, so a crashed agent leaves no resource running (a
+// software watchdog). An agent whose resource lives outside the agent
+// process (a process group, an address, a mount) holds a teardown once the
+// resource is up and releases it once it stopped. Safe for concurrent use;
+// Hold with the same key replaces the teardown.
+type Guard interface {
+	Hold(key string, t Teardown)
+	Release(key string)
+}
+
+// Teardown is what the guard does for one held resource: Kind names a
+// handler the guard process knows (kill-group, unmount, vip-address…),
+// Args are its arguments. It crosses a pipe as JSON.
+type Teardown struct {
+	Kind string            `json:"kind"`
+	Args map[string]string `json:"args,omitempty"`
 }
 
 // ParamProblem is one problem in a resource's params: the key it concerns

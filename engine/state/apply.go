@@ -266,7 +266,26 @@ func applyReport(d *Data, c *Command, idx uint64, b *Report) (any, error) {
 		n.Resources[b.Resource] = o
 	}
 	changed := false
-	if o.State != b.State || o.Reason != b.Reason {
+	if b.Lapsed {
+		o.LapsedAt = idx
+	}
+	early := !b.Lapsed && b.Seen != 0 && b.Seen < o.LapsedAt
+	if early && b.State == Failed && b.Failure != nil && (b.Failure.Op == "monitor" || b.Failure.Op == "probe" || b.Failure.Op == "start") {
+		// A monitor that found it gone, or a start cut short, after the
+		// lapse: the node's lease (or its guard) stopped it, as recorded.
+		// Not a failure of the resource, and not active. (A failed stop
+		// still counts: the resource may still run there.)
+		d.event(c, idx, "report", b.Node, b.Resource, "stale report ignored: %s %s failed on %s (%s), observed at index %d, after its lease lapse was recorded at %d",
+			b.Resource, b.Failure.Op, b.Node, b.Failure.Reason, b.Seen, o.LapsedAt)
+		return noChange{}, nil
+	}
+	stale := early && (b.State == Started || b.State == Starting || b.State == Stopping)
+	if stale {
+		// The node made this observation before it learnt that its lease had
+		// lapsed; it stopped everything since, so the state stays stopped.
+		d.event(c, idx, "report", b.Node, b.Resource, "stale report ignored: %s %s on %s was observed at index %d, before its lease lapse was recorded at %d",
+			b.Resource, b.State, b.Node, b.Seen, o.LapsedAt)
+	} else if o.State != b.State || o.Reason != b.Reason {
 		if o.State != b.State {
 			o.Since = c.Time
 		}
@@ -315,6 +334,7 @@ func applyFence(d *Data, c *Command, idx uint64, b *Fence) (any, error) {
 			n.FenceRequested = ""
 			for _, id := range sortedKeys(n.Resources) {
 				o := n.Resources[id]
+				o.LapsedAt = idx // its earlier reports of active states are stale
 				if o.State != Stopped {
 					o.State, o.Reason, o.Since = Stopped, "node fenced", c.Time
 				}

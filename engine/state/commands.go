@@ -117,6 +117,15 @@ type Report struct {
 	State    string   `json:"state"`
 	Reason   string   `json:"reason,omitempty"`
 	Failure  *Failure `json:"failure,omitempty"`
+	// Seen is the state index the reporting node had applied when it made
+	// the observation (0: unknown). A node's report of an active state made
+	// before the coordinator recorded its lease lapsed (Seen < the
+	// instance's LapsedAt) is stale: the node has stopped everything since,
+	// so the state change is ignored (its failure, if any, still counts).
+	Seen uint64 `json:"seen,omitempty"`
+	// Lapsed marks the coordinator's own record of a lost node's instance
+	// as stopped once the node's lease certainly lapsed (or it was fenced).
+	Lapsed bool `json:"lapsed,omitempty"`
 }
 
 // Fence records a fencing attempt.

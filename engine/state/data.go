@@ -90,6 +90,11 @@ type Observed struct {
 	// coordinator schedules it with target role Stopped) until cleanup or
 	// failure_timeout expiry.
 	Held bool `json:"held,omitempty"`
+	// LapsedAt is the index at which the coordinator recorded this instance
+	// stopped because the node was lost and its lease certainly lapsed, or
+	// the node was fenced. Reports of an active state the node made before
+	// it saw that index are stale (see Report.Seen).
+	LapsedAt uint64 `json:"lapsed_at,omitempty"`
 }
 
 // ResourceState is a resource's administrative state.

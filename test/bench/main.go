@@ -9,16 +9,14 @@
 // page is served through the VIP and the cluster has settled, and applies
 // the scenario's fault to the node holding the VIP:
 //
-//   - crash: SIGKILL its agent. haven has no watchdog yet and a dead agent
-//     stops nothing, so right after the kill the benchmark kills that
-//     node's web server and deletes its VIP, standing in for the watchdog
-//     reset (said in the output).
+//   - crash: SIGKILL its agent (its process group: not its guard nor its
+//     resources). The agent's guard (engine/guard) kills that node's web
+//     server and deletes its VIP; the benchmark touches nothing else.
 //   - cut: nftables drops everything on its link, both ways (netns.Cut).
 //   - silent: its switch port is detached from the bridge, carrier up
 //     (netns.SilentPartition).
-//   - planned: `haven node standby NODE` (haven has no `resource move`;
-//     standby moves everything off the node, which here is the VIP and
-//     the server).
+//   - planned: `haven resource move ip NODE` to another node, through that
+//     node's socket (the server follows the VIP by its colocation).
 //
 // The client namespace probes the VIP with TCP connections every 5 ms
 // (netns.ProbeTCP), each an HTTP GET answered with the serving node's
@@ -65,7 +63,7 @@ type Trial struct {
 	// agent reported it (when the holder also coordinates, the fault costs
 	// an election too).
 	Coordinator string `json:"coordinator"`
-	// CommandMS (planned): how long `haven node standby` took to return,
+	// CommandMS (planned): how long `haven resource move` took to return,
 	// process start included; part of FailoverMS.
 	CommandMS float64 `json:"command_ms,omitempty"`
 	// TwoHolders counts sampled instants with two nodes holding the VIP.
@@ -97,11 +95,16 @@ type Report struct {
 	Summary  []Summary `json:"summary"`
 }
 
-const note = "crash: after SIGKILL of the holder's agent the benchmark kills that node's web server and deletes its VIP, standing in for the watchdog haven does not have yet; planned: `haven node standby` (no `resource move` exists); cold: every trial's start of the three agents at once to the first page through the VIP"
+const note = "crash: SIGKILL of the holder's agent only; its guard kills that node's web server and deletes its VIP; planned: `haven resource move ip OTHER` (the server follows by colocation; the figure includes starting the CLI); cold: every trial's start of the three agents at once to the first page through the VIP"
 
 func main() {
+	if len(os.Args) >= 2 && os.Args[1] == "idle" {
+		idleMain(os.Args[2:])
+		return
+	}
 	if len(os.Args) < 2 || os.Args[1] != "failover" {
 		fmt.Fprintln(os.Stderr, "usage: go run ./test/bench failover [-trials N] [-profiles lan,fast] [-scenarios crash,cut,silent,planned] [-json FILE] [-v]")
+		fmt.Fprintln(os.Stderr, "       go run ./test/bench idle [-duration 60s] [-profiles lan,fast] [-json FILE] [-v]")
 		os.Exit(2)
 	}
 	fs := flag.NewFlagSet("failover", flag.ExitOnError)
@@ -230,13 +233,13 @@ func measure(t *tb, tr *Trial, serverBin string) {
 		t.Fatalf("cold start: %v", err)
 	}
 	tr.ColdStartMS = ms(first.End.Sub(startAt))
-	old, err := r.WaitServing(wait)
-	if err != nil {
+	if _, err := r.WaitServing(wait); err != nil {
 		t.Fatalf("initial service: %v", err)
 	}
 	// Settle: leases renewed, the initial placement done; then look again.
 	time.Sleep(2 * time.Second)
-	if old, err = r.WaitServing(wait); err != nil {
+	old, err := r.WaitServing(wait)
+	if err != nil {
 		t.Fatalf("initial service after settling: %v", err)
 	}
 	tr.From = old
@@ -248,9 +251,6 @@ func measure(t *tb, tr *Trial, serverBin string) {
 	switch tr.Scenario {
 	case "crash":
 		r.Kill(old)
-		if err := r.StandInForWatchdog(old); err != nil {
-			t.Fatalf("standing in for %s's watchdog: %v", old, err)
-		}
 	case "cut":
 		if err := r.Bed.Cut(old, netns.Both); err != nil {
 			t.Fatalf("%v", err)
@@ -267,8 +267,8 @@ func measure(t *tb, tr *Trial, serverBin string) {
 				break
 			}
 		}
-		if out, errOut, err := r.C.CLI("node", "standby", old, "--socket", r.C.Node(other).Socket); err != nil {
-			t.Fatalf("haven node standby %s: %v\n%s%s", old, err, out, errOut)
+		if out, errOut, err := r.C.CLI("resource", "move", "ip", other, "--socket", r.C.Node(other).Socket); err != nil {
+			t.Fatalf("haven resource move ip %s: %v\n%s%s", other, err, out, errOut)
 		}
 		tr.CommandMS = ms(time.Since(fault))
 	}

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"testing"
 	"time"
 
@@ -96,14 +97,12 @@ func waitNeigh(t *testing.T, r *Rig, node string) {
 	}
 }
 
-// The agent holding the VIP is SIGKILLed: the page is then served by
-// another node, the client's neighbour entry for the VIP holds that node's
-// MAC, and no sampled instant shows two nodes holding the VIP.
-//
-// haven has no watchdog yet, and a SIGKILLed agent stops nothing: its web
-// server and its VIP would stay (the watchdog gap). Right after the kill
-// the test does what the missing watchdog's reset would: it kills the dead
-// node's server and deletes its VIP (StandInForWatchdog).
+// The agent holding the VIP is SIGKILLed: its guard (engine/guard) kills
+// its web server and deletes the VIP from its namespace, before another
+// node takes the VIP; the page is then served by another node, the
+// client's neighbour entry for the VIP holds that node's MAC, and no
+// sampled instant shows two nodes holding the VIP. The test touches
+// nothing of the dead node but its agent's process.
 func TestFailover_AgentKilled_IPv4(t *testing.T) { agentKilled(t, false) }
 
 // The same with an IPv6 VIP (unsolicited neighbour advertisements).
@@ -126,10 +125,12 @@ func agentKilled(t *testing.T, v6 bool) {
 
 	fault := time.Now()
 	r.Kill(old)
-	if err := r.StandInForWatchdog(old); err != nil {
-		t.Fatalf("standing in for %s's watchdog: %v", old, err)
+	released, err := r.WaitReleased(old, converge)
+	if err != nil {
+		t.Fatalf("after SIGKILL of %s's agent, its guard did not release the VIP and the web server: %v", old, err)
 	}
-	t.Logf("SIGKILLed %s's agent; killed its web server and deleted its VIP (the watchdog's part)", old)
+	t.Logf("SIGKILLed %s's agent; its VIP and web server were gone %v later (its guard's doing; a figure, not a check)",
+		old, released.Sub(fault).Round(time.Millisecond))
 	cur, err := r.WaitServing(converge)
 	if err != nil {
 		t.Fatalf("after the kill: %v", err)
@@ -138,8 +139,18 @@ func agentKilled(t *testing.T, v6 bool) {
 		t.Fatalf("the page is still served by %s, whose agent is dead", old)
 	}
 	waitNeigh(t, r, cur)
+	// The loop's own attempts: wait until one reached the new node (one
+	// started before it served may still be in flight; stopping the loop
+	// at once would cut the first that can succeed).
+	var first netns.ProbeResult
+	ok := netns.Poll(converge, 20*time.Millisecond, func() error {
+		var found bool
+		if first, found = probe.FirstSuccessAfter(fault, func(reply string) bool { return reply == cur }); !found {
+			return fmt.Errorf("no page from %s yet", cur)
+		}
+		return nil
+	}) == nil
 	probe.Stop()
-	first, ok := probe.FirstSuccessAfter(fault, func(reply string) bool { return reply == cur })
 	if !ok {
 		t.Fatalf("the client's loop never reached %s after the kill; %s (prober error: %v)", cur, summarize(probe.Results()), probe.Err())
 	}
@@ -151,9 +162,18 @@ func agentKilled(t *testing.T, v6 bool) {
 		}
 	}
 	checkOneOwner(t, w)
+	// Another node took the VIP only after the dead node's guard had
+	// deleted it.
+	for _, c := range w.Changes() {
+		if c.Time.Before(released) && slices.ContainsFunc(c.Holders, func(h string) bool { return h != old }) {
+			t.Errorf("%v held the VIP at %s, before %s's guard released it (%s)", c.Holders,
+				c.Time.Format("15:04:05.000"), old, released.Format("15:04:05.000"))
+		}
+	}
 	// The web server ran on one node at a time, by its own stamps (the
-	// dead node's server has no stop stamp: it was killed at the fault).
-	checkNeverTwice(t, r, map[string]time.Time{old: fault})
+	// dead node's server has no stop stamp: SIGKILLed by its guard, gone
+	// by the time WaitReleased saw it gone).
+	checkNeverTwice(t, r, map[string]time.Time{old: released})
 }
 
 // checkNeverTwice fails when two web servers' lives overlap. killedAt gives

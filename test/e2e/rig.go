@@ -136,7 +136,9 @@ func (r *Rig) StartAll() {
 	}
 }
 
-// Kill SIGKILLs node's agent (not its resources: they outlive the agent).
+// Kill SIGKILLs node's agent (its process group, which does not hold the
+// agent's guard nor its resources: the guard, not the test, tears those
+// down).
 func (r *Rig) Kill(node string) {
 	r.mu.Lock()
 	p := r.procs[node]
@@ -155,20 +157,6 @@ func (r *Rig) Running(node string) bool {
 	defer r.mu.Unlock()
 	p := r.procs[node]
 	return p != nil && !p.Exited()
-}
-
-// StandInForWatchdog does what a watchdog reset would do on a node whose
-// agent was SIGKILLed (haven has no watchdog yet, and a dead agent stops
-// nothing): it kills the node's resource processes (by the pid files its
-// agent wrote) and deletes the VIP from its namespace.
-func (r *Rig) StandInForWatchdog(node string) error {
-	r.C.Node(node).KillResources()
-	ok, err := r.Bed.HasAddr(node, r.VIP.Addr())
-	if err != nil || !ok {
-		return err
-	}
-	_, err = r.Bed.Exec(node, "ip", "addr", "del", r.VIP.String(), "dev", netns.Dev)
-	return err
 }
 
 // Holders returns the nodes whose namespace holds the VIP.
@@ -294,6 +282,38 @@ func alive(pid int) bool {
 // KillServer SIGKILLs a web server process group (cleanup of a dead
 // agent's server when the pid file is not enough).
 func KillServer(pid int) { _ = syscall.Kill(-pid, syscall.SIGKILL) }
+
+// ServerPIDs returns the pids of node's web servers that run now (start
+// stamp, no stop stamp, alive).
+func (r *Rig) ServerPIDs(node string) []int {
+	var out []int
+	for _, iv := range r.Intervals() {
+		if iv.Node == node && iv.Stop.IsZero() && alive(iv.PID) {
+			out = append(out, iv.PID)
+		}
+	}
+	return out
+}
+
+// WaitReleased polls (every 2 ms, up to timeout) until node's namespace no
+// longer holds the VIP and none of its web servers runs — what its guard
+// does when its agent dies — and returns when it first saw both.
+func (r *Rig) WaitReleased(node string, timeout time.Duration) (time.Time, error) {
+	var at time.Time
+	err := netns.Poll(timeout, 2*time.Millisecond, func() error {
+		held, err := r.Bed.HasAddr(node, r.VIP.Addr())
+		if err != nil {
+			return err
+		}
+		pids := r.ServerPIDs(node)
+		if held || len(pids) > 0 {
+			return fmt.Errorf("%s still holds the VIP (%v) or runs web servers %v", node, held, pids)
+		}
+		at = time.Now()
+		return nil
+	})
+	return at, err
+}
 
 // Status asks node's agent for its status.
 func (r *Rig) Status(node string) (api.StatusView, error) { return r.C.Node(node).Status() }

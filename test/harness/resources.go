@@ -49,8 +49,8 @@ func (n *Node) ResourceProcesses() []ResourceProcess {
 }
 
 // KillResources SIGKILLs the process group of every exec resource process
-// the node's agent started and that still runs (an agent that stops or is
-// killed leaves its resources running, by design).
+// the node's agent started and that still runs (cleanup: an agent started
+// with --guard=false leaves them running when it is killed).
 func (n *Node) KillResources() {
 	for _, rp := range n.ResourceProcesses() {
 		_ = syscall.Kill(-rp.PID, syscall.SIGKILL)

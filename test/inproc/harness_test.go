@@ -260,7 +260,7 @@ func (c *cluster) startNode(name string) *tnode {
 		Types:   types.Lookup, DataDir: filepath.Join(c.root, name, "res"),
 		Lease: c.lease, NoQuorumDelay: c.model.EffectiveTiming().NoQuorumDelay.D(),
 		Clock: controller.SystemClock{}, Logger: log, LeaderInterval: 2 * time.Second,
-		Resync: 200 * time.Millisecond, Fencer: c.fencer,
+		Resync: 200 * time.Millisecond, Fencer: c.fencer, VerifyLeader: cn.VerifyLeader,
 	})
 	if err != nil {
 		c.t.Fatal(err)

@@ -261,8 +261,10 @@ func threeNodes() []harness.NodeSpec {
 	return []harness.NodeSpec{{Name: "n1"}, {Name: "n2"}, {Name: "n3"}}
 }
 
-// killNodeResources SIGKILLs the resource processes the node's agent left
-// (a machine failure after the agent's) and stamps their kills.
+// killNodeResources ends the resource processes of a node whose agent was
+// just SIGKILLed (a machine failure) and stamps their ends: the agent's
+// guard kills them, and any still alive (no guard, or not yet) are killed
+// here.
 func (r *rig) killNodeResources(node string) {
 	r.t.Helper()
 	byPid := map[int]interval{}
@@ -277,6 +279,14 @@ func (r *rig) killNodeResources(node string) {
 			iv = interval{res: rp.Instance, node: node, pid: rp.PID}
 		}
 		r.kill(iv)
+	}
+	// What the agent's guard killed meanwhile (so it was not listed above)
+	// ends now: stamped as seen gone, later than it was (errs on the side
+	// of overlap).
+	for _, iv := range r.intervals() {
+		if iv.stop == 0 && iv.node == node {
+			r.kill(iv)
+		}
 	}
 }
 
@@ -304,3 +314,11 @@ func (r *rig) checkNeverTwice(res ...string) {
 		}
 	}
 }
+
+// svcPreferN2 is one monitored exec resource, svc, that prefers n2 (score
+// 50): the cluster of the agent-failure tests.
+const svcPreferN2 = `resources:
+  - {id: svc, type: exec, params: {command: SCRIPT(svc)}, monitor: {interval: 1s, timeout: 5s}}
+constraints:
+  - location: {resource: svc, node: n2, score: 50}
+`

@@ -9,11 +9,7 @@ import (
 // leaves; the resource starts elsewhere only after its stop stamp, never
 // on two nodes at once; the agent's return moves nothing back twice.
 func TestResources_GracefulAgentStopStopsFirst(t *testing.T) {
-	r := newRig(t, "", threeNodes(), `resources:
-  - {id: svc, type: exec, params: {command: SCRIPT(svc)}, monitor: {interval: 1s, timeout: 5s}}
-constraints:
-  - location: {resource: svc, node: n2, score: 50}
-`)
+	r := newRig(t, "", threeNodes(), svcPreferN2)
 	r.c.StartAll()
 	r.waitOn("svc", "n2")
 	kept := r.pidFromFile("svc", "n2")

@@ -12,6 +12,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/url"
 	"time"
 
 	"github.com/havenha/haven/engine/api"
@@ -161,4 +162,61 @@ func (c *Client) Standby(ctx context.Context, req api.StandbyRequest) (api.Stand
 	}
 	err = c.do(ctx, http.MethodPost, "/v1/nodes/standby", body, &v)
 	return v, err
+}
+
+// Maintenance sends POST /v1/nodes/maintenance.
+func (c *Client) Maintenance(ctx context.Context, req api.MaintenanceRequest) (api.MaintenanceResponse, error) {
+	var v api.MaintenanceResponse
+	err := c.post(ctx, "/v1/nodes/maintenance", req, &v)
+	return v, err
+}
+
+// Move sends POST /v1/resources/move.
+func (c *Client) Move(ctx context.Context, req api.MoveRequest) (api.MoveResponse, error) {
+	var v api.MoveResponse
+	err := c.post(ctx, "/v1/resources/move", req, &v)
+	return v, err
+}
+
+// Ban sends POST /v1/resources/ban.
+func (c *Client) Ban(ctx context.Context, req api.MoveRequest) (api.MoveResponse, error) {
+	var v api.MoveResponse
+	err := c.post(ctx, "/v1/resources/ban", req, &v)
+	return v, err
+}
+
+// Clear sends POST /v1/resources/clear.
+func (c *Client) Clear(ctx context.Context, req api.ClearRequest) (api.ClearResponse, error) {
+	var v api.ClearResponse
+	err := c.post(ctx, "/v1/resources/clear", req, &v)
+	return v, err
+}
+
+// SetTargetRole sends POST /v1/resources/target-role.
+func (c *Client) SetTargetRole(ctx context.Context, req api.TargetRoleRequest) (api.TargetRoleResponse, error) {
+	var v api.TargetRoleResponse
+	err := c.post(ctx, "/v1/resources/target-role", req, &v)
+	return v, err
+}
+
+// Where returns GET /v1/resources/where?resource=ID.
+func (c *Client) Where(ctx context.Context, resource string) (api.WhereView, error) {
+	var v api.WhereView
+	err := c.get(ctx, "/v1/resources/where?"+url.Values{"resource": {resource}}.Encode(), &v)
+	return v, err
+}
+
+// Constraints returns GET /v1/resources/constraints.
+func (c *Client) Constraints(ctx context.Context) (api.ConstraintsView, error) {
+	var v api.ConstraintsView
+	err := c.get(ctx, "/v1/resources/constraints", &v)
+	return v, err
+}
+
+func (c *Client) post(ctx context.Context, path string, req, out any) error {
+	body, err := json.Marshal(req)
+	if err != nil {
+		return err
+	}
+	return c.do(ctx, http.MethodPost, path, body, out)
 }

@@ -1,0 +1,83 @@
+package controller
+
+import (
+	"testing"
+
+	"github.com/havenha/haven/engine/model"
+	"github.com/havenha/haven/engine/state"
+)
+
+func TestHandoffTarget_MovesOffAResourceNodeToAnIdleVoterWitnessFirst(t *testing.T) {
+	three := &model.Cluster{Nodes: []model.Node{{Name: "n1"}, {Name: "n2"}, {Name: "n3"}}}
+	withWitness := testCluster() // n1, n2, witness w
+	on := func(pairs ...string) state.Data {
+		v := state.Data{Nodes: map[string]*state.NodeState{}}
+		for i := 0; i < len(pairs); i += 2 {
+			n := v.Nodes[pairs[i]]
+			if n == nil {
+				n = &state.NodeState{Resources: map[string]*state.Observed{}}
+				v.Nodes[pairs[i]] = n
+			}
+			n.Resources["r"+pairs[i]+pairs[i+1]] = obs(pairs[i+1])
+		}
+		return v
+	}
+	all := func(string) bool { return true }
+	placed := func(v state.Data, id, node string) state.Data {
+		v.Placement.Assignments = append(v.Placement.Assignments, model.Assignment{Resource: id, Node: node})
+		return v
+	}
+	cases := []struct {
+		name   string
+		c      *model.Cluster
+		v      state.Data
+		self   string
+		voters []string
+		alive  func(string) bool
+		want   string
+	}{
+		{"idle coordinator stays", three, on("n2", state.Started), "n1", []string{"n1", "n2", "n3"}, all, ""},
+		{"busy coordinator moves to the first idle voter by name", three, on("n1", state.Started), "n1", []string{"n1", "n2", "n3"}, all, "n2"},
+		{"a voter running something is no target", three, on("n1", state.Started, "n2", state.Started), "n1", []string{"n1", "n2", "n3"}, all, "n3"},
+		{"a non-voter is no target", three, on("n1", state.Started), "n1", []string{"n1", "n3"}, all, "n3"},
+		{"a dead voter is no target", three, on("n1", state.Started), "n1", []string{"n1", "n2", "n3"}, func(n string) bool { return n != "n2" }, "n3"},
+		{"nothing settles while starting", three, on("n1", state.Started, "n2", state.Starting), "n1", []string{"n1", "n2", "n3"}, all, ""},
+		{"nothing settles while stopping", three, on("n1", state.Stopping), "n1", []string{"n1", "n2", "n3"}, all, ""},
+		{"every voter busy: stay", three, on("n1", state.Started, "n2", state.Started, "n3", state.Failed), "n1", []string{"n1", "n2", "n3"}, all, ""},
+		{"the witness is preferred", withWitness, on("n1", state.Started), "n1", []string{"n1", "n2", "w"}, all, "w"},
+		{"not converged: a placed instance is not started yet", three, placed(on("n1", state.Started), "x", "n1"), "n1", []string{"n1", "n2", "n3"}, all, ""},
+		{"converged: every placed instance started where placed", three, placed(on("n1", state.Started), "rn1started", "n1"), "n1", []string{"n1", "n2", "n3"}, all, "n2"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			got, why := HandoffTarget(c.v, c.c, c.self, c.voters, c.alive)
+			if got != c.want {
+				t.Fatalf("HandoffTarget = %q (%s); want %q", got, why, c.want)
+			}
+			if got != "" && why == "" {
+				t.Fatal("a handoff without a reason")
+			}
+		})
+	}
+}
+
+// A `first` started on a node it is moving away from does not count as
+// started: its `then` waits for it where the placement now puts it.
+func TestBuildDesired_FirstCountsStartedOnlyWhereItIsPlaced(t *testing.T) {
+	c := testCluster()
+	v := state.Data{Index: 9, Placement: state.Placement{BasedOn: 8, Assignments: []model.Assignment{
+		{Resource: "db", Node: "n2"}, {Resource: "ip", Node: "n2"}}},
+		Nodes: map[string]*state.NodeState{
+			"n1": {Resources: map[string]*state.Observed{"db": obs(state.Started)}},
+		}}
+	d := BuildDesired(DesiredInput{Node: "n2", View: v, Cluster: c, Quorate: true})
+	if got := d.StartedOn("db"); len(got) != 0 {
+		t.Fatalf("StartedOn(db) = %v while db is placed on n2 and still started on n1; want none", got)
+	}
+	v.Nodes["n2"] = &state.NodeState{Resources: map[string]*state.Observed{"db": obs(state.Started)}}
+	v.Nodes["n1"].Resources["db"] = obs(state.Stopped)
+	d = BuildDesired(DesiredInput{Node: "n2", View: v, Cluster: c, Quorate: true})
+	if got := d.StartedOn("db"); len(got) != 1 || got[0] != "n2" {
+		t.Fatalf("StartedOn(db) = %v; want [n2]", got)
+	}
+}
