@@ -24,7 +24,7 @@ var ErrKeyTooShort = errors.New("cluster key is too short")
 // The file's bytes are never used on the wire themselves: each layer gets
 // its own 32-byte key from HKDF-SHA256 (RFC 5869) with the file as input
 // keying material and a layer label as info ("haven-gossip", "haven-raft",
-// "haven-api"). HKDF is one-way, so a key that leaks from one layer (say the
+// "haven-api", "haven-lease"). HKDF is one-way, so a key that leaks from one layer (say the
 // API token, which travels in HTTP headers) gives nothing about the gossip
 // or raft keys, nor about the file. Any file of 16 bytes or more works:
 // `haven keygen`'s 32 random bytes, a corosync authkey, a longer passphrase
@@ -33,6 +33,7 @@ type Keys struct {
 	Gossip []byte // AES-256-GCM key of memberlist (Config.SecretKey)
 	Raft   []byte // for the raft transport (consensus)
 	API    []byte // the HTTP API's bearer token is derived from it
+	Lease  []byte // HMAC key of the lease renewals' datagrams (engine/controller's lease wire)
 }
 
 // LoadKeyFile reads a cluster key file and derives the per-layer keys.
@@ -76,6 +77,9 @@ func DeriveKeys(secret []byte) (Keys, error) {
 		return Keys{}, err
 	}
 	if k.API, err = derive("haven-api"); err != nil {
+		return Keys{}, err
+	}
+	if k.Lease, err = derive("haven-lease"); err != nil {
 		return Keys{}, err
 	}
 	return k, nil

@@ -1,18 +1,15 @@
 package main
 
 // controller.go adapts the agent's components to engine/controller: the
-// membership view, the lease transport over the API's TCP port and the
-// lease endpoint the API serves.
+// membership view and the lease wire (UDP on the API's port number).
 
 import (
 	"context"
 	"fmt"
 	"log/slog"
 	"net"
-	"net/http"
 	"path/filepath"
 	"strconv"
-	"sync/atomic"
 	"time"
 
 	"github.com/havenha/haven/consensus"
@@ -24,38 +21,17 @@ import (
 )
 
 // newController builds this node's resource engine (no I/O, no goroutines).
-// Lease renewals travel coordinator-to-node over the API's TCP port with the
-// API token derived from the cluster key; each node's address comes from
-// the committed configuration (the startup file until one is committed).
-func newController(startup *model.Cluster, name, dataDir, token string, st *state.State, mem *membership.Membership,
-	cn *consensus.Node, grd *guard.Client, logger *slog.Logger) (*controller.Node, error) {
+// Lease renewals travel coordinator-to-node as datagrams on the lease wire
+// (newLeaseWire); SetGrant is left to the caller.
+func newController(startup *model.Cluster, name, dataDir string, st *state.State, mem *membership.Membership,
+	cn *consensus.Node, wire *controller.LeaseWire, grd *guard.Client, logger *slog.Logger) (*controller.Node, error) {
 	t := startup.EffectiveTiming()
-	lease := t.Lease.D()
-	renewer := &controller.HTTPRenewer{
-		URL: func(node string) (string, error) {
-			c, _, err := st.Cluster()
-			if err != nil || c == nil {
-				c = startup
-			}
-			n, ok := c.Node(node)
-			if !ok {
-				return "", fmt.Errorf("node %s is not in the configuration", node)
-			}
-			_, _, apiPort := n.Ports()
-			return "http://" + net.JoinHostPort(n.Addresses[0], strconv.Itoa(apiPort)), nil
-		},
-		// A renewal that takes longer than half a lease is worth nothing.
-		Client: &http.Client{Timeout: max(lease/2, 200*time.Millisecond), Transport: &http.Transport{
-			MaxIdleConnsPerHost: 2, IdleConnTimeout: time.Minute,
-			DialContext: (&net.Dialer{Timeout: max(lease/4, 100*time.Millisecond)}).DialContext}},
-		Prepare: func(r *http.Request) { r.Header.Set("Authorization", "Bearer "+token) },
-	}
 	cfg := controller.NodeConfig{
 		Name: name, State: st, Log: cn, Members: membersView{mem},
 		Term:    func() uint64 { return cn.Status().Term },
-		Renewer: renewer,
+		Renewer: wire,
 		Types:   builtinTypes().Lookup, DataDir: filepath.Join(dataDir, "resources"),
-		Lease: lease, NoQuorumDelay: t.NoQuorumDelay.D(),
+		Lease: t.Lease.D(), NoQuorumDelay: t.NoQuorumDelay.D(),
 		Clock: controller.SystemClock{}, Logger: logger,
 		Handoff: raftHandoff{cn}, VerifyLeader: cn.VerifyLeader,
 	}
@@ -63,28 +39,48 @@ func newController(startup *model.Cluster, name, dataDir, token string, st *stat
 	return controller.NewNode(cfg)
 }
 
+// newLeaseWire binds this node's lease wire: UDP on its first address and
+// the API's port number (the API itself is TCP). Each node's address comes
+// from the committed configuration (the startup file until one is
+// committed). Datagrams are authenticated with the key derived from the
+// cluster key.
+func newLeaseWire(startup *model.Cluster, self model.Node, st *state.State, key []byte, logger *slog.Logger) (*controller.LeaseWire, error) {
+	_, _, apiPort := self.Ports()
+	bind := net.JoinHostPort(self.Addresses[0], strconv.Itoa(apiPort))
+	conn, err := net.ListenPacket("udp", bind)
+	if err != nil {
+		return nil, fmt.Errorf("lease renewals use UDP on the API port: %w; is another agent using api_port %d on this host?", err, apiPort)
+	}
+	lease := startup.EffectiveTiming().Lease.D()
+	w, err := controller.NewLeaseWire(controller.LeaseWireConfig{
+		Conn: conn, Key: key, Name: self.Name, Logger: logger,
+		// Three tries within a round of lease/4 (a lost datagram).
+		Resend: max(lease/12, 20*time.Millisecond),
+		Addr: func(node string) (net.Addr, error) {
+			c, _, err := st.Cluster()
+			if err != nil || c == nil {
+				c = startup
+			}
+			n, ok := c.Node(node)
+			if !ok {
+				return nil, fmt.Errorf("node %s is not in the configuration", node)
+			}
+			_, _, port := n.Ports()
+			return net.ResolveUDPAddr("udp", net.JoinHostPort(n.Addresses[0], strconv.Itoa(port)))
+		},
+	})
+	if err != nil {
+		conn.Close()
+		return nil, err
+	}
+	return w, nil
+}
+
 // membersView answers controller.Membership from gossip.
 type membersView struct{ mem *membership.Membership }
 
 func (m membersView) Alive(node string) bool { return aliveView(m).Alive(node) }
 func (m membersView) Quorate() bool          { return m.mem.Quorum().Quorate }
-
-// leaseEndpoint serves controller.LeasePath once the controller exists.
-type leaseEndpoint struct{ h atomic.Pointer[http.Handler] }
-
-func (l *leaseEndpoint) set(n *controller.Node) {
-	h := n.LeaseHandler()
-	l.h.Store(&h)
-}
-
-func (l *leaseEndpoint) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	h := l.h.Load()
-	if h == nil {
-		http.Error(w, "lease renewal: this node's controller is not running yet", http.StatusServiceUnavailable)
-		return
-	}
-	(*h).ServeHTTP(w, r)
-}
 
 var _ controller.Membership = membersView{}
 

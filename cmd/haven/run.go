@@ -35,7 +35,6 @@ import (
 	"io"
 	"log/slog"
 	"net"
-	"net/http"
 	"os"
 	"strconv"
 	"strings"
@@ -159,15 +158,19 @@ func runAgent(ctx context.Context, o agentOptions, stderr io.Writer) error {
 		socket = defaultSocket(node.Name)
 	}
 	be := &agentBackend{name: node.Name, startup: cl, mem: mem, st: st, log: logger}
-	// The lease endpoint is mounted now and answers once the controller
-	// exists (step 9); until then a renewal is refused and simply retried.
-	lease := &leaseEndpoint{}
 	srv, err := api.New(api.Config{Backend: be, Logger: logger, SocketPath: socket,
-		TCPAddr: net.JoinHostPort(node.Addresses[0], strconv.Itoa(apiPort)), Token: keys.APIToken(),
-		Handlers: map[string]http.Handler{controller.LeasePath: lease}})
+		TCPAddr: net.JoinHostPort(node.Addresses[0], strconv.Itoa(apiPort)), Token: keys.APIToken()})
 	if err != nil {
 		return err
 	}
+	// The lease wire (UDP, the API's port number): bound now, answers
+	// renewals once the controller exists (step 9); until then a renewal is
+	// refused and simply retried.
+	wire, err := newLeaseWire(cl, *node, st, keys.Lease, logger)
+	if err != nil {
+		return err
+	}
+	defer wire.Close()
 
 	role := "member"
 	if node.IsWitness() {
@@ -243,14 +246,16 @@ func runAgent(ctx context.Context, o agentOptions, stderr io.Writer) error {
 	// The resource engine (engine/controller): reconciler, leader loop,
 	// lease sender and holder. Built now so OnLeader (called once raft
 	// runs) finds it; run after the committed-file keeper.
-	ctl, err = newController(cl, node.Name, dataDir, keys.APIToken(), st, mem, raftNode, grd, logger)
+	ctl, err = newController(cl, node.Name, dataDir, st, mem, raftNode, wire, grd, logger)
 	if err != nil {
 		link.Close()
 		_ = raftNode.Close()
 		return fail("controller", err)
 	}
 	be.ctl = ctl
-	lease.set(ctl)
+	wire.SetGrant(ctl.GrantLease)
+	wireC, _ := startComponent(ctx, "lease-wire", wire.Run, closedCh())
+	started = append(started, wireC)
 	raftC, err := startComponent(ctx, "raft", func(ctx context.Context) error {
 		err := raftNode.Run(ctx)
 		_ = link.Close() // after raft: it owns the transport until Run returns

@@ -51,8 +51,7 @@ type Config struct {
 	// Token is the bearer token TCP clients must present (required with TCPAddr).
 	Token string
 	// Handlers are extra endpoints (path -> handler) served on both
-	// listeners, behind the token on TCP: node-to-node traffic such as the
-	// controller's lease renewals (controller.LeasePath).
+	// listeners, behind the token on TCP (node-to-node extensions).
 	Handlers map[string]http.Handler
 }
 

@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"net/http/httptest"
 	"reflect"
 	"strings"
 	"testing"
@@ -194,7 +193,7 @@ func (fakeMembers) Quorate() bool     { return true }
 func newTestNode(t *testing.T, log Log) *Node {
 	t.Helper()
 	n, err := NewNode(NodeConfig{Name: "n1", State: state.New(state.Options{}), Log: log, Members: fakeMembers{},
-		Term: func() uint64 { return 1 }, Renewer: &HTTPRenewer{}, Types: func(string) (model.AgentType, bool) { return nil, false },
+		Term: func() uint64 { return 1 }, Renewer: &fakeRenewer{}, Types: func(string) (model.AgentType, bool) { return nil, false },
 		DataDir: t.TempDir(), Lease: time.Second, Clock: NewFakeClock(t0)})
 	if err != nil {
 		t.Fatal(err)
@@ -237,12 +236,13 @@ func TestNode_ReportMapsFailures(t *testing.T) {
 	}
 }
 
-func TestLeaseHandler_RoundTripAndStaleTerm(t *testing.T) {
+// The node answers renewals over the lease wire with its holder.
+func TestNode_GrantsLeaseOverTheWire(t *testing.T) {
 	n := newTestNode(t, &fakeLog{})
-	srv := httptest.NewServer(n.LeaseHandler())
-	defer srv.Close()
-	r := &HTTPRenewer{URL: func(string) (string, error) { return srv.URL, nil }}
-	ctx := context.Background()
+	var p wirePair
+	p.start(t, "n1", testLeaseKey, nil).SetGrant(n.GrantLease)
+	r := p.start(t, "n2", testLeaseKey, nil)
+	ctx := renewCtx(t, 10*time.Second)
 	tok, err := r.Renew(ctx, "n1", Renewal{Term: 5, Leader: "n2", Index: 7})
 	if err != nil || tok == 0 {
 		t.Fatalf("first renewal: token %d err %v", tok, err)

@@ -20,8 +20,8 @@
 //     membership, quorum and the LeaseTable; run the scheduler) and Commit (a
 //     plan with its base index; ErrStalePlan when stale) for the LeaderLoop.
 //   - Renewer: sends one lease renewal to one node and returns the token of
-//     its ack (the coordinator side); the node's API handler answers with
-//     LeaseHolder.Grant.
+//     its ack (the coordinator side); LeaseWire (lease_udp.go) carries it as
+//     authenticated UDP datagrams and answers with LeaseHolder.Grant.
 //   - Clock: an injected monotonic clock; FakeClock drives the tests.
 //
 // Reconciler.Run is level-triggered: on every Set, operation result, lease

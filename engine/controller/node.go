@@ -16,7 +16,7 @@ package controller
 //		Members: membersView{mb},          // Alive(node) from mb.Status().Members[i].Online,
 //		                                   // Quorate() from mb.Quorum().Quorate
 //		Term:    func() uint64 { return cn.Status().Term },
-//		Renewer: &controller.HTTPRenewer{URL: apiURLOf, Client: authClient}, // or any Renewer
+//		Renewer: wire,                     // *controller.LeaseWire (UDP datagrams), or any Renewer
 //		Types:   agent.Builtin().Lookup,   // plus vip/iscsi types registered by run.go
 //		DataDir: filepath.Join(dataDir, "resources"),
 //		Lease:   cluster.EffectiveTiming().Lease.D(),
@@ -27,8 +27,7 @@ package controller
 //	})
 //	consensus.Config.OnLeader = node.Lead      // blocks while leading; ctx ends with leadership
 //	on every membership event:  node.MembershipChanged()
-//	API: mux.Handle(controller.LeasePath, node.LeaseHandler())   // POST, JSON Renewal -> {"token": n}
-//	     (or call node.GrantLease(r) from the API's own handler)
+//	lease wire: wire.SetGrant(node.GrantLease); go wire.Run(ctx)   // Renewal in, token out
 //	status: node.Status() (leading, mode and why, lease, unclean nodes, this node's instances);
 //	        also node.Instances(), node.Leading(), node.Unclean()
 //	        (lost nodes not recovered yet: "unclean" in status); resources, states and
@@ -160,7 +159,7 @@ func (c NodeConfig) Validate() error {
 		errs = append(errs, errors.New("node: Term is nil; expected a func returning the raft term"))
 	}
 	if c.Renewer == nil {
-		errs = append(errs, errors.New("node: Renewer is nil; expected the lease transport (e.g. HTTPRenewer)"))
+		errs = append(errs, errors.New("node: Renewer is nil; expected the lease transport (e.g. a LeaseWire)"))
 	}
 	if c.Lease <= 0 {
 		errs = append(errs, fmt.Errorf("node: Lease %s is not positive; expected timing.lease", c.Lease))
