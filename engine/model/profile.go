@@ -15,12 +15,12 @@ import (
 //   - wan: memberlist's and raft's conservative defaults.
 var Profiles = map[string]Timing{
 	ProfileLAN: {
-		ProbeInterval: ms(200), ProbeTimeout: ms(100), GossipInterval: ms(50), SuspicionMult: 2,
+		ProbeInterval: ms(200), ProbeTimeout: ms(100), GossipInterval: ms(100), SuspicionMult: 2,
 		RaftHeartbeat: ms(300), RaftElection: ms(300), RaftLeaderLease: ms(150),
 		Lease: ms(1000), NoQuorumDelay: ms(1000),
 	},
 	ProfileFast: {
-		ProbeInterval: ms(100), ProbeTimeout: ms(50), GossipInterval: ms(30), SuspicionMult: 2,
+		ProbeInterval: ms(100), ProbeTimeout: ms(50), GossipInterval: ms(50), SuspicionMult: 2,
 		RaftHeartbeat: ms(150), RaftElection: ms(150), RaftLeaderLease: ms(75),
 		Lease: ms(400), NoQuorumDelay: ms(400),
 	},
