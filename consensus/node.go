@@ -76,6 +76,12 @@ type Config struct {
 	ReconcileInterval time.Duration
 	// NoSync disables fsync of the raft log: tests and benchmarks only.
 	NoSync bool
+	// ContactFresh, when set, says whether peer confirmed term recently by
+	// other means (the agent: acked a lease renewal of that term within
+	// half a raft heartbeat timeout); the leader then answers its heartbeat
+	// to peer locally instead of sending it (contact.go). Nil: every
+	// heartbeat goes out.
+	ContactFresh func(peer string, term uint64) bool
 }
 
 // DefaultAddress is a node's raft address: its primary address and raft port.
@@ -106,6 +112,7 @@ type Node struct {
 	plan     VoterPlan
 	cluster  *model.Cluster
 	r        *raft.Raft
+	ct       *contactTransport // the current raft instance's transport (Contact, HeartbeatCounts)
 	dir      *storage.Dir
 	stopR    chan struct{} // closed when the current raft instance stops
 	leadStop context.CancelFunc
@@ -307,13 +314,14 @@ func (n *Node) bootstrap() error {
 
 func (n *Node) startRaft() error {
 	notify := make(chan bool, 16)
-	r, err := raft.NewRaft(n.raftConfig(notify), fsm{n.cfg.State}, n.dir.LogStore(), n.dir.StableStore(), n.dir.SnapshotStore(), n.cfg.Link.Transport())
+	ct := newContactTransport(n.cfg.Link.Transport(), n.cfg.ContactFresh)
+	r, err := raft.NewRaft(n.raftConfig(notify), fsm{n.cfg.State}, n.dir.LogStore(), n.dir.StableStore(), n.dir.SnapshotStore(), ct)
 	if err != nil {
 		return fmt.Errorf("start raft: %w", err)
 	}
 	stop := make(chan struct{})
 	n.mu.Lock()
-	n.r, n.stopR = r, stop
+	n.r, n.stopR, n.ct = r, stop, ct
 	n.mu.Unlock()
 	go n.watchLeadership(r, notify, stop)
 	return nil

@@ -31,7 +31,7 @@ func newController(startup *model.Cluster, name, dataDir string, st *state.State
 		Term:    func() uint64 { return cn.Status().Term },
 		Renewer: wire,
 		Types:   builtinTypes().Lookup, DataDir: filepath.Join(dataDir, "resources"),
-		Lease: t.Lease.D(), NoQuorumDelay: t.NoQuorumDelay.D(),
+		Lease: t.Lease.D(), NoQuorumDelay: t.NoQuorumDelay.D(), LeaseTakeover: contactWindow(startup),
 		Clock: controller.SystemClock{}, Logger: logger,
 		Handoff: raftHandoff{cn}, VerifyLeader: cn.VerifyLeader,
 	}
@@ -74,6 +74,34 @@ func newLeaseWire(startup *model.Cluster, self model.Node, st *state.State, key 
 		return nil, err
 	}
 	return w, nil
+}
+
+// contactWindow is how recent a node's ack to a lease renewal of the
+// current term must be for the raft leader to answer its heartbeat to that
+// node locally instead of sending it (consensus.Config.ContactFresh): half
+// the raft heartbeat timeout. The follower's raft is fed by every renewal
+// it accepts (grantAndContact), and by real heartbeats again from that
+// window on, so it hears something within 0.7 of its timeout even when a
+// round is late. A deposed leader keeps its confidence that much longer:
+// the coordinator adds it to the wait for nodes it never heard from
+// (controller.LeaseTableConfig.Takeover).
+func contactWindow(c *model.Cluster) time.Duration { return c.EffectiveTiming().RaftHeartbeat.D() / 2 }
+
+// grantAndContact answers a lease renewal: refused when its term is older
+// than this node's raft term (so an ack tells the leader this node had not
+// moved past its term: what ContactFresh relies on), granted by the node's
+// lease holder, and then handed to raft as contact from the leader.
+func grantAndContact(ctl *controller.Node, cn *consensus.Node, self string) func(controller.Renewal) (uint64, error) {
+	return func(r controller.Renewal) (uint64, error) {
+		if cur := cn.CurrentTerm(); r.Term < cur {
+			return 0, fmt.Errorf("%w: term %d from %s is older than this node's raft term %d", controller.ErrStaleLease, r.Term, r.Leader, cur)
+		}
+		tok, err := ctl.GrantLease(r)
+		if err == nil && r.Leader != self {
+			_ = cn.Contact(r.Leader, r.Term) // refused only for an older term or while raft restarts
+		}
+		return tok, err
+	}
 }
 
 // membersView answers controller.Membership from gossip.

@@ -231,6 +231,8 @@ func runAgent(ctx context.Context, o agentOptions, stderr io.Writer) error {
 	raftNode, err = consensus.New(consensus.Config{
 		Cluster: cl, Node: node.Name, Key: keys.Raft, DataDir: dataDir, Link: link, State: st,
 		Fencer: noFencer{}, Membership: aliveView{mem}, Logger: logger,
+		// Lease acks stand in for raft heartbeats (controller.go).
+		ContactFresh: func(peer string, term uint64) bool { return wire.Acked(peer, term, contactWindow(cl)) },
 		OnLeader: func(ctx context.Context) {
 			// A fresh cluster's first leader commits the file, then
 			// coordinates (blocks while leading; ctx ends with leadership).
@@ -253,7 +255,7 @@ func runAgent(ctx context.Context, o agentOptions, stderr io.Writer) error {
 		return fail("controller", err)
 	}
 	be.ctl = ctl
-	wire.SetGrant(ctl.GrantLease)
+	wire.SetGrant(grantAndContact(ctl, raftNode, node.Name))
 	wireC, _ := startComponent(ctx, "lease-wire", wire.Run, closedCh())
 	started = append(started, wireC)
 	raftC, err := startComponent(ctx, "raft", func(ctx context.Context) error {

@@ -236,6 +236,14 @@ type LeaseTableConfig struct {
 	// adapter should size Margin to the resources' stop times (the default,
 	// lease/10, covers only resources that stop in milliseconds).
 	Margin time.Duration
+	// Takeover is added to the wait for a node this coordinator has not
+	// heard from in its term (the bound then counts from its election): how
+	// much longer than raft's own timing a deposed coordinator may go on
+	// renewing after it lost its quorum. The agent feeds raft's heartbeats
+	// from lease acks (consensus.Config.ContactFresh), which keeps a
+	// partitioned leader confident for up to that window more: Takeover is
+	// that window. 0 without it.
+	Takeover time.Duration
 }
 
 // DefaultLeaseTableConfig returns drift 5% and a margin of a tenth of the
@@ -259,6 +267,9 @@ func (c LeaseTableConfig) Validate() error {
 	}
 	if c.Margin < 0 {
 		errs = append(errs, fmt.Errorf("margin %s is negative; expected 0 or more", c.Margin))
+	}
+	if c.Takeover < 0 {
+		errs = append(errs, fmt.Errorf("takeover %s is negative; expected 0 or more", c.Takeover))
 	}
 	return errors.Join(errs...)
 }
@@ -374,11 +385,10 @@ func (t *LeaseTable) RecoverAt(node string) (time.Time, bool) {
 	if t.fenced[node] {
 		return time.Time{}, true
 	}
-	base := t.leaderSince
-	if a, ok := t.acked[node]; ok && a.After(base) {
-		base = a
+	if a, ok := t.acked[node]; ok && a.After(t.leaderSince) {
+		return a.Add(t.cfg.Bound()), true
 	}
-	return base.Add(t.cfg.Bound()), true
+	return t.leaderSince.Add(t.cfg.Bound() + t.cfg.Takeover), true
 }
 
 // SafeToRecover reports whether node's resources may be started elsewhere at

@@ -282,3 +282,27 @@ func TestLease_OneLostRenewalDoesNotLapse(t *testing.T) {
 		t.Fatalf("lapsed at renewal %d; want 14 (survives the single loss at 6, lapses during the run 12-14)", lapsedAt)
 	}
 }
+
+// Takeover lengthens only the wait for a node not heard from in this term
+// (the bound counts from the election then); a node that acked counts from
+// its ack as before.
+func TestLeaseTable_TakeoverOnlyForNodesNotHeardFrom(t *testing.T) {
+	cfg := DefaultLeaseTableConfig(time.Second)
+	cfg.Takeover = 150 * time.Millisecond
+	tab, err := NewLeaseTable(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tab.BecameLeader(t0)
+	tab.Acked("n2", t0.Add(200*time.Millisecond))
+	if at, _ := tab.RecoverAt("n2"); !at.Equal(t0.Add(200*time.Millisecond + cfg.Bound())) {
+		t.Errorf("acked node: recover at %v after t0; expected ack + bound = %v", at.Sub(t0), 200*time.Millisecond+cfg.Bound())
+	}
+	if at, _ := tab.RecoverAt("n3"); !at.Equal(t0.Add(cfg.Bound() + cfg.Takeover)) {
+		t.Errorf("node not heard from: recover at %v after t0; expected bound + takeover = %v", at.Sub(t0), cfg.Bound()+cfg.Takeover)
+	}
+	cfg.Takeover = -time.Millisecond
+	if _, err := NewLeaseTable(cfg); err == nil || !strings.Contains(err.Error(), "takeover") {
+		t.Errorf("negative takeover: err %v; expected it named", err)
+	}
+}

@@ -73,10 +73,16 @@ type LeaseWire struct {
 
 	mu      sync.Mutex
 	pending map[uint64]chan leaseAnswer
+	acked   map[string]ackRecord // per node: the newest ack to a renewal sent
 
 	badMu   sync.Mutex
 	badLast time.Time
 	badN    int
+}
+
+type ackRecord struct {
+	term uint64
+	at   time.Time
 }
 
 type leaseAnswer struct {
@@ -110,7 +116,7 @@ func NewLeaseWire(cfg LeaseWireConfig) (*LeaseWire, error) {
 	}
 	var b [8]byte
 	_, _ = rand.Read(b[:])
-	w := &LeaseWire{cfg: cfg, pending: map[uint64]chan leaseAnswer{}}
+	w := &LeaseWire{cfg: cfg, pending: map[uint64]chan leaseAnswer{}, acked: map[string]ackRecord{}}
 	w.seq.Store(binary.BigEndian.Uint64(b[:]) >> 1) // ids of another incarnation do not match ours
 	return w, nil
 }
@@ -118,6 +124,16 @@ func NewLeaseWire(cfg LeaseWireConfig) (*LeaseWire, error) {
 // SetGrant sets the function that answers renewals (Node.GrantLease). Until
 // it is set, renewals are refused (the coordinator retries next round).
 func (w *LeaseWire) SetGrant(f func(Renewal) (uint64, error)) { w.grant.Store(&f) }
+
+// Acked reports whether node acked a renewal of term sent by this wire
+// less than within ago (consensus.Config.ContactFresh reads it: the node had
+// not moved past that term then).
+func (w *LeaseWire) Acked(node string, term uint64, within time.Duration) bool {
+	w.mu.Lock()
+	a, ok := w.acked[node]
+	w.mu.Unlock()
+	return ok && a.term == term && time.Since(a.at) < within
+}
 
 // LocalAddr returns the socket's address.
 func (w *LeaseWire) LocalAddr() net.Addr { return w.cfg.Conn.LocalAddr() }
@@ -172,6 +188,9 @@ func (w *LeaseWire) Renew(ctx context.Context, node string, r Renewal) (uint64, 
 			if a.err != nil {
 				return 0, fmt.Errorf("lease renewal to %s: %w", node, a.err)
 			}
+			w.mu.Lock()
+			w.acked[node] = ackRecord{term: r.Term, at: time.Now()}
+			w.mu.Unlock()
 			return a.token, nil
 		case <-ctx.Done():
 			return 0, fmt.Errorf("lease renewal to %s at %s: no answer to %d datagram(s): %w", node, to, sent, ctx.Err())

@@ -97,6 +97,8 @@ type NodeConfig struct {
 	// before it recovers a lost node's resources: the time that node has to
 	// stop them. Default lease/10 (at least 20ms).
 	LeaseMargin time.Duration
+	// LeaseTakeover: see LeaseTableConfig.Takeover (0: none).
+	LeaseTakeover time.Duration
 	// NoQuorumDelay is how long a node without quorum waits before applying
 	// no_quorum_policy from its own view (timing.no_quorum_delay; the lease
 	// usually acts first). Default: Lease.
@@ -247,6 +249,7 @@ func NewNode(cfg NodeConfig) (*Node, error) {
 	if cfg.LeaseMargin > 0 {
 		tc.Margin = cfg.LeaseMargin
 	}
+	tc.Takeover = max(cfg.LeaseTakeover, 0)
 	if n.table, err = NewLeaseTable(tc); err != nil {
 		return nil, err
 	}
