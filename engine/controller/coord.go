@@ -267,8 +267,7 @@ func (co coordinator) Propose(ctx context.Context, now time.Time) (Proposal, err
 		return p, nil
 	}
 	plan, why := scheduler.Compute(dec.Input, now)
-	same := reflect.DeepEqual(normPlacement(plan.Placement), normPlacement(v.Placement.Placement)) &&
-		reflect.DeepEqual(plan.Assignments, v.Placement.Assignments)
+	same := samePlan(plan, v.Placement)
 	if same && !dec.FailureAfterPlan && v.Placement.BasedOn != 0 {
 		if len(dec.Unclean) == 0 {
 			if at := n.considerHandoff(v, c, now); !at.IsZero() && (p.RecheckAt.IsZero() || at.Before(p.RecheckAt)) {
@@ -305,6 +304,22 @@ func instanceOrResource(a model.Action) string {
 		return a.Instance
 	}
 	return a.Resource
+}
+
+// samePlan reports whether plan places everything as the committed
+// placement does. Empty and absent lists are the same: the committed
+// placement went through JSON with omitempty, so a plan with no primitive
+// (an empty assignment list) comes back as nil — compared as they are, the
+// coordinator of a cluster without resources committed the same empty plan
+// again on every apply, forever.
+func samePlan(plan model.Plan, committed state.Placement) bool {
+	if !reflect.DeepEqual(normPlacement(plan.Placement), normPlacement(committed.Placement)) {
+		return false
+	}
+	if len(plan.Assignments) == 0 && len(committed.Assignments) == 0 {
+		return true
+	}
+	return reflect.DeepEqual(plan.Assignments, committed.Assignments)
 }
 
 func normPlacement(m map[string][]string) map[string][]string {

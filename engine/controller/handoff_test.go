@@ -81,3 +81,23 @@ func TestBuildDesired_FirstCountsStartedOnlyWhereItIsPlaced(t *testing.T) {
 		t.Fatalf("StartedOn(db) = %v; want [n2]", got)
 	}
 }
+
+// An empty plan equals the committed empty placement it becomes after JSON
+// (nil lists): otherwise a coordinator without resources commits forever.
+func TestSamePlan_EmptyAndAbsentAreEqual(t *testing.T) {
+	plan := model.Plan{Placement: map[string][]string{}, Assignments: []model.Assignment{}}
+	if !samePlan(plan, state.Placement{}) {
+		t.Error("an empty plan differs from an empty committed placement")
+	}
+	if !samePlan(model.Plan{Placement: map[string][]string{"a": {}}}, state.Placement{}) {
+		t.Error("a stopped resource (empty node list) differs from an absent one")
+	}
+	one := []model.Assignment{{Resource: "a", Node: "n1"}}
+	if samePlan(model.Plan{Assignments: one}, state.Placement{}) || samePlan(model.Plan{}, state.Placement{Assignments: one}) {
+		t.Error("an assignment compares equal to none")
+	}
+	if !samePlan(model.Plan{Placement: map[string][]string{"a": {"n1"}}, Assignments: one},
+		state.Placement{Placement: map[string][]string{"a": {"n1"}}, Assignments: one}) {
+		t.Error("identical plans differ")
+	}
+}

@@ -118,3 +118,32 @@ func TestRedundantLinks_OneLinkDown(t *testing.T) {
 		t.Errorf("a's log does not name b's unexpected link-1 address %s", moved)
 	}
 }
+
+// TestNoResources_CoordinatorCommitsOnce: a cluster without resources (as
+// here) gets one empty placement, not one per apply: the coordinator used to
+// compare its empty plan with the committed one after JSON (nil lists) and
+// commit it again forever — about 650 commits a second.
+func TestNoResources_CoordinatorCommitsOnce(t *testing.T) {
+	c := harness.New(t, harness.Spec{Nodes: []harness.NodeSpec{{Name: "a"}, {Name: "b"}, {Name: "c"}}})
+	c.StartAll()
+	waitAll(c, 3)
+	count := func() int {
+		n := 0
+		for _, name := range []string{"a", "b", "c"} {
+			n += strings.Count(c.Node(name).Log(), "placement committed")
+		}
+		return n
+	}
+	deadline := time.Now().Add(converge)
+	for count() == 0 {
+		if time.Now().After(deadline) {
+			t.Fatalf("no placement committed in %v", converge)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	// An absence: watch a fixed window (the bug committed hundreds a second).
+	time.Sleep(3 * time.Second)
+	if n := count(); n > 3 {
+		t.Fatalf("%d placements committed by a cluster without resources in about 3 s; expected one (per coordinator)", n)
+	}
+}
