@@ -153,13 +153,7 @@ func (n *Node) Contact(leader string, term uint64) error {
 		return fmt.Errorf("%w: %s is this node", ErrNoContact, leader)
 	}
 	n.mu.Lock()
-	ct, r := n.ct, n.r
-	var addr raft.ServerAddress
-	for _, nd := range n.cluster.Nodes {
-		if nd.Name == leader {
-			addr = n.cfg.Address(nd)
-		}
-	}
+	ct, r, addr := n.ct, n.r, n.addressLocked(leader)
 	n.mu.Unlock()
 	if addr == "" {
 		return fmt.Errorf("%w: %s is not in the configuration", ErrNoContact, leader)

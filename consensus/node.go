@@ -486,6 +486,17 @@ func (n *Node) TransferLeadership(ctx context.Context) error {
 // Voters returns the names of the raft voters of the current plan.
 func (n *Node) Voters() []string { return append([]string(nil), n.Plan().Voters...) }
 
+// addressLocked returns the raft address of the configured node name
+// (empty when it is not configured). Call with n.mu held.
+func (n *Node) addressLocked(name string) raft.ServerAddress {
+	for _, nd := range n.cluster.Nodes {
+		if nd.Name == name {
+			return n.cfg.Address(nd)
+		}
+	}
+	return ""
+}
+
 // TransferLeadershipTo hands leadership to the voter name (the coordinator
 // moves there). It is a no-op on a follower.
 func (n *Node) TransferLeadershipTo(ctx context.Context, name string) error {
@@ -494,12 +505,7 @@ func (n *Node) TransferLeadershipTo(ctx context.Context, name string) error {
 		return nil
 	}
 	n.mu.Lock()
-	var addr raft.ServerAddress
-	for _, nd := range n.cluster.Nodes {
-		if nd.Name == name {
-			addr = n.cfg.Address(nd)
-		}
-	}
+	addr := n.addressLocked(name)
 	n.mu.Unlock()
 	if addr == "" {
 		return fmt.Errorf("transfer leadership to %s: not in the configuration", name)
