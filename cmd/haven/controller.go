@@ -28,7 +28,7 @@ func newController(startup *model.Cluster, name, dataDir string, st *state.State
 	t := startup.EffectiveTiming()
 	cfg := controller.NodeConfig{
 		Name: name, State: st, Log: cn, Members: membersView{mem},
-		Term:    func() uint64 { return cn.Status().Term },
+		Term:    cn.CurrentTerm,
 		Renewer: wire,
 		Types:   builtinTypes().Lookup, DataDir: filepath.Join(dataDir, "resources"),
 		Lease: t.Lease.D(), NoQuorumDelay: t.NoQuorumDelay.D(), LeaseTakeover: contactWindow(startup),

@@ -142,7 +142,7 @@ func (w *LeaseWire) LocalAddr() net.Addr { return w.cfg.Conn.LocalAddr() }
 func (w *LeaseWire) Close() error { return w.cfg.Conn.Close() }
 
 // Run reads datagrams until ctx ends (it then closes the socket) or the
-// socket is closed.
+// socket is closed; other read errors are logged and reading goes on.
 func (w *LeaseWire) Run(ctx context.Context) error {
 	stop := context.AfterFunc(ctx, func() { _ = w.cfg.Conn.Close() })
 	defer stop()
@@ -153,7 +153,15 @@ func (w *LeaseWire) Run(ctx context.Context) error {
 			if ctx.Err() != nil || errors.Is(err, net.ErrClosed) {
 				return nil
 			}
-			return fmt.Errorf("lease wire: read: %w", err)
+			// A transient error must not end the wire: without it no lease
+			// is renewed and every resource here stops.
+			w.bad(w.cfg.Conn.LocalAddr(), "read: "+err.Error())
+			select {
+			case <-ctx.Done():
+				return nil
+			case <-time.After(10 * time.Millisecond):
+			}
+			continue
 		}
 		w.handle(buf[:n], from)
 	}
