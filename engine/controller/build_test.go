@@ -175,13 +175,14 @@ func TestBuildInput_HoldEndsWithFailureTimeout(t *testing.T) {
 
 // fakeLog records commands and answers with increasing indexes.
 type fakeLog struct {
-	cmds []state.Command
-	err  error
+	cmds  []state.Command
+	err   error
+	value json.RawMessage // the result's Value
 }
 
 func (f *fakeLog) Apply(_ context.Context, c state.Command) (state.Result, error) {
 	f.cmds = append(f.cmds, c)
-	return state.Result{Index: uint64(len(f.cmds))}, f.err
+	return state.Result{Index: uint64(len(f.cmds)), Value: f.value}, f.err
 }
 func (f *fakeLog) Barrier(context.Context) error { return nil }
 
@@ -230,6 +231,12 @@ func TestNode_ReportMapsFailures(t *testing.T) {
 			t.Errorf("report %d: %s %+v failure %+v; want %s %+v", i, c.Type, r, r.Failure, tc.state, tc.fail)
 		}
 	}
+	// A failure the state did not count (stale): index 0, wait for nothing.
+	fl.value = json.RawMessage(`{"failure_ignored":true}`)
+	if idx, err := n.report(context.Background(), cases[2].o); err != nil || idx != 0 {
+		t.Errorf("uncounted failure: index %d err %v; want 0 (no placement will be computed from it)", idx, err)
+	}
+	fl.value = nil
 	fl.err = errors.New("no leader")
 	if _, err := n.report(context.Background(), cases[0].o); err == nil {
 		t.Error("a failed apply must be an error (the reconciler retries)")

@@ -157,7 +157,9 @@ type Reporter interface {
 	// Report returns once o is durably recorded (committed in the log),
 	// with the log index at which it was recorded, numbered like
 	// Desired.Index (a Desired with Index >= that index was computed with
-	// the observation in view). The reconciler calls it
+	// the observation in view), or 0 when the record changed nothing a
+	// placement depends on (a stale failure the state did not count: the
+	// reconciler then waits for no new placement). The reconciler calls it
 	// from one goroutine, in order, and retries on error.
 	Report(ctx context.Context, o Observation) (index uint64, err error)
 }

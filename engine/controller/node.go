@@ -43,6 +43,7 @@ package controller
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -425,11 +426,24 @@ func (n *Node) report(ctx context.Context, o Observation) (uint64, error) {
 			r.Failure = &state.Failure{ID: o.ID, Op: o.Op, Reason: o.Reason, Fatal: o.Op == OpStart, OnFail: o.OnFail}
 		}
 	}
-	idx, err := n.applyIndex(ctx, state.CmdReport, n.cfg.Clock.Now(), r)
+	c, err := state.NewCommand(state.CmdReport, n.cfg.Clock.Now(), n.cfg.Name, r)
+	if err != nil {
+		return 0, err
+	}
+	res, err := n.cfg.Log.Apply(ctx, c)
+	if err == nil {
+		err = res.Err()
+	}
 	if err != nil {
 		return 0, fmt.Errorf("report %s %s on %s: %w", o.Instance, o.State, o.Node, err)
 	}
-	return idx, nil
+	var out state.ReportOutcome
+	if len(res.Value) > 0 && json.Unmarshal(res.Value, &out) == nil && out.FailureIgnored {
+		// A stale failure the state did not count: no placement will be
+		// computed from it, so the reconciler must not wait for one (0).
+		return 0, nil
+	}
+	return res.Index, nil
 }
 
 // setAttribute records a node attribute set by an agent (ping's pingd);

@@ -146,6 +146,26 @@ func TestReconciler_MonitorFailureRestartsHereOnceIndexCatchesUp(t *testing.T) {
 	}
 }
 
+// A failure the state did not count (a stale report: the lapse stopped
+// it) comes back with index 0: no placement will be computed from it, so
+// the instance starts again from the placement it has, without waiting for
+// a new one (it waited forever: the coordinator had nothing to recommit).
+func TestReconciler_UncountedFailureWaitsForNoPlacement(t *testing.T) {
+	h := newHarness(t)
+	h.rep.mu.Lock()
+	h.rep.ignoreFailures = true
+	h.rep.mu.Unlock()
+	r := h.run(nil)
+	r.Set(Desired{Index: 1, Instances: insts("a")})
+	h.waitReported("a", StateStarted, OpStart, 1)
+	h.waitState("a", StateStarted)
+	h.failMonitor("a")
+	h.waitReported("a", StateFailed, OpMonitor, 1)
+	h.sys.set(func(s *fakeSystem) { delete(s.failMon, "a") })
+	// No new Desired: the one at index 1 still places it here.
+	h.waitReported("a", StateStarted, OpStart, 2)
+}
+
 func TestReconciler_FailureAtThresholdMovesItAway(t *testing.T) {
 	h := newHarness(t)
 	r := h.run(nil)

@@ -55,8 +55,18 @@ func sortedKeys[V any](m map[string]V) []string {
 	return out
 }
 
-// noChange marks an applied command that changed nothing (so InputIndex stays).
-type noChange struct{}
+// noChange marks an applied command that changed nothing (so InputIndex
+// stays); value, when set, is still returned as the result's Value.
+type noChange struct{ value any }
+
+// ReportOutcome is the result Value of an observed.report whose failure was
+// not counted: the node observed it before it learnt that its lease lapse
+// had been recorded, so the lapse (its lease or its guard) stopped the
+// resource, not a fault. No placement will be computed from it: a node must
+// not wait for one.
+type ReportOutcome struct {
+	FailureIgnored bool `json:"failure_ignored,omitempty"`
+}
 
 // ConfigResult is the Value of an accepted SetConfig.
 type ConfigResult struct {
@@ -277,7 +287,7 @@ func applyReport(d *Data, c *Command, idx uint64, b *Report) (any, error) {
 		// still counts: the resource may still run there.)
 		d.event(c, idx, "report", b.Node, b.Resource, "stale report ignored: %s %s failed on %s (%s), observed at index %d, after its lease lapse was recorded at %d",
 			b.Resource, b.Failure.Op, b.Node, b.Failure.Reason, b.Seen, o.LapsedAt)
-		return noChange{}, nil
+		return noChange{value: ReportOutcome{FailureIgnored: true}}, nil
 	}
 	stale := early && (b.State == Started || b.State == Starting || b.State == Stopping)
 	if stale {

@@ -49,3 +49,22 @@ func TestReport_StaleActiveReportAfterLapseIgnored(t *testing.T) {
 		t.Fatalf("a report without Seen is %q; want started", got)
 	}
 }
+
+// A stale failure that is not counted says so in its result (the node must
+// not wait for a placement computed from it); a counted one does not.
+func TestReport_UncountedFailureSaysSo(t *testing.T) {
+	s := New(Options{})
+	s.Apply(1, cmd(t, CmdReport, t0, Report{Node: "a", Resource: "web", State: Started}))
+	s.Apply(2, cmd(t, CmdReport, t0, Report{Node: "a", Resource: "web", State: Stopped, Lapsed: true}))
+	res := s.Apply(3, cmd(t, CmdReport, t0, Report{Node: "a", Resource: "web", State: Failed, Seen: 1, Failure: &Failure{ID: "p", Op: "probe", Reason: "gone"}}))
+	if res.Err() != nil || string(res.Value) != `{"failure_ignored":true}` {
+		t.Fatalf("stale probe failure: result %+v; want value {\"failure_ignored\":true}", res)
+	}
+	res = s.Apply(4, cmd(t, CmdReport, t0, Report{Node: "a", Resource: "web", State: Failed, Seen: 3, Failure: &Failure{ID: "q", Op: "probe", Reason: "gone"}}))
+	if res.Err() != nil || len(res.Value) != 0 {
+		t.Fatalf("counted failure: result %+v; want no value", res)
+	}
+	if o := s.View().Nodes["a"].Resources["web"]; o.FailCount != 1 || s.View().InputIndex != 4 {
+		t.Fatalf("counted failure: %+v, input index %d; want fail count 1 at input index 4", o, s.View().InputIndex)
+	}
+}

@@ -108,10 +108,14 @@ func (s *State) Apply(idx uint64, entry []byte) Result {
 			res.Error = fmt.Sprintf("%s: %s: %v", ErrRejected, c.Type, aerr)
 		}
 	default:
-		if _, same := v.(noChange); !same && sp.placement {
+		nc, same := v.(noChange)
+		if !same && sp.placement {
 			s.d.InputIndex = idx
 		}
-		if _, same := v.(noChange); !same && v != nil {
+		if same {
+			v = nc.value
+		}
+		if v != nil {
 			res.Value, _ = json.Marshal(v)
 		}
 	}
