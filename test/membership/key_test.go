@@ -122,18 +122,34 @@ func TestAdmission_UnknownNodeRefused(t *testing.T) {
 	c.Node("b").Start()
 	stranger.StartWith(full)
 	c.Node("a").WaitQuorum("a and b together", converge, func(q api.QuorumView) bool { return q.TotalVotes == 2 })
+	// The member the stranger reaches first refuses it and logs it. The
+	// other may never hear of it: the stranger learns of that member from
+	// the first one's gossip, stops counting it missing, and memberlist
+	// re-syncs state only every 30 s (seen in 2 of 15 runs).
 	deadline := time.Now().Add(converge)
-	for !strings.Contains(c.Node("a").Log(), "not in the configuration") {
+	var by string
+	for by == "" {
+		for _, n := range []string{"a", "b"} {
+			if strings.Contains(c.Node(n).Log(), `node \"stranger\" at `+stranger.Addresses[0]) &&
+				strings.Contains(c.Node(n).Log(), "not in the configuration") {
+				by = n
+			}
+		}
+		if by != "" {
+			break
+		}
 		if time.Now().After(deadline) {
-			t.Fatalf("a's log never refuses the stranger:\n%s", c.Node("a").Log())
+			t.Fatalf("no member's log refuses the stranger:\n--- a:\n%s\n--- b:\n%s", c.Node("a").Log(), c.Node("b").Log())
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
-	q, _ := c.Node("a").Quorum()
-	if _, listed := harness.MemberOf(q, "stranger"); listed || q.TotalVotes != 2 {
-		t.Errorf("a lists the stranger: %s", harness.Describe(q))
+	for _, n := range []string{"a", "b"} {
+		q, _ := c.Node(n).Quorum()
+		if _, listed := harness.MemberOf(q, "stranger"); listed || q.TotalVotes != 2 {
+			t.Errorf("%s lists the stranger: %s", n, harness.Describe(q))
+		}
 	}
-	t.Logf("a logged: %s", firstLine(c.Node("a").Log(), "node refused"))
+	t.Logf("%s logged: %s", by, firstLine(c.Node(by).Log(), "node refused"))
 }
 
 // boundTransport dials from the keyless process's own address so the
