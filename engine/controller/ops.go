@@ -257,20 +257,25 @@ func (r *Reconciler) missingFirst(ri *inst) string {
 		if local, ok := r.insts[a]; ok && local.running && !local.needsStop && (local.state == StateStarted || local.ignoring) {
 			continue
 		}
-		started := false
-		if r.desired.StartedOn != nil {
-			for _, n := range r.desired.StartedOn(a) {
-				if n != r.cfg.Node {
-					started = true
-					break
-				}
-			}
-		}
-		if !started {
+		if !r.startedElsewhere(a) {
 			return a
 		}
 	}
 	return ""
+}
+
+// startedElsewhere reports whether the replicated state observes instance
+// a started on another node, where the placement puts it.
+func (r *Reconciler) startedElsewhere(a string) bool {
+	if r.desired.StartedOn == nil {
+		return false
+	}
+	for _, n := range r.desired.StartedOn(a) {
+		if n != r.cfg.Node {
+			return true
+		}
+	}
+	return false
 }
 
 // remoteFirstGone returns the first `After` instance of a running ri that
@@ -284,16 +289,7 @@ func (r *Reconciler) remoteFirstGone(ri *inst) string {
 		if local, ok := r.insts[a]; ok && (local.wanted || local.running) {
 			continue
 		}
-		started := false
-		if r.desired.StartedOn != nil {
-			for _, n := range r.desired.StartedOn(a) {
-				if n != r.cfg.Node {
-					started = true
-					break
-				}
-			}
-		}
-		if !started {
+		if !r.startedElsewhere(a) {
 			return a
 		}
 	}
