@@ -344,3 +344,53 @@ func TestBuildInput_StonithWaitsForTheFenceNotTheLease(t *testing.T) {
 		t.Errorf("without stonith: fence %v lapsed %v; want no fence, n2 recovered on the lease", dec.Fence, dec.Lapsed)
 	}
 }
+
+// A node gossip still sees but whose lease certainly lapsed (no ack for a
+// whole bound) counts as lost: its resources are recorded stopped and
+// placed elsewhere. Acking again brings it back. Never self, never a
+// witness (witnesses are not renewed).
+func TestBuildInput_LiveNodeWithLapsedLeaseIsLost(t *testing.T) {
+	c := testCluster()
+	tab, _ := NewLeaseTable(DefaultLeaseTableConfig(time.Second)) // bound 1.15s
+	tab.BecameLeader(t0)
+	v := state.Data{Index: 9, Placement: state.Placement{BasedOn: 5}, Nodes: map[string]*state.NodeState{
+		"n2": {Resources: map[string]*state.Observed{"db": obs(state.Started)}},
+	}}
+	in := CoordInput{View: v, Cluster: c, Self: "n1", Alive: func(string) bool { return true }, Quorate: true, Leases: tab}
+	tab.Acked("n2", t0.Add(100*time.Millisecond))
+	if dec := BuildInput(in, t0.Add(time.Second)); !dec.Input.Nodes["n2"].Online || len(dec.LeaseLost) != 0 || len(dec.Lapsed) != 0 {
+		t.Fatalf("n2 acked 0.9 s ago: %+v lease lost %v lapsed %v; want online", dec.Input.Nodes["n2"], dec.LeaseLost, dec.Lapsed)
+	}
+	at := t0.Add(100*time.Millisecond + tab.Config().Bound() + time.Millisecond)
+	// Past the bound but no renewal tried since the ack (a coordinator that
+	// was frozen itself, say): not lost. One just sent: not lost until it
+	// has gone unanswered for a quarter lease.
+	if dec := BuildInput(in, at); !dec.Input.Nodes["n2"].Online {
+		t.Fatal("n2 lost on the lease with no renewal unanswered")
+	}
+	tab.Sent("n2", at.Add(-100*time.Millisecond))
+	if dec := BuildInput(in, at); !dec.Input.Nodes["n2"].Online {
+		t.Fatal("n2 lost on the lease with a renewal unanswered for 100 ms only")
+	}
+	tab.Sent("n2", at.Add(-50*time.Millisecond)) // a resend: the first unanswered one counts
+	if lap, _ := tab.LapseAt("n2"); !lap.Equal(at.Add(150 * time.Millisecond)) {
+		t.Fatalf("lapse at %v; want a quarter lease after the first unanswered renewal, %v", lap, at.Add(150*time.Millisecond))
+	}
+	at = at.Add(151 * time.Millisecond)
+	dec := BuildInput(in, at)
+	if dec.Input.Nodes["n2"].Online || dec.Input.Nodes["n2"].Unclean || !reflect.DeepEqual(dec.LeaseLost, []string{"n2"}) ||
+		!reflect.DeepEqual(dec.Lapsed["n2"], []string{"db"}) {
+		t.Fatalf("n2 silent for the bound: %+v lease lost %v lapsed %v; want offline, clean, db recorded stopped", dec.Input.Nodes["n2"], dec.LeaseLost, dec.Lapsed)
+	}
+	if !dec.Input.Nodes["n1"].Online || !dec.Input.Nodes["w"].Online {
+		t.Errorf("self %+v witness %+v: never lost on the lease (neither is renewed)", dec.Input.Nodes["n1"], dec.Input.Nodes["w"])
+	}
+	tab.Acked("n2", at)
+	if dec := BuildInput(in, at.Add(time.Millisecond)); !dec.Input.Nodes["n2"].Online || len(dec.LeaseLost) != 0 {
+		t.Fatalf("n2 acked again: %+v lease lost %v; want online", dec.Input.Nodes["n2"], dec.LeaseLost)
+	}
+	tab.SteppedDown()
+	if dec := BuildInput(in, at.Add(time.Hour)); !dec.Input.Nodes["n2"].Online {
+		t.Fatal("a table that no longer leads decided a node lost")
+	}
+}

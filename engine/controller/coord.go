@@ -43,6 +43,9 @@ type CoordDecision struct {
 	// Unclean lists lost nodes that may still run resources (lease not
 	// certainly lapsed): their resources are not recovered yet.
 	Unclean []string
+	// LeaseLost lists nodes gossip still sees alive whose lease has
+	// certainly lapsed (LeaseTable.Lapsed): they count as lost.
+	LeaseLost []string
 	// RecheckAt is the earliest instant the input changes by itself (a lease
 	// certainly lapsing, a failure expiring, a preference expiring).
 	RecheckAt time.Time
@@ -56,9 +59,18 @@ type CoordDecision struct {
 // BuildInput maps the replicated state, the membership view and the lease
 // table onto the scheduler's input. Pure apart from reading the lease table.
 //
-//   - A node gossip does not see is offline; if the state shows resources
-//     active there and its lease may still hold, it is unclean (its
-//     resources are not recovered) until LeaseTable.SafeToRecover.
+//   - A node gossip does not see is offline, and so is a node whose lease
+//     has certainly lapsed (no ack for a whole bound: LeaseTable.Lapsed)
+//     even while gossip sees it: it stopped its resources, and it cannot
+//     start any before its lease is renewed. Failover then waits for the
+//     lease alone, not for gossip's failure detector, and a node cut off
+//     from the lease wire only (a firewall dropping its UDP) has its
+//     resources recovered elsewhere instead of left stopped. The lease
+//     sender triggers a computation when a lease lapses or comes back
+//     (LeaseSenderConfig.OnChange).
+//   - If the state shows resources active on an offline node and its
+//     lease may still hold, it is unclean (its resources are not
+//     recovered) until LeaseTable.SafeToRecover.
 //   - Observed states: started, starting and stopping count as running,
 //     failed as failed, blocked as running with the resource unmanaged
 //     (nothing moves it until cleanup).
@@ -102,6 +114,12 @@ func BuildInput(in CoordInput, now time.Time) CoordDecision {
 	for _, n := range c.Nodes {
 		ns := v.Nodes[n.Name]
 		alive := n.Name == in.Self || (in.Alive != nil && in.Alive(n.Name))
+		if alive && n.Name != in.Self && !n.IsWitness() && in.Leases != nil {
+			if in.Leases.Lapsed(n.Name, now) {
+				alive = false
+				out.LeaseLost = append(out.LeaseLost, n.Name)
+			}
+		}
 		st := scheduler.NodeStatus{Online: alive}
 		if ns != nil {
 			st.Standby, st.Maintenance = ns.Standby, ns.Maintenance
@@ -254,6 +272,7 @@ func (co coordinator) Propose(ctx context.Context, now time.Time) (Proposal, err
 		}
 	}
 	n.noteUnclean(dec.Unclean)
+	n.noteLeaseLost(dec.LeaseLost)
 	p := Proposal{Base: v.Index, RecheckAt: dec.RecheckAt}
 	forget := staleEntries(v, c)
 	if len(dec.Lapsed) > 0 || len(forget) > 0 {

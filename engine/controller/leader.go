@@ -65,7 +65,8 @@ type LeaderConfig struct {
 	// (started after the first Barrier succeeded: the leader has a quorum).
 	// Run marks its table BecameLeader when it starts and SteppedDown when
 	// it returns, so the adapter's Propose can ask the same table
-	// SafeToRecover.
+	// SafeToRecover. A sender without OnChange gets the loop's Trigger: a
+	// lease lapsing or coming back changes the placement.
 	Leases *LeaseSender
 }
 
@@ -141,6 +142,9 @@ func (l *LeaderLoop) Run(ctx context.Context) error {
 	var wg sync.WaitGroup
 	defer wg.Wait()
 	if s := l.cfg.Leases; s != nil {
+		if s.cfg.OnChange == nil {
+			s.cfg.OnChange = l.Trigger
+		}
 		wg.Add(1)
 		go func() {
 			defer wg.Done()

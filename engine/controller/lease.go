@@ -292,6 +292,7 @@ type LeaseTable struct {
 	leader      bool
 	leaderSince time.Time
 	sent        map[string]time.Time
+	unanswered  map[string]time.Time // first send after the newest ack
 	acked       map[string]time.Time
 	fenced      map[string]bool
 }
@@ -302,7 +303,9 @@ func NewLeaseTable(cfg LeaseTableConfig) (*LeaseTable, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, fmt.Errorf("lease table: %w", err)
 	}
-	return &LeaseTable{cfg: cfg, sent: map[string]time.Time{}, acked: map[string]time.Time{}, fenced: map[string]bool{}}, nil
+	t := &LeaseTable{cfg: cfg}
+	t.resetLocked()
+	return t, nil
 }
 
 // Config returns the table's configuration.
@@ -315,7 +318,12 @@ func (t *LeaseTable) BecameLeader(at time.Time) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	t.leader, t.leaderSince = true, at
+	t.resetLocked()
+}
+
+func (t *LeaseTable) resetLocked() {
 	t.sent = map[string]time.Time{}
+	t.unanswered = map[string]time.Time{}
 	t.acked = map[string]time.Time{}
 	t.fenced = map[string]bool{}
 }
@@ -332,9 +340,7 @@ func (t *LeaseTable) SteppedDown() {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	t.leader = false
-	t.sent = map[string]time.Time{}
-	t.acked = map[string]time.Time{}
-	t.fenced = map[string]bool{}
+	t.resetLocked()
 }
 
 // Sent records that a renewal is about to be sent to node at at (call it
@@ -345,6 +351,9 @@ func (t *LeaseTable) Sent(node string, at time.Time) {
 	defer t.mu.Unlock()
 	if prev, ok := t.sent[node]; !ok || at.After(prev) {
 		t.sent[node] = at
+	}
+	if _, ok := t.unanswered[node]; !ok {
+		t.unanswered[node] = at
 	}
 	delete(t.fenced, node)
 }
@@ -363,6 +372,7 @@ func (t *LeaseTable) Acked(node string, at time.Time) {
 	if prev, ok := t.acked[node]; !ok || at.After(prev) {
 		t.acked[node] = at
 	}
+	delete(t.unanswered, node)
 }
 
 // Fenced records that node's fence is confirmed: its resources may be
@@ -389,6 +399,41 @@ func (t *LeaseTable) RecoverAt(node string) (time.Time, bool) {
 		return a.Add(t.cfg.Bound()), true
 	}
 	return t.leaderSince.Add(t.cfg.Bound() + t.cfg.Takeover), true
+}
+
+// Lapsed reports whether node's lease has certainly lapsed at now on the
+// table's evidence alone, so the coordinator treats the node as lost even
+// while gossip still sees it (BuildInput): see LapseAt. False when this
+// table is not the leader's.
+func (t *LeaseTable) Lapsed(node string, now time.Time) bool {
+	at, ok := t.LapseAt(node)
+	return ok && now.After(at)
+}
+
+// LapseAt returns the instant from which Lapsed(node) holds if nothing
+// changes: the node's lease has certainly lapsed (RecoverAt, counted from
+// its newest ack or, never heard from in this term, from the election) and
+// a renewal has gone unanswered for a whole round (a quarter lease). The
+// second condition keeps a coordinator that could not send (frozen itself,
+// or just elected) from declaring nodes lost that it has not tried to
+// renew: their leases did lapse, but they will ack the next renewal. ok
+// is false when this table does not lead, when the node is fenced (not
+// lease evidence), or when no renewal is unanswered.
+func (t *LeaseTable) LapseAt(node string) (time.Time, bool) {
+	at, ok := t.RecoverAt(node)
+	if !ok || at.IsZero() {
+		return time.Time{}, false
+	}
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	u, ok := t.unanswered[node]
+	if !ok {
+		return time.Time{}, false
+	}
+	if q := u.Add(t.cfg.Lease / 4); q.After(at) {
+		at = q
+	}
+	return at, true
 }
 
 // SafeToRecover reports whether node's resources may be started elsewhere at

@@ -465,3 +465,69 @@ func TestLease_StopInTimeDoesNotCallTheWatchdog(t *testing.T) {
 	default:
 	}
 }
+
+// A node whose acks stop is reported once when its bound passes (it then
+// counts as lost, LeaseTable.Lapsed), and once more when it acks again;
+// while acks flow, nothing is reported.
+func TestLeaseSender_LapseAndReturnTrigger(t *testing.T) {
+	clk := NewFakeClock(t0)
+	tab, err := NewLeaseTable(DefaultLeaseTableConfig(time.Second)) // bound 1.15s
+	if err != nil {
+		t.Fatal(err)
+	}
+	tab.BecameLeader(t0)
+	ren := &fakeRenewer{tab: tab, clk: clk, hang: map[string]bool{}, cut: map[string]bool{}}
+	var mu sync.Mutex
+	changes := 0
+	count := func() int { mu.Lock(); defer mu.Unlock(); return changes }
+	s, err := NewLeaseSender(LeaseSenderConfig{Table: tab, Renewer: ren, Clock: clk, Term: 3, Leader: "n1",
+		Nodes:    func() []string { return []string{"n2"} },
+		OnChange: func() { mu.Lock(); changes++; mu.Unlock() }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- s.Run(ctx) }()
+	defer func() { cancel(); <-done }()
+	step := func(rounds int) {
+		for i := 0; i < rounds; i++ {
+			n := len(ren.calls("n2"))
+			clk.Advance(250 * time.Millisecond)
+			eventually(t, "round", func() bool { return len(ren.calls("n2")) > n })
+		}
+	}
+	eventually(t, "first round", func() bool { return len(ren.calls("n2")) == 2 })
+	step(12) // 3 s of acks
+	if c := count(); c != 0 || tab.Lapsed("n2", clk.Now()) {
+		t.Fatalf("%d changes, lapsed %v while n2 acked every round; want none", c, tab.Lapsed("n2", clk.Now()))
+	}
+	// Cut: the last ack was at the last round; 1.15 s later the lease has
+	// certainly lapsed and the coordinator is told, once.
+	ren.mu.Lock()
+	ren.cut["n2"] = true
+	ren.mu.Unlock()
+	lastAck := clk.Now()
+	step(4) // lastAck + 1 s: not yet
+	if c := count(); c != 0 {
+		t.Fatalf("%d changes 1 s after the last ack; want none before the bound (1.15 s)", c)
+	}
+	clk.Advance(tab.Config().Bound() - time.Second + time.Millisecond)
+	eventually(t, "lapse reported", func() bool { return count() == 1 })
+	if !tab.Lapsed("n2", clk.Now()) || tab.Lapsed("n2", lastAck.Add(tab.Config().Bound())) {
+		t.Fatal("the table does not say n2's lease lapsed just after the bound")
+	}
+	step(4)
+	if c := count(); c != 1 {
+		t.Fatalf("%d changes while n2 stays cut; want the lapse reported once", c)
+	}
+	// Back: its first ack is reported.
+	ren.mu.Lock()
+	ren.cut["n2"] = false
+	ren.mu.Unlock()
+	step(1)
+	eventually(t, "return reported", func() bool { return count() == 2 })
+	if tab.Lapsed("n2", clk.Now()) {
+		t.Fatal("n2 still lapsed after it acked")
+	}
+}

@@ -189,10 +189,11 @@ type Node struct {
 	leader  *LeaderLoop
 	leading bool
 
-	attrMu  sync.Mutex
-	attrs   map[string]string
-	attrCh  chan struct{}
-	unclean map[string]bool // under leadMu: lost nodes logged as unclean
+	attrMu    sync.Mutex
+	attrs     map[string]string
+	attrCh    chan struct{}
+	unclean   map[string]bool // under leadMu: lost nodes logged as unclean
+	leaseLost map[string]bool // under leadMu: live nodes logged as lost on their lease
 
 	fenceMu   sync.Mutex
 	fencing   map[string]bool      // attempts in flight
@@ -793,4 +794,24 @@ func (n *Node) noteUnclean(nodes []string) {
 		}
 	}
 	n.unclean = now
+}
+
+// noteLeaseLost logs once each node gossip sees alive that the coordinator
+// treats as lost because its lease certainly lapsed, and its return.
+func (n *Node) noteLeaseLost(nodes []string) {
+	n.leadMu.Lock()
+	defer n.leadMu.Unlock()
+	now := map[string]bool{}
+	for _, u := range nodes {
+		now[u] = true
+		if !n.leaseLost[u] {
+			n.log.Warn("node acked no lease renewal for a whole bound: treated as lost although gossip sees it (is UDP on its api_port blocked, or is it frozen?)", "node", u)
+		}
+	}
+	for u := range n.leaseLost {
+		if !now[u] {
+			n.log.Info("node acks lease renewals again: no longer treated as lost", "node", u)
+		}
+	}
+	n.leaseLost = now
 }

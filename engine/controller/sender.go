@@ -46,6 +46,13 @@ type LeaseSenderConfig struct {
 	// considers alive. A node it wants to recover must not be listed any
 	// more, or its lease never lapses in the table.
 	Nodes func() []string
+	// OnChange, when not nil, is called (in its own goroutine or the
+	// sender's, never under a lock) when a listed node's lease certainly
+	// lapses in the table (LeaseTable.Lapsed) and when such a node acks
+	// again: the coordinator treats the node as lost meanwhile, so it must
+	// recompute at both instants (LeaderLoop.Trigger). A timer per node
+	// is moved on every ack; it fires only when the acks stop.
+	OnChange func()
 	// Interval between rounds; default lease/4. A round is a renewal and,
 	// once its ack is back, a second one echoing that ack's token, so a
 	// round extends the node's lease to about its own time + lease: three
@@ -101,6 +108,14 @@ func (s *LeaseSender) Run(ctx context.Context) error {
 	failing := map[string]bool{}
 	acks := map[string]uint64{}
 	base := Renewal{Term: s.cfg.Term, Leader: s.cfg.Leader}
+	watch := &lapseWatch{table: s.cfg.Table, clock: s.cfg.Clock, onChange: s.cfg.OnChange,
+		timers: map[string]Timer{}, lapsed: map[string]bool{}}
+	defer watch.stop()
+	acked := func(node string) {
+		// Before the token can be echoed: the bound counts from here.
+		s.cfg.Table.Acked(node, s.cfg.Clock.Now())
+		watch.acked(node)
+	}
 	for {
 		// Arm the next round first, so a round's sends can never delay it.
 		t := s.cfg.Clock.NewTimer(s.cfg.Interval)
@@ -122,14 +137,14 @@ func (s *LeaseSender) Run(ctx context.Context) error {
 			// Record before sending: the renewal may arrive even if the
 			// ack is lost.
 			s.cfg.Table.Sent(node, s.cfg.Clock.Now())
+			watch.watch(node)
 			wg.Add(1)
 			go func(node string, r Renewal) {
 				defer wg.Done()
 				sctx, cancel := s.cfg.Clock.WithTimeout(ctx, s.cfg.Interval)
 				ack, err := s.cfg.Renewer.Renew(sctx, node, r)
 				if err == nil {
-					// Before the token can be echoed: the bound counts from here.
-					s.cfg.Table.Acked(node, s.cfg.Clock.Now())
+					acked(node)
 				}
 				if err == nil && sctx.Err() == nil {
 					// Echo the fresh ack at once. Echoed only in the next
@@ -149,7 +164,7 @@ func (s *LeaseSender) Run(ctx context.Context) error {
 					}
 					s.cfg.Table.Sent(node, s.cfg.Clock.Now())
 					if ack2, err2 := s.cfg.Renewer.Renew(sctx, node, r2); err2 == nil {
-						s.cfg.Table.Acked(node, s.cfg.Clock.Now())
+						acked(node)
 						ack = ack2
 					}
 				}
@@ -182,4 +197,86 @@ func (s *LeaseSender) Run(ctx context.Context) error {
 // String describes the sender for logs.
 func (s *LeaseSender) String() string {
 	return fmt.Sprintf("lease sender term %d leader %s every %s", s.cfg.Term, s.cfg.Leader, s.cfg.Interval)
+}
+
+// lapseWatch calls onChange when a node's lease certainly lapses in the
+// table and when a lapsed node acks again. One AfterFunc timer per node,
+// set for the instant the table's bound passes and moved on every ack.
+type lapseWatch struct {
+	table    *LeaseTable
+	clock    Clock
+	onChange func()
+
+	mu      sync.Mutex
+	stopped bool
+	timers  map[string]Timer
+	lapsed  map[string]bool
+}
+
+// watch arms node's timer if it has none: a node listed for the first time
+// in this term, or one whose renewal had nothing unanswered when the timer
+// was last set. Call it after the round's Sent.
+func (w *lapseWatch) watch(node string) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if _, ok := w.timers[node]; !ok {
+		w.armLocked(node)
+	}
+}
+
+// acked moves node's timer to its new bound and reports a node that had
+// lapsed.
+func (w *lapseWatch) acked(node string) {
+	w.mu.Lock()
+	was := w.lapsed[node]
+	delete(w.lapsed, node)
+	w.armLocked(node)
+	w.mu.Unlock()
+	if was && w.onChange != nil {
+		w.onChange()
+	}
+}
+
+func (w *lapseWatch) armLocked(node string) {
+	if w.stopped || w.onChange == nil {
+		return
+	}
+	if t, ok := w.timers[node]; ok {
+		t.Stop()
+		delete(w.timers, node)
+	}
+	at, ok := w.table.LapseAt(node)
+	if !ok {
+		return // nothing unanswered: the next round's watch arms it
+	}
+	// One tick past the instant: Lapsed is strict.
+	w.timers[node] = w.clock.AfterFunc(at.Sub(w.clock.Now())+time.Millisecond, func() { w.fire(node) })
+}
+
+func (w *lapseWatch) fire(node string) {
+	w.mu.Lock()
+	if w.stopped {
+		w.mu.Unlock()
+		return
+	}
+	changed := false
+	if w.table.Lapsed(node, w.clock.Now()) {
+		changed = !w.lapsed[node]
+		w.lapsed[node] = true
+	} else {
+		w.armLocked(node) // an ack or a later send moved the instant
+	}
+	w.mu.Unlock()
+	if changed {
+		w.onChange()
+	}
+}
+
+func (w *lapseWatch) stop() {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.stopped = true
+	for _, t := range w.timers {
+		t.Stop()
+	}
 }

@@ -63,17 +63,45 @@ func (b *Bed) Cut(node string, d Direction) error {
 	return nil
 }
 
-// uncut removes Cut's table if present.
+// udpTable is the nftables table DropUDP installs inside a node namespace.
+const udpTable = "havenbed_udp"
+
+// DropUDP drops, inside the node's namespace, every UDP datagram to or
+// from port in both directions (a firewall that lets the node's gossip and
+// TCP through but not one UDP service). Heal removes it.
+func (b *Bed) DropUDP(node string, port int) error {
+	if port <= 0 || port > 65535 {
+		return fmt.Errorf("drop udp on %s: port %d is not a port number", node, port)
+	}
+	rules := fmt.Sprintf(`table inet %s {
+  chain in { type filter hook input priority -500; udp dport %d drop; udp sport %d drop; }
+  chain out { type filter hook output priority -500; udp dport %d drop; udp sport %d drop; }
+}
+`, udpTable, port, port, port, port)
+	_, _ = b.Exec(node, "nft", "delete", "table", "inet", udpTable)
+	cmd := b.Command(context.Background(), node, "nft", "-f", "-")
+	cmd.Stdin = strings.NewReader(rules)
+	if out, err := cmd.CombinedOutput(); err != nil {
+		return fmt.Errorf("drop udp %d on %s: nft: %w: %s", port, node, err, strings.TrimSpace(string(out)))
+	}
+	return nil
+}
+
+// uncut removes Cut's and DropUDP's tables if present.
 func (b *Bed) uncut(node string) error {
-	out, err := b.Exec(node, "nft", "list", "tables", "netdev")
+	out, err := b.Exec(node, "nft", "list", "tables")
 	if err != nil {
 		return err
 	}
-	if !strings.Contains(out, cutTable) {
-		return nil
+	for _, t := range []struct{ family, name string }{{"netdev", cutTable}, {"inet", udpTable}} {
+		if !strings.Contains(out, "table "+t.family+" "+t.name) {
+			continue
+		}
+		if _, err := b.Exec(node, "nft", "delete", "table", t.family, t.name); err != nil {
+			return err
+		}
 	}
-	_, err = b.Exec(node, "nft", "delete", "table", "netdev", cutTable)
-	return err
+	return nil
 }
 
 // LinkDown sets the node's eth0 administratively down (the node sees its own
