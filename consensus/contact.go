@@ -14,7 +14,7 @@ import (
 // hashicorp/raft's leader sends every follower a heartbeat each
 // heartbeat/10–/5 (22 a second per follower on the lan profile), and that
 // rate is fixed in the library. haven's coordinator already exchanges a
-// lease renewal with every node each lease/4, authenticated and stamped with
+// lease renewal with every node each lease/8, authenticated and stamped with
 // the raft term (engine/controller's lease wire). Two seams let that traffic
 // stand in for most heartbeats without changing raft's timing:
 //

@@ -29,6 +29,7 @@ func init() {
 		RunE: func(c *cobra.Command, _ []string) error {
 			ctx, stop := signal.NotifyContext(c.Context(), syscall.SIGTERM, syscall.SIGINT)
 			defer stop()
+			oneProc()
 			return runAgent(ctx, o, os.Stderr)
 		},
 	}

@@ -54,8 +54,8 @@ func newLeaseWire(startup *model.Cluster, self model.Node, st *state.State, key 
 	lease := startup.EffectiveTiming().Lease.D()
 	w, err := controller.NewLeaseWire(controller.LeaseWireConfig{
 		Conn: conn, Key: key, Name: self.Name, Logger: logger,
-		// Three tries within a round of lease/4 (a lost datagram).
-		Resend: max(lease/12, 20*time.Millisecond),
+		// Up to three tries within a round of lease/8 (a lost datagram).
+		Resend: max(lease/24, 20*time.Millisecond),
 		Addr: func(node string) (net.Addr, error) {
 			c, _, err := st.Cluster()
 			if err != nil || c == nil {

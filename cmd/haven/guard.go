@@ -42,6 +42,7 @@ func init() {
 			"SIGTERM and SIGHUP: it ends with its agent.",
 		Args: cobra.NoArgs,
 		RunE: func(c *cobra.Command, _ []string) error {
+			oneProc()
 			return runGuard(os.Stdin, os.Stderr, node, level, format)
 		},
 	}

@@ -36,6 +36,7 @@ import (
 	"log/slog"
 	"net"
 	"os"
+	"runtime"
 	"strconv"
 	"strings"
 	"time"
@@ -177,7 +178,8 @@ func runAgent(ctx context.Context, o agentOptions, stderr io.Writer) error {
 		role = "witness"
 	}
 	logger.Info("haven agent starting", "version", version, "role", role, "config", o.configPath, "data_dir", dataDir,
-		"cluster", cl.Cluster.Name, "profile", cl.ProfileName(), "socket", socket, "raft", raftBind)
+		"cluster", cl.Cluster.Name, "profile", cl.ProfileName(), "socket", socket, "raft", raftBind,
+		"gomaxprocs", runtime.GOMAXPROCS(0))
 
 	// Start in order; each waits until the previous is ready.
 	var started []component

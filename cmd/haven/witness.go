@@ -26,6 +26,7 @@ func init() {
 		RunE: func(c *cobra.Command, _ []string) error {
 			ctx, stop := signal.NotifyContext(c.Context(), syscall.SIGTERM, syscall.SIGINT)
 			defer stop()
+			oneProc()
 			o.witness = true
 			return runAgent(ctx, o, os.Stderr)
 		},

@@ -413,7 +413,7 @@ func (t *LeaseTable) Lapsed(node string, now time.Time) bool {
 // LapseAt returns the instant from which Lapsed(node) holds if nothing
 // changes: the node's lease has certainly lapsed (RecoverAt, counted from
 // its newest ack or, never heard from in this term, from the election) and
-// a renewal has gone unanswered for a whole round (a quarter lease). The
+// a renewal has gone unanswered for a quarter lease (two rounds). The
 // second condition keeps a coordinator that could not send (frozen itself,
 // or just elected) from declaring nodes lost that it has not tried to
 // renew: their leases did lapse, but they will ack the next renewal. ok

@@ -215,9 +215,9 @@ func (f *fakeRenewer) calls(node string) []renewalCall {
 	return out
 }
 
-func TestLeaseSender_RenewsEveryQuarterLeaseBoundFromAcks(t *testing.T) {
+func TestLeaseSender_RenewsEveryEighthLeaseBoundFromAcks(t *testing.T) {
 	clk := NewFakeClock(t0)
-	tab, err := NewLeaseTable(DefaultLeaseTableConfig(1200 * time.Millisecond))
+	tab, err := NewLeaseTable(DefaultLeaseTableConfig(1200 * time.Millisecond)) // rounds every 150ms
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -233,25 +233,25 @@ func TestLeaseSender_RenewsEveryQuarterLeaseBoundFromAcks(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- s.Run(ctx) }()
-	// A new coordinator renews at once; every round is a renewal and, once
-	// its ack is back, a second one echoing that ack at once.
+	// A new coordinator renews at once, and echoes that first ack at once
+	// (the first renewal had nothing to echo); then one renewal a round,
+	// echoing the previous round's ack.
 	eventually(t, "first round", func() bool { return len(ren.calls("n2")) == 2 && len(ren.calls("n3")) == 1 })
-	for i := 1; i <= 3; i++ {
-		clk.Advance(300 * time.Millisecond)
-		eventually(t, "next round", func() bool { return len(ren.calls("n2")) == 2*i+2 })
+	for i := 1; i <= 4; i++ {
+		clk.Advance(150 * time.Millisecond)
+		eventually(t, "next round", func() bool { return len(ren.calls("n2")) == i+2 })
 	}
 	for i, c := range ren.calls("n2") {
-		round := i / 2
-		want := t0.Add(time.Duration(round) * 300 * time.Millisecond)
+		want := t0
+		if i >= 2 {
+			want = t0.Add(time.Duration(i-1) * 150 * time.Millisecond)
+		}
 		// The bound counts from the newest ack received before the send:
-		// the previous round's echo for a round's first renewal, the first
-		// renewal's ack for its echo.
+		// none for the very first (the election), then the previous one
+		// (every ack here comes back at its send).
 		wantBase := t0
-		switch {
-		case i%2 == 1:
-			wantBase = want
-		case round > 0:
-			wantBase = want.Add(-300 * time.Millisecond)
+		if i >= 3 {
+			wantBase = want.Add(-150 * time.Millisecond)
 		}
 		if !c.at.Equal(want) || !c.recordedAt.Equal(wantBase) {
 			t.Errorf("renewal %d to n2 at %v (want %v) with the bound counting from %v; want %v", i, c.at, want, c.recordedAt, wantBase)
@@ -278,7 +278,7 @@ func TestLeaseSender_RenewsEveryQuarterLeaseBoundFromAcks(t *testing.T) {
 	nodes = []string{"n3"}
 	nodesMu.Unlock()
 	last := ren.calls("n2")[len(ren.calls("n2"))-1].at
-	clk.Advance(300 * time.Millisecond)
+	clk.Advance(150 * time.Millisecond)
 	if tab.SafeToRecover("n2", last.Add(tab.Config().Bound())) || !tab.SafeToRecover("n2", last.Add(tab.Config().Bound()+time.Nanosecond)) {
 		t.Error("n2 must become safe to recover exactly after its last ack + bound")
 	}

@@ -255,8 +255,8 @@ func TestLease_DelayedRenewalNeverOutlivesTheCoordinatorsBound(t *testing.T) {
 	}
 }
 
-// Liveness: at the default interval (lease/4) one lost renewal does not make
-// the node lapse; three in a row do.
+// Liveness: at an interval of lease/4 one lost renewal does not make the
+// node lapse; three in a row do.
 func TestLease_OneLostRenewalDoesNotLapse(t *testing.T) {
 	clk := NewFakeClock(t0)
 	h, _ := NewLeaseHolder(time.Second, clk, nil)

@@ -21,7 +21,7 @@ import (
 // A renewal used to be an HTTP request over the API's TCP port: about a
 // millisecond of CPU on each side per request (a request context, timers,
 // net/http's connection goroutines, JSON), two requests per node every
-// lease/4. That made renewals most of an idle agent's CPU after raft's
+// lease/4 (now one datagram exchange per node every lease/8). That made renewals most of an idle agent's CPU after raft's
 // heartbeats (docs/bench/idle.md). A datagram each way carries the same
 // protocol (Renewal in, token out) with nothing but a read and a write.
 //

@@ -53,10 +53,17 @@ type LeaseSenderConfig struct {
 	// recompute at both instants (LeaderLoop.Trigger). A timer per node
 	// is moved on every ack; it fires only when the acks stop.
 	OnChange func()
-	// Interval between rounds; default lease/4. A round is a renewal and,
-	// once its ack is back, a second one echoing that ack's token, so a
-	// round extends the node's lease to about its own time + lease: three
-	// lost rounds in a row still leave a quarter lease of slack.
+	// Interval between rounds; default lease/8. A round is one renewal
+	// echoing the token of the previous round's ack, so it extends the
+	// node's lease to about the previous round's time + lease: the lease
+	// left never falls below lease - 2 intervals (three quarters) while
+	// rounds arrive, and five lost rounds in a row still leave a quarter.
+	// The acks arrive evenly, every interval, which is what lets them stand
+	// in for raft's heartbeats (consensus.Config.ContactFresh, whose window
+	// is longer than an interval): while the wire is healthy no real
+	// heartbeat goes out. (Until the fourth session a round was two
+	// exchanges back to back every lease/4: as many datagrams, bunched, and
+	// the gaps between rounds were filled by real heartbeats.)
 	Interval time.Duration
 }
 
@@ -88,7 +95,7 @@ func NewLeaseSender(cfg LeaseSenderConfig) (*LeaseSender, error) {
 		return nil, err
 	}
 	if cfg.Interval <= 0 && cfg.Table != nil {
-		cfg.Interval = cfg.Table.Config().Lease / 4
+		cfg.Interval = cfg.Table.Config().Lease / 8
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
@@ -146,17 +153,14 @@ func (s *LeaseSender) Run(ctx context.Context) error {
 				if err == nil {
 					acked(node)
 				}
-				if err == nil && sctx.Err() == nil {
-					// Echo the fresh ack at once. Echoed only in the next
-					// round, a token is an interval old when it extends the
-					// lease, so the node's lease ran an interval short: after
-					// the coordinator's loss, the survivors' leases could lapse
-					// (and their resources stop) before a new coordinator was
-					// elected. Echoed now, each round extends the lease to about
-					// now + lease. On first contact in a term it is what
-					// extends the lease at all (the first renewal has nothing
-					// to echo). Safe: the token was issued before its ack was
-					// recorded (Acked above).
+				if err == nil && r.Echo == 0 && sctx.Err() == nil {
+					// First contact in this term: the renewal had nothing to
+					// echo, so it extended nothing. Echo its ack at once, or
+					// the node's lease would be extended only at the next
+					// round: after a coordinator's loss that interval comes
+					// out of the survivors' slack before the new coordinator
+					// holds their leases. Safe: the token was issued before
+					// its ack was recorded (Acked above).
 					r2 := r
 					r2.Echo = ack
 					if s.cfg.Index != nil {
