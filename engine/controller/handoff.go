@@ -94,7 +94,14 @@ func (n *Node) considerHandoff(v state.Data, c *model.Cluster, now time.Time) (r
 	if h == nil {
 		return time.Time{}
 	}
-	target, why := HandoffTarget(v, c, n.cfg.Name, h.Voters(), n.cfg.Members.Alive)
+	// A target must answer this coordinator's renewals, not only gossip: a
+	// node whose lease wire is cut (a firewall dropping its UDP) would
+	// renew no one as coordinator, and every lease would lapse.
+	answers := func(name string) bool {
+		a, ok := n.table.LastAck(name)
+		return ok && now.Sub(a) <= n.cfg.Lease/4 && n.cfg.Members.Alive(name)
+	}
+	target, why := HandoffTarget(v, c, n.cfg.Name, h.Voters(), answers)
 	if target == "" {
 		return time.Time{}
 	}

@@ -1,7 +1,10 @@
 package controller
 
 import (
+	"context"
+	"sync"
 	"testing"
+	"time"
 
 	"github.com/havenha/haven/engine/model"
 	"github.com/havenha/haven/engine/state"
@@ -99,5 +102,44 @@ func TestSamePlan_EmptyAndAbsentAreEqual(t *testing.T) {
 	if !samePlan(model.Plan{Placement: map[string][]string{"a": {"n1"}}, Assignments: one},
 		state.Placement{Placement: map[string][]string{"a": {"n1"}}, Assignments: one}) {
 		t.Error("identical plans differ")
+	}
+}
+
+type fakeHandoff struct {
+	mu sync.Mutex
+	to []string
+}
+
+func (f *fakeHandoff) Voters() []string { return []string{"n1", "n2", "n3"} }
+func (f *fakeHandoff) TransferTo(_ context.Context, name string) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.to = append(f.to, name)
+	return nil
+}
+
+// The coordinator hands its role only to a node that answers its lease
+// renewals: gossip alone is not enough (a node whose lease wire is cut
+// would renew no one as coordinator). n2 sorts first but has not acked
+// for two rounds; n3 has.
+func TestConsiderHandoff_OnlyToANodeThatAnswersRenewals(t *testing.T) {
+	n := newTestNode(t, &fakeLog{})
+	h := &fakeHandoff{}
+	n.cfg.Handoff = h
+	c := &model.Cluster{Nodes: []model.Node{{Name: "n1"}, {Name: "n2"}, {Name: "n3"}},
+		Resources: []model.Resource{{ID: "web", Type: "exec"}}}
+	v := state.Data{Index: 9, Placement: state.Placement{BasedOn: 5, Assignments: []model.Assignment{{Resource: "web", Node: "n1"}}},
+		Nodes: map[string]*state.NodeState{"n1": {Resources: map[string]*state.Observed{"web": obs(state.Started)}}}}
+	n.table.BecameLeader(t0)
+	now := t0.Add(5 * time.Second)
+	n.table.Acked("n2", now.Add(-300*time.Millisecond)) // more than lease/4 ago
+	if at := n.considerHandoff(v, c, now); !at.IsZero() {
+		t.Fatalf("recheck at %v with no node answering; want none", at)
+	}
+	n.table.Acked("n3", now.Add(-100*time.Millisecond))
+	n.considerHandoff(v, c, now)
+	eventually(t, "transfer", func() bool { h.mu.Lock(); defer h.mu.Unlock(); return len(h.to) == 1 })
+	if h.to[0] != "n3" {
+		t.Fatalf("handed over to %s; want n3 (n2 has not answered a renewal for two rounds)", h.to[0])
 	}
 }

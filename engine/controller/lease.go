@@ -375,6 +375,15 @@ func (t *LeaseTable) Acked(node string, at time.Time) {
 	delete(t.unanswered, node)
 }
 
+// LastAck returns when the newest ack from node was received in this term,
+// and false when none was (or this table does not lead).
+func (t *LeaseTable) LastAck(node string) (time.Time, bool) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	a, ok := t.acked[node]
+	return a, ok && t.leader
+}
+
 // Fenced records that node's fence is confirmed: its resources may be
 // recovered at once.
 func (t *LeaseTable) Fenced(node string) {

@@ -805,12 +805,12 @@ func (n *Node) noteLeaseLost(nodes []string) {
 	for _, u := range nodes {
 		now[u] = true
 		if !n.leaseLost[u] {
-			n.log.Warn("node acked no lease renewal for a whole bound: treated as lost although gossip sees it (is UDP on its api_port blocked, or is it frozen?)", "node", u)
+			n.log.Warn("node acked no lease renewal for a whole bound: treated as lost although gossip sees it (is UDP on its api_port blocked, or is it frozen?)", "peer", u)
 		}
 	}
 	for u := range n.leaseLost {
 		if !now[u] {
-			n.log.Info("node acks lease renewals again: no longer treated as lost", "node", u)
+			n.log.Info("node acks lease renewals again: no longer treated as lost", "peer", u)
 		}
 	}
 	n.leaseLost = now

@@ -95,6 +95,15 @@ func TestFailover_LeaseWireBlockedServiceMoves(t *testing.T) {
 	}
 	t.Logf("blocked %s's lease wire; its server stopped after %v; %s's up after %v (figures, not checks)",
 		old, oldStop.Sub(fault).Round(time.Millisecond), cur, newStart.Sub(fault).Round(time.Millisecond))
+	// No coordinator handed its role to the blocked node (gossip sees it,
+	// but as coordinator it could renew no one's lease).
+	for _, n := range nodes {
+		for _, l := range strings.Split(r.C.Node(n).Log(), "\n") {
+			if strings.Contains(l, "handing the coordinator role over") && strings.Contains(l, "to="+old) {
+				t.Errorf("%s handed the coordinator role to %s, whose lease wire is blocked: %s", n, old, l)
+			}
+		}
+	}
 	if err := r.Bed.Heal(old); err != nil {
 		t.Fatal(err)
 	}
@@ -103,7 +112,7 @@ func TestFailover_LeaseWireBlockedServiceMoves(t *testing.T) {
 	if err := pollFor(converge, func() bool {
 		for _, n := range nodes {
 			for _, l := range strings.Split(r.C.Node(n).Log(), "\n") {
-				if strings.Contains(l, "acks lease renewals again") && strings.Contains(l, "node="+old) {
+				if strings.Contains(l, "acks lease renewals again") && strings.Contains(l, "peer="+old) {
 					return true
 				}
 			}
