@@ -22,7 +22,8 @@
 // (netns.ProbeTCP), each an HTTP GET answered with the serving node's
 // name; a trial's figure is the time from the fault to the end of the first
 // successful exchange that started after the fault and was answered by
-// another node. Every trial also gives a cold-start figure: from starting
+// another node. The fault comes after a random pause of up to half a
+// lease, so it lands at any phase of the lease rounds. Every trial also gives a cold-start figure: from starting
 // the three agents at once to the first page served through the VIP. A
 // holder watch samples every node's addresses every 2 ms throughout and
 // counts instants with two holders of the VIP.
@@ -37,12 +38,14 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"math/rand/v2"
 	"os"
 	"slices"
 	"sort"
 	"strings"
 	"time"
 
+	"github.com/havenha/haven/engine/model"
 	"github.com/havenha/haven/test/e2e"
 	"github.com/havenha/haven/test/harness"
 	"github.com/havenha/haven/test/netns"
@@ -247,6 +250,12 @@ func measure(t *tb, tr *Trial, serverBin string) {
 		tr.Coordinator = st.Leader
 	}
 
+	// A random pause of up to half a lease, so the fault lands at any phase
+	// of the coordinator's lease rounds: the settle above is fixed, and
+	// without it the fault fell at nearly the same phase in every trial,
+	// which skews the figures (failover is the lease bound minus the age of
+	// the node's last answer at the fault).
+	time.Sleep(rand.N(model.Profiles[tr.Profile].Lease.D() / 2))
 	fault := time.Now()
 	switch tr.Scenario {
 	case "crash":

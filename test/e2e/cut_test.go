@@ -80,18 +80,7 @@ func TestFailover_LinkCutLeaseStopsFirst(t *testing.T) {
 		}
 		// Stamps: old's server stopped (by its lease, a SIGTERM stamp)
 		// before cur's started.
-		ivs := r.Intervals()
-		var oldStop, newStart time.Time
-		for _, iv := range ivs {
-			if iv.Node == old && !iv.Stop.IsZero() && iv.Stop.After(fault) && oldStop.IsZero() {
-				oldStop = iv.Stop
-			}
-		}
-		for _, iv := range ivs[before:] {
-			if iv.Node == cur && newStart.IsZero() {
-				newStart = iv.Start
-			}
-		}
+		oldStop, newStart := r.Handover(old, cur, fault, before)
 		if oldStop.IsZero() || newStart.IsZero() || !oldStop.Before(newStart) {
 			t.Errorf("round %d: %s's server stopped at %v, %s's started at %v; expected the cut node's to stop first",
 				round, old, oldStop.Format("15:04:05.000"), cur, newStart.Format("15:04:05.000"))

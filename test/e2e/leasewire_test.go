@@ -77,18 +77,7 @@ func TestFailover_LeaseWireBlockedServiceMoves(t *testing.T) {
 			}
 		}
 	}
-	var oldStop, newStart time.Time
-	ivs := r.Intervals()
-	for _, iv := range ivs {
-		if iv.Node == old && !iv.Stop.IsZero() && iv.Stop.After(fault) && oldStop.IsZero() {
-			oldStop = iv.Stop
-		}
-	}
-	for _, iv := range ivs[before:] {
-		if iv.Node == cur && newStart.IsZero() {
-			newStart = iv.Start
-		}
-	}
+	oldStop, newStart := r.Handover(old, cur, fault, before)
 	if oldStop.IsZero() || newStart.IsZero() || !oldStop.Before(newStart) {
 		t.Errorf("%s's server stopped at %v, %s's started at %v; expected the blocked node's to stop first",
 			old, oldStop.Format("15:04:05.000"), cur, newStart.Format("15:04:05.000"))

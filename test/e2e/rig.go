@@ -232,6 +232,24 @@ func (r *Rig) WaitServing(timeout time.Duration) (string, error) {
 	return node, err
 }
 
+// Handover returns, by the servers' stamps, when old's server first
+// stopped after fault and when cur's first server among the intervals
+// from index before started (zero when not found).
+func (r *Rig) Handover(old, cur string, fault time.Time, before int) (oldStop, newStart time.Time) {
+	ivs := r.Intervals()
+	for _, iv := range ivs {
+		if iv.Node == old && !iv.Stop.IsZero() && iv.Stop.After(fault) && oldStop.IsZero() {
+			oldStop = iv.Stop
+		}
+	}
+	for _, iv := range ivs[min(before, len(ivs)):] {
+		if iv.Node == cur && newStart.IsZero() {
+			newStart = iv.Start
+		}
+	}
+	return oldStop, newStart
+}
+
 // Interval is one web server process's life by its own stamps.
 type Interval struct {
 	Node        string
