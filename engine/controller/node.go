@@ -720,8 +720,7 @@ func (n *Node) leadOnce(ctx context.Context) {
 }
 
 // liveMembers lists the nodes to renew leases of: this node and every
-// configured member gossip sees alive (never a lost node, or its lease
-// would never lapse in the table).
+// configured member gossip sees alive (a node gossip lost gets nothing).
 func (n *Node) liveMembers() []string {
 	c, _, _ := n.cfg.State.Cluster()
 	out := []string{n.cfg.Name}

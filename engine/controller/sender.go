@@ -43,8 +43,8 @@ type LeaseSenderConfig struct {
 	// stamped on each renewal (Renewal.Index).
 	Index func() uint64
 	// Nodes returns the nodes to renew now: the members the coordinator
-	// considers alive. A node it wants to recover must not be listed any
-	// more, or its lease never lapses in the table.
+	// considers alive. (Listing a node that is gone costs a few datagrams:
+	// the table's bound counts from acks, not sends.)
 	Nodes func() []string
 	// OnChange, when not nil, is called (in its own goroutine or the
 	// sender's, never under a lock) when a listed node's lease certainly
