@@ -86,10 +86,13 @@ func (b *agentBackend) Status(context.Context) (api.StatusView, error) {
 	if b.ctl != nil {
 		ns := b.ctl.Status()
 		v.Controller = &api.ControllerView{Leading: ns.Leading, Mode: ns.Mode, ModeWhy: ns.ModeWhy,
-			LeaseValid: ns.LeaseValid, LeaseUntil: ns.LeaseUntil, Unclean: ns.Unclean}
+			LeaseValid: ns.LeaseValid, LeaseUntil: ns.LeaseUntil, Unclean: ns.Unclean, LeaseLost: ns.LeaseLost}
 		for i := range v.Nodes {
-			if slices.Contains(ns.Unclean, v.Nodes[i].Name) {
+			switch {
+			case slices.Contains(ns.Unclean, v.Nodes[i].Name):
 				v.Nodes[i].State = "unclean"
+			case slices.Contains(ns.LeaseLost, v.Nodes[i].Name):
+				v.Nodes[i].State = "no-lease"
 			}
 		}
 	}

@@ -92,7 +92,8 @@ func printClusterStatus(w io.Writer, s api.StatusView, now time.Time) {
 	byState := map[string][]string{}
 	var order []string
 	for _, n := range s.Nodes {
-		label := map[string]string{"online": "Online", "offline": "OFFLINE", "standby": "Standby", "maintenance": "Maintenance", "unclean": "UNCLEAN"}[n.State]
+		label := map[string]string{"online": "Online", "offline": "OFFLINE", "standby": "Standby", "maintenance": "Maintenance", "unclean": "UNCLEAN",
+			"no-lease": "NO LEASE (online, answers no renewal)"}[n.State]
 		if label == "" {
 			label = n.State
 		}

@@ -92,12 +92,16 @@ type ControllerView struct {
 	LeaseValid bool      `json:"lease_valid"`
 	LeaseUntil time.Time `json:"lease_until,omitzero"`
 	Unclean    []string  `json:"unclean,omitempty"`
+	// LeaseLost: nodes gossip sees whose lease certainly lapsed, treated
+	// as lost (coordinator only).
+	LeaseLost []string `json:"lease_lost,omitempty"`
 }
 
 // NodeView is one configured node in a status.
 type NodeView struct {
 	Name string `json:"name"`
-	// State is online, offline, standby, maintenance or unclean.
+	// State is online, offline, standby, maintenance, unclean or no-lease
+	// (gossip sees it but it answers no lease renewal: treated as lost).
 	State string `json:"state"`
 	Role  string `json:"role,omitempty"`
 	// Voter: a raft voter (else it replicates the log without voting).

@@ -291,6 +291,9 @@ type NodeStatus struct {
 	// Unclean lists lost nodes whose resources are not recovered yet
 	// (coordinator only).
 	Unclean []string `json:"unclean,omitempty"`
+	// LeaseLost lists nodes gossip sees that the coordinator treats as
+	// lost because their lease certainly lapsed (coordinator only).
+	LeaseLost []string `json:"lease_lost,omitempty"`
 	// Instances are this node's instances as the reconciler sees them.
 	Instances []InstanceStatus `json:"instances"`
 }
@@ -299,7 +302,7 @@ type NodeStatus struct {
 func (n *Node) Status() NodeStatus {
 	m, why := n.rec.Mode()
 	st := NodeStatus{Node: n.cfg.Name, Leading: n.Leading(), Mode: m.String(), ModeWhy: why,
-		LeaseValid: n.holder.Valid(n.cfg.Clock.Now()), Unclean: n.Unclean(), Instances: n.rec.Status()}
+		LeaseValid: n.holder.Valid(n.cfg.Clock.Now()), Unclean: n.Unclean(), LeaseLost: n.LeaseLost(), Instances: n.rec.Status()}
 	if dl, ok := n.holder.Deadline(); ok {
 		st.LeaseUntil = dl
 	}
@@ -690,6 +693,7 @@ func (n *Node) leadOnce(ctx context.Context) {
 	defer func() {
 		n.leadMu.Lock()
 		n.leader, n.leading = nil, false
+		n.leaseLost = nil // the next term's table starts afresh
 		n.leadMu.Unlock()
 	}()
 	go func() {
@@ -793,6 +797,17 @@ func (n *Node) noteUnclean(nodes []string) {
 		}
 	}
 	n.unclean = now
+}
+
+// LeaseLost returns the nodes gossip sees that this coordinator treats as
+// lost because their lease certainly lapsed; nil when not leading.
+func (n *Node) LeaseLost() []string {
+	n.leadMu.Lock()
+	defer n.leadMu.Unlock()
+	if !n.leading {
+		return nil
+	}
+	return sortedKeys(n.leaseLost)
 }
 
 // noteLeaseLost logs once each node gossip sees alive that the coordinator

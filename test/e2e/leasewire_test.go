@@ -84,6 +84,24 @@ func TestFailover_LeaseWireBlockedServiceMoves(t *testing.T) {
 	}
 	t.Logf("blocked %s's lease wire; its server stopped after %v; %s's up after %v (figures, not checks)",
 		old, oldStop.Sub(fault).Round(time.Millisecond), cur, newStart.Sub(fault).Round(time.Millisecond))
+	// The coordinator's status names it (whichever node coordinates: a
+	// coordinator elected after the block lapses it after its own bound).
+	if err := pollFor(converge, func() bool {
+		for _, n := range nodes {
+			s, err := r.Status(n)
+			if err != nil || s.Controller == nil || !s.Controller.Leading {
+				continue
+			}
+			for _, nv := range s.Nodes {
+				if nv.Name == old && nv.State == "no-lease" {
+					return true
+				}
+			}
+		}
+		return false
+	}); err != nil {
+		t.Errorf("no coordinator's status shows %s as no-lease while its lease wire is blocked", old)
+	}
 	// No coordinator handed its role to the blocked node (gossip sees it,
 	// but as coordinator it could renew no one's lease).
 	for _, n := range nodes {
