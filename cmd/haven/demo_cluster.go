@@ -98,6 +98,36 @@ func (d *demoCluster) waitWeb(ctx context.Context, avoid string, limit time.Dura
 	return demoState{}, fmt.Errorf("the web group did not start within %s (%s); logs are in %s", limit, last, d.dir)
 }
 
+// waitGone polls a surviving agent until its status shows node offline,
+// and returns that view; false after limit.
+func (d *demoCluster) waitGone(ctx context.Context, node string, limit time.Duration) (api.StatusView, bool) {
+	deadline := time.Now().Add(limit)
+	for time.Now().Before(deadline) {
+		for _, n := range d.names {
+			if d.crashed[n] {
+				continue
+			}
+			c, cancel := context.WithTimeout(ctx, time.Second)
+			v, err := client.Unix(d.socket(n)).Status(c)
+			cancel()
+			if err != nil {
+				continue
+			}
+			for _, nv := range v.Nodes {
+				if nv.Name == node && nv.State == "offline" {
+					return v, true
+				}
+			}
+		}
+		select {
+		case <-ctx.Done():
+			return api.StatusView{}, false
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
+	return api.StatusView{}, false
+}
+
 // demoSettled reports where web runs once it is started off avoid and the
 // heartbeat clone runs on every live node.
 func demoSettled(v api.StatusView, avoid string, live int) (string, bool) {

@@ -53,6 +53,7 @@ func TestDemo_LiveFailover(t *testing.T) {
 	for _, re := range []string{
 		`(?s)=== 3\. Live.*web +exec +started +n1`,
 		`(?s)=== 4\. Crash of n1.*web group running again on n[23], [0-9.]+ s after the crash of n1`,
+		`(?s)=== 4\..*gossip declared n1 dead [0-9.]+ s after the crash.*quorum: 2 of 3 votes`,
 		`(?s)=== 4\..*web +exec +started +n[23]`,
 		`(?s)=== 4\..*served by n[23]`,
 	} {
