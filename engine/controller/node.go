@@ -776,56 +776,57 @@ func (n *Node) verifySelf(ctx context.Context) error {
 // Unclean returns the lost nodes whose resources the coordinator does not
 // recover yet because their lease may still hold (for `haven status`'s
 // "unclean" node state; empty when this node does not coordinate).
-func (n *Node) Unclean() []string {
+func (n *Node) Unclean() []string { return n.leadingSet(&n.unclean) }
+
+// LeaseLost returns the nodes gossip sees that this coordinator treats as
+// lost because their lease certainly lapsed ("no-lease"; empty when this
+// node does not coordinate).
+func (n *Node) LeaseLost() []string { return n.leadingSet(&n.leaseLost) }
+
+func (n *Node) leadingSet(set *map[string]bool) []string {
 	n.leadMu.Lock()
 	defer n.leadMu.Unlock()
 	if !n.leading {
 		return nil
 	}
-	return sortedKeys(n.unclean)
+	return sortedKeys(*set)
 }
 
 // noteUnclean logs each lost node once when it becomes unclean.
 func (n *Node) noteUnclean(nodes []string) {
-	n.leadMu.Lock()
-	defer n.leadMu.Unlock()
-	now := map[string]bool{}
-	for _, u := range nodes {
-		now[u] = true
-		if !n.unclean[u] {
-			n.log.Warn("node lost while its lease may hold: its resources are not recovered until the lease has certainly lapsed", "lost", u)
-		}
-	}
-	n.unclean = now
-}
-
-// LeaseLost returns the nodes gossip sees that this coordinator treats as
-// lost because their lease certainly lapsed; nil when not leading.
-func (n *Node) LeaseLost() []string {
-	n.leadMu.Lock()
-	defer n.leadMu.Unlock()
-	if !n.leading {
-		return nil
-	}
-	return sortedKeys(n.leaseLost)
+	n.noteSet(&n.unclean, nodes, func(u string) {
+		n.log.Warn("node lost while its lease may hold: its resources are not recovered until the lease has certainly lapsed", "lost", u)
+	}, nil)
 }
 
 // noteLeaseLost logs once each node gossip sees alive that the coordinator
 // treats as lost because its lease certainly lapsed, and its return.
 func (n *Node) noteLeaseLost(nodes []string) {
+	n.noteSet(&n.leaseLost, nodes, func(u string) {
+		n.log.Warn("node acked no lease renewal for a whole bound: treated as lost although gossip sees it (is UDP on its api_port blocked, or is it frozen?)", "peer", u)
+	}, func(u string) {
+		n.log.Info("node acks lease renewals again: no longer treated as lost", "peer", u)
+	})
+}
+
+// noteSet replaces *set with nodes (under leadMu), calling added for each
+// node new to it and, when not nil, gone for each node no longer in it.
+func (n *Node) noteSet(set *map[string]bool, nodes []string, added, gone func(string)) {
 	n.leadMu.Lock()
 	defer n.leadMu.Unlock()
 	now := map[string]bool{}
 	for _, u := range nodes {
 		now[u] = true
-		if !n.leaseLost[u] {
-			n.log.Warn("node acked no lease renewal for a whole bound: treated as lost although gossip sees it (is UDP on its api_port blocked, or is it frozen?)", "peer", u)
+		if !(*set)[u] {
+			added(u)
 		}
 	}
-	for u := range n.leaseLost {
-		if !now[u] {
-			n.log.Info("node acks lease renewals again: no longer treated as lost", "peer", u)
+	if gone != nil {
+		for _, u := range sortedKeys(*set) {
+			if !now[u] {
+				gone(u)
+			}
 		}
 	}
-	n.leaseLost = now
+	*set = now
 }
