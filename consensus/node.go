@@ -118,6 +118,11 @@ type Node struct {
 	leadStop context.CancelFunc
 	runCtx   context.Context
 	closed   bool
+	// QuietHeartbeats' generation (only the newest restores the timing), and
+	// its arguments (a failed leadership transfer quiets again).
+	quietGen   uint64
+	quietCtx   context.Context
+	quietEvery time.Duration
 
 	// pushCh asks the commit pusher (pushCommits) to tell followers about
 	// the leader's newest commit now.
@@ -359,6 +364,7 @@ func (n *Node) watchLeadership(r *raft.Raft, notify <-chan bool, stop <-chan str
 				n.leaderSeen.Store(true)
 				n.beginLeadership(r)
 			} else {
+				n.unquiet(r) // a follower's timer reads the configured timeout again
 				n.endLeadership()
 			}
 		}
@@ -468,12 +474,14 @@ func (n *Node) TransferLeadership(ctx context.Context) error {
 	if r == nil || r.State() != raft.Leader {
 		return nil
 	}
+	again := n.unquiet(r) // raft times a transfer with ElectionTimeout
 	f := r.LeadershipTransfer()
 	done := make(chan error, 1)
 	go func() { done <- f.Error() }()
 	select {
 	case err := <-done:
 		if err != nil {
+			again()
 			return fmt.Errorf("transfer leadership: %w", err)
 		}
 		n.log.Info("leadership transferred before stopping")
@@ -510,12 +518,14 @@ func (n *Node) TransferLeadershipTo(ctx context.Context, name string) error {
 	if addr == "" {
 		return fmt.Errorf("transfer leadership to %s: not in the configuration", name)
 	}
+	again := n.unquiet(r) // raft times a transfer with ElectionTimeout
 	f := r.LeadershipTransferToServer(raft.ServerID(name), addr)
 	done := make(chan error, 1)
 	go func() { done <- f.Error() }()
 	select {
 	case err := <-done:
 		if err != nil {
+			again()
 			return fmt.Errorf("transfer leadership to %s: %w", name, err)
 		}
 		n.log.Info("leadership transferred", "to", name)

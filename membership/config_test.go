@@ -17,7 +17,7 @@ func TestMemberlistConfig_ProfileAndOverride(t *testing.T) {
 		t.Fatal(err)
 	}
 	mc := m.memberlistConfig(&link{addr: "127.0.0.1", port: 7946})
-	if mc.ProbeInterval != 500*time.Millisecond || mc.ProbeTimeout != 250*time.Millisecond || mc.GossipInterval != 250*time.Millisecond || mc.SuspicionMult != 2 {
+	if mc.ProbeInterval != 500*time.Millisecond || mc.ProbeTimeout != 250*time.Millisecond || mc.GossipInterval != 500*time.Millisecond || mc.SuspicionMult != 2 {
 		t.Fatalf("lan profile not applied: %v %v %v %d", mc.ProbeInterval, mc.ProbeTimeout, mc.GossipInterval, mc.SuspicionMult)
 	}
 	if mc.AwarenessMaxMultiplier < 2 || !mc.GossipVerifyIncoming || len(mc.SecretKey) != 32 || mc.Label != "haven/x" {

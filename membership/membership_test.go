@@ -192,8 +192,12 @@ func TestMembership_WrongKeyRefused(t *testing.T) {
 		return strings.Contains(a.log.String(), "gossip refused") && strings.Contains(a.log.String(), badAddr)
 	})
 	for _, r := range []*running{a, b} {
-		if member(r.m.Status(), "cl1").Online {
+		if member(r.m.Status(), "cl1").Online || r.m.Online("cl1") {
 			t.Fatalf("the wrong-key node is listed online")
+		}
+		if !r.m.Online("sv1") || !r.m.Online("sv2") || r.m.Online("stranger") {
+			t.Fatalf("Online: sv1 %v, sv2 %v, an unconfigured name %v; expected true, true, false",
+				r.m.Online("sv1"), r.m.Online("sv2"), r.m.Online("stranger"))
 		}
 	}
 	if q := bad.m.Quorum(); q.TotalVotes != 1 {

@@ -253,6 +253,23 @@ func (m *Membership) Quorum() QuorumResult {
 	return m.quorum
 }
 
+// Online reports whether gossip sees configured node alive now (this node
+// always):
+// Status's Online for one node, without building the snapshot (the
+// coordinator asks for every node each lease round).
+func (m *Membership) Online(node string) bool {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if node == m.self.Name {
+		return true
+	}
+	if _, ok := m.cfg.Cluster.Node(node); !ok {
+		return false
+	}
+	p, ok := m.peers[node]
+	return ok && p.online
+}
+
 // Status returns a snapshot of every configured node and the quorum.
 func (m *Membership) Status() Status {
 	m.mu.Lock()

@@ -31,9 +31,9 @@ func newController(startup *model.Cluster, name, dataDir string, st *state.State
 		Term:    cn.CurrentTerm,
 		Renewer: wire,
 		Types:   builtinTypes().Lookup, DataDir: filepath.Join(dataDir, "resources"),
-		Lease: t.Lease.D(), NoQuorumDelay: t.NoQuorumDelay.D(), LeaseTakeover: contactWindow(startup),
+		Lease: t.Lease.D(), NoQuorumDelay: t.NoQuorumDelay.D(), LeaseTakeover: takeover(startup),
 		Clock: controller.SystemClock{}, Logger: logger,
-		Handoff: raftHandoff{cn}, VerifyLeader: cn.VerifyLeader,
+		Handoff: raftHandoff{cn}, VerifyLeader: cn.VerifyLeader, QuietHeartbeats: cn.QuietHeartbeats,
 	}
 	guardController(&cfg, grd, logger) // guard.go: the guard, armed with the lease (OnLease)
 	return controller.NewNode(cfg)
@@ -86,6 +86,22 @@ func newLeaseWire(startup *model.Cluster, self model.Node, st *state.State, key 
 // the coordinator adds it to the wait for nodes it never heard from
 // (controller.LeaseTableConfig.Takeover).
 func contactWindow(c *model.Cluster) time.Duration { return c.EffectiveTiming().RaftHeartbeat.D() / 2 }
+
+// takeover is how much longer than its election a new coordinator waits
+// before it recovers the resources of a node it never heard from
+// (controller.LeaseTableConfig.Takeover): the time a deposed coordinator
+// may still renew leases. A follower's last ack at t0 lets the old leader
+// answer heartbeats locally until t0 + window, and raft's leader lease
+// keeps it leading until raft_leader_lease after that, so it renews until
+// t0 + window + leader lease at the latest; the new coordinator cannot be
+// elected before t0 + raft_heartbeat (the followers' timeout). The wait is
+// the difference, never below one contact window, which is kept on top
+// as slack (lan: 150 + 100 = 250 ms; fast: 75 + 25 = 100 ms).
+func takeover(c *model.Cluster) time.Duration {
+	t := c.EffectiveTiming()
+	w := contactWindow(c)
+	return w + max(0, w+t.RaftLeaderLease.D()-t.RaftHeartbeat.D())
+}
 
 // grantAndContact answers a lease renewal: refused when its term is older
 // than this node's raft term (so an ack tells the leader this node had not

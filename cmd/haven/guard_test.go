@@ -80,6 +80,9 @@ func TestGuardController_OnLeaseArmsTheGuard(t *testing.T) {
 	if got := watchdogGrace(time.Second, 300*time.Millisecond); got != 175*time.Millisecond {
 		t.Errorf("grace for a 1s lease and a 300ms margin: %v; expected 175ms", got)
 	}
+	// An agent that holds nothing keeps the guard disarmed
+	// (engine/guard's TestWatchdog_IdleAgentKeepsTheGuardDisarmed): hold.
+	g.Hold("exec web", model.Teardown{Kind: guard.KindKillGroup, Args: map[string]string{"pgid": "1"}})
 	before := guard.MonotonicNow()
 	cfg.OnLease(time.Now().Add(time.Second))
 	after := guard.MonotonicNow()

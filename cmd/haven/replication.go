@@ -194,14 +194,7 @@ func consumeEvents(ctx context.Context, log *slog.Logger, mem *membership.Member
 // aliveView answers consensus.Membership from gossip.
 type aliveView struct{ mem *membership.Membership }
 
-func (a aliveView) Alive(node string) bool {
-	for _, m := range a.mem.Status().Members {
-		if m.Name == node {
-			return m.Online
-		}
-	}
-	return false
-}
+func (a aliveView) Alive(node string) bool { return a.mem.Online(node) }
 
 // noFencer is the fencer until fencing exists (DESIGN.md §7): every fence
 // fails, so fence-to-win never continues alone when stonith is on; with

@@ -120,6 +120,14 @@ type NodeConfig struct {
 	// itself in a term that ended meanwhile, while the new coordinator
 	// recovers its resources elsewhere.
 	VerifyLeader func(ctx context.Context) error
+	// QuietHeartbeats, when not nil, is called as the lease rounds start
+	// with the interval between them: the coordinator confirms its
+	// leadership (VerifyLeader) once per round for its own lease, so raft
+	// may rely on those confirmations instead of its own, much more
+	// frequent, heartbeat timers while ctx lives (consensus.Node's
+	// QuietHeartbeats; an error leaves raft at its own pace, and is logged
+	// once).
+	QuietHeartbeats func(ctx context.Context, every time.Duration) error
 	// OnLease, when not nil, arms a watchdog with the instant this node's
 	// resources must be stopped by: called (it must not block) with the
 	// lease's new deadline each time the lease is extended, and with the
@@ -202,6 +210,8 @@ type Node struct {
 
 	verifyMu   sync.Mutex
 	verifiedAt time.Time // start of the last leadership confirmation (verifySelf)
+	// quietRefused: QuietHeartbeats was refused once already (logged once).
+	quietRefused bool
 
 	// leaseMu guards leaseEnforce and leaseDeadline (OnLease bookkeeping).
 	leaseMu       sync.Mutex
@@ -681,6 +691,12 @@ func (n *Node) leadOnce(ctx context.Context) {
 		n.log.Error("lease sender", "err", err)
 		return
 	}
+	if n.cfg.QuietHeartbeats != nil {
+		if err := n.cfg.QuietHeartbeats(lctx, sender.Interval()); err != nil && !n.quietRefused {
+			n.quietRefused = true
+			n.log.Info("raft heartbeats keep raft's own pace", "reason", err)
+		}
+	}
 	loop, err := NewLeaderLoop(LeaderConfig{Coordinator: coordinator{n}, Clock: n.cfg.Clock, Logger: n.log,
 		Interval: n.cfg.LeaderInterval, Leases: sender})
 	if err != nil {
@@ -698,6 +714,8 @@ func (n *Node) leadOnce(ctx context.Context) {
 	}()
 	go func() {
 		// Watch quorum: losing it ends the loop (and the renewals) at once.
+		// Membership events wake it (MembershipChanged); the timer, one lease,
+		// is a backstop (an idle coordinator's wake-ups are its CPU).
 		for {
 			mem := n.memWatch()
 			if !n.mayLead() {
@@ -705,7 +723,7 @@ func (n *Node) leadOnce(ctx context.Context) {
 				cancel()
 				return
 			}
-			t := n.cfg.Clock.NewTimer(n.cfg.Lease / 4)
+			t := n.cfg.Clock.NewTimer(n.cfg.Lease)
 			select {
 			case <-lctx.Done():
 				t.Stop()
@@ -754,7 +772,9 @@ func (s selfRenewer) Renew(ctx context.Context, node string, r Renewal) (uint64,
 }
 
 // verifySelf confirms leadership with a quorum (NodeConfig.VerifyLeader)
-// unless a confirmation started within the last lease/8.
+// unless a confirmation started within the last lease/16: once per round
+// of lease/8 (the confirmations pace raft's heartbeats, QuietHeartbeats),
+// not twice for a first contact's immediate echo.
 func (n *Node) verifySelf(ctx context.Context) error {
 	if n.cfg.VerifyLeader == nil {
 		return nil
@@ -762,7 +782,7 @@ func (n *Node) verifySelf(ctx context.Context) error {
 	n.verifyMu.Lock()
 	defer n.verifyMu.Unlock()
 	now := n.cfg.Clock.Now()
-	if !n.verifiedAt.IsZero() && now.Sub(n.verifiedAt) < n.cfg.Lease/8 && !now.Before(n.verifiedAt) {
+	if !n.verifiedAt.IsZero() && now.Sub(n.verifiedAt) < n.cfg.Lease/16 && !now.Before(n.verifiedAt) {
 		return nil
 	}
 	if err := n.cfg.VerifyLeader(ctx); err != nil {

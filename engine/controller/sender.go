@@ -199,6 +199,9 @@ func (s *LeaseSender) Run(ctx context.Context) error {
 }
 
 // String describes the sender for logs.
+// Interval is the time between two rounds.
+func (s *LeaseSender) Interval() time.Duration { return s.cfg.Interval }
+
 func (s *LeaseSender) String() string {
 	return fmt.Sprintf("lease sender term %d leader %s every %s", s.cfg.Term, s.cfg.Leader, s.cfg.Interval)
 }

@@ -43,6 +43,10 @@ const (
 	OpBye      = "bye"
 )
 
+// ReasonIdle is a disarm's reason when the agent holds nothing: the
+// watchdog would have nothing to tear down (logged at debug level only).
+const ReasonIdle = "idle"
+
 // MonotonicNow is CLOCK_MONOTONIC in nanoseconds: the clock of the arm
 // message's deadline, the same for every process of the machine (and the
 // one Go's timers and time.Time's monotonic readings use on Linux).
@@ -206,7 +210,9 @@ func Serve(r io.Reader, kinds []Kind, log *slog.Logger) Outcome {
 			armed, deadline, grace = true, m.Deadline, m.Grace
 			setTimer()
 		case OpDisarm:
-			if armed {
+			if armed && m.Reason == ReasonIdle {
+				log.Debug("guard: disarmed while the agent holds nothing", "held", len(held))
+			} else if armed {
 				log.Info("guard: disarmed: a lapse of the agent's lease does not stop its resources now", "held", len(held))
 			}
 			armed = false

@@ -300,3 +300,57 @@ func TestWatchdog_ServeStaleArmIgnored(t *testing.T) {
 		t.Errorf("outcome %+v; expected one watchdog firing (the stale arm ignored) and one teardown at end of file", out)
 	}
 }
+
+// An agent that holds nothing keeps its guard disarmed (its lease
+// extensions are not sent: an idle node would wake both processes every
+// lease/8 for a watchdog with nothing to tear down). The first Hold sends
+// the current deadline with it, and the last Release disarms again.
+func TestWatchdog_IdleAgentKeepsTheGuardDisarmed(t *testing.T) {
+	c, logPath := startGuard(t)
+	logHas := func(s string) bool {
+		b, _ := os.ReadFile(logPath)
+		return strings.Contains(string(b), s)
+	}
+	const grace = 50 * time.Millisecond
+	const armedLine, idleFired = "guard: armed:", "it holds nothing to tear down"
+
+	// Nothing held: arms are not sent, so nothing fires past deadline + grace.
+	c.Arm(time.Now().Add(200*time.Millisecond), grace)
+	dl, _ := c.Armed()
+	for MonotonicNow() < dl+int64(grace)+int64(500*time.Millisecond) {
+		time.Sleep(20 * time.Millisecond)
+	}
+	if logHas(armedLine) || logHas(idleFired) {
+		t.Fatalf("the guard was armed while the agent held nothing")
+	}
+
+	// The first hold carries the current deadline: the watchdog fires at it.
+	c.Arm(time.Now().Add(300*time.Millisecond), grace)
+	g := startGroup(t)
+	touched := filepath.Join(t.TempDir(), "touched")
+	holdBoth(c, "a", g, touched)
+	fire, _ := c.Armed()
+	waitFor(t, "the group killed by the watchdog armed with the first hold", func() bool { return len(members(g.pgid)) == 0 })
+	if at := stampOf(t, touched); at < fire+int64(grace) {
+		t.Errorf("torn down %v before deadline + grace", time.Duration(fire+int64(grace)-at))
+	}
+
+	// Re-armed while holding, then everything released: the last release
+	// disarms, so the deadline passes without the guard noticing.
+	c.Arm(time.Now().Add(300*time.Millisecond), grace)
+	waitFor(t, "the guard re-armed while holding", func() bool { return strings.Count(readFile(logPath), armedLine) >= 2 })
+	c.Release("exec a")
+	c.Release("touch a")
+	dl, _ = c.Armed()
+	for MonotonicNow() < dl+int64(grace)+int64(500*time.Millisecond) {
+		time.Sleep(20 * time.Millisecond)
+	}
+	if logHas(idleFired) {
+		t.Fatalf("the guard stayed armed after the agent released everything")
+	}
+}
+
+func readFile(path string) string {
+	b, _ := os.ReadFile(path)
+	return string(b)
+}

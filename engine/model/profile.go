@@ -16,13 +16,13 @@ import (
 //   - wan: memberlist's and raft's conservative defaults.
 var Profiles = map[string]Timing{
 	ProfileLAN: {
-		ProbeInterval: ms(500), ProbeTimeout: ms(250), GossipInterval: ms(250), SuspicionMult: 2,
-		RaftHeartbeat: ms(300), RaftElection: ms(300), RaftLeaderLease: ms(150),
+		ProbeInterval: ms(500), ProbeTimeout: ms(250), GossipInterval: ms(500), SuspicionMult: 2,
+		RaftHeartbeat: ms(300), RaftElection: ms(300), RaftLeaderLease: ms(250),
 		Lease: ms(1000), NoQuorumDelay: ms(1000),
 	},
 	ProfileFast: {
-		ProbeInterval: ms(250), ProbeTimeout: ms(125), GossipInterval: ms(125), SuspicionMult: 2,
-		RaftHeartbeat: ms(150), RaftElection: ms(150), RaftLeaderLease: ms(75),
+		ProbeInterval: ms(250), ProbeTimeout: ms(125), GossipInterval: ms(250), SuspicionMult: 2,
+		RaftHeartbeat: ms(150), RaftElection: ms(150), RaftLeaderLease: ms(100),
 		Lease: ms(400), NoQuorumDelay: ms(400),
 	},
 	ProfileWAN: {
