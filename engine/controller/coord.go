@@ -179,6 +179,12 @@ func BuildInput(in CoordInput, now time.Time) CoordDecision {
 				ob.State = scheduler.StateRunning
 			case state.Failed:
 				ob.State = scheduler.StateFailed
+			case state.Stopped:
+				if o.FailCount > 0 && ns.FenceRequested != "" && in.Stonith {
+					// The failure that asked for the fence: the node's own
+					// report of the stop is not trusted until the fence.
+					ob.State = scheduler.StateFailed
+				}
 			case state.Blocked:
 				ob.State = scheduler.StateRunning
 				unmanaged[prim] = true
@@ -286,6 +292,7 @@ func (co coordinator) Propose(ctx context.Context, now time.Time) (Proposal, err
 		return p, nil
 	}
 	plan, why := scheduler.Compute(dec.Input, now)
+	plan = holdForFence(plan, dec.Fence)
 	same := samePlan(plan, v.Placement)
 	if same && !dec.FailureAfterPlan && v.Placement.BasedOn != 0 {
 		if len(dec.Unclean) == 0 {

@@ -6,6 +6,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/havenha/haven/engine/state"
 )
 
 // testFencer "powers off" a node like a machine crash (haven stopped, its
@@ -74,7 +76,6 @@ resources:
     monitor: {interval: 200ms, timeout: 5s, on_fail: fence}
 `)
 	f := &testFencer{c: c, release: make(chan struct{}), called: map[string]time.Time{}, done: map[string]time.Time{}}
-	close(f.release)
 	c.fencer = f
 	c.script("web", 0)
 	c.startAll()
@@ -89,6 +90,21 @@ resources:
 		c.eventually("another coordinator", func() bool { return c.leader() != home })
 	}
 	c.killRunning("web", home)
+	// The failing node stops web itself and reports it; the fence is held
+	// until that report is in the state, so a coordinator that trusted it
+	// would start web elsewhere before the fence (a race CI once hit).
+	c.eventually(home+" reports web stopped", func() bool {
+		tn := c.node(c.leader())
+		if tn == nil {
+			return false
+		}
+		ns := tn.st.View().Nodes[home]
+		return ns != nil && ns.Resources["web"] != nil && ns.Resources["web"].State == state.Stopped
+	})
+	if on := c.runningOn("web"); len(on) > 0 {
+		t.Errorf("web started on %v while the fence of %s is not confirmed", on, home)
+	}
+	close(f.release)
 	next := c.waitSingle("web", home)
 	f.mu.Lock()
 	fenced, ok := f.done[home]
