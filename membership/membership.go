@@ -101,7 +101,9 @@ type peer struct {
 	online   bool
 	left     bool
 	seen     bool
-	since    time.Time
+	// leavingInstance is the instance named by the peer's leave notice.
+	leavingInstance string
+	since           time.Time
 	// driftVotes is the last differing vote count warned about.
 	driftVotes int
 }
@@ -181,7 +183,7 @@ func New(cfg Config) (*Membership, error) {
 		Cluster: cfg.Cluster.Cluster.Name, Votes: self.VotesOrDefault(), Role: roleOf(*self),
 		RaftAddr: net.JoinHostPort(self.Addresses[0], strconv.Itoa(raftPort)),
 		APIAddr:  net.JoinHostPort(self.Addresses[0], strconv.Itoa(apiPort)),
-		Version:  cfg.Version,
+		Version:  cfg.Version, Instance: newInstanceID(),
 	}
 	if _, err := m.meta.Encode(); err != nil {
 		return nil, fmt.Errorf("membership: %w", err)
@@ -389,9 +391,9 @@ func (m *Membership) metaLoop(ctx context.Context) {
 	}
 }
 
-// leave announces a graceful departure on every link: first the leaving
-// flag in the metadata (so peers report "left" even if the leave message
-// itself is lost), then memberlist's leave.
+// leave announces a graceful departure on every link: the leaving flag in
+// the metadata, a leave notice to every peer over the stream (leave.go: the
+// one that peers reliably get), then memberlist's leave.
 func (m *Membership) leave() {
 	m.mu.Lock()
 	if m.stopped {
@@ -399,6 +401,7 @@ func (m *Membership) leave() {
 		return
 	}
 	m.meta.Leaving = true
+	instance := m.meta.Instance
 	links := slices.Clone(m.links)
 	m.mu.Unlock()
 	var wg sync.WaitGroup
@@ -419,6 +422,7 @@ func (m *Membership) leave() {
 			if err := l.ml.UpdateNode(m.cfg.LeaveTimeout); err != nil {
 				m.log.Debug("leaving flag not acknowledged", "link", l.index, "err", err)
 			}
+			m.sendLeaveNotices(l.ml, instance, m.cfg.LeaveTimeout)
 			if err := l.ml.Leave(m.cfg.LeaveTimeout); err != nil {
 				m.log.Warn("graceful leave not acknowledged", "link", l.index, "err", err)
 			}

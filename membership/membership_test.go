@@ -168,6 +168,13 @@ func TestMembership_Seed000QuorumLeaveAndDeath(t *testing.T) {
 	})
 	// sv2 leaves gracefully: "left", and sv1+cl2 (3 votes) are not quorate.
 	rs["sv2"].stop(t)
+	defer func() {
+		if t.Failed() {
+			for _, n := range []string{"sv2", "sv1", "cl2"} {
+				t.Logf("%s's log:\n%s", n, rs[n].log.String())
+			}
+		}
+	}()
 	waitFor(t, "sv2 left, 3 votes, not quorate", 20*time.Second, func() bool {
 		for _, n := range []string{"sv1", "cl2"} {
 			s := rs[n].m.Status()

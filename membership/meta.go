@@ -25,6 +25,9 @@ type Meta struct {
 	// wait_for_all, which ends a restarted peer's wait (votequorum's
 	// nodeinfo wait_for_all_status).
 	DoneWaiting bool `json:"dw,omitempty"`
+	// Instance is random per process: a leave notice names it (see
+	// leave.go), so it applies to that incarnation of the node only.
+	Instance string `json:"i,omitempty"`
 }
 
 // Encode returns the wire form, or an error when it exceeds MetaMaxSize.

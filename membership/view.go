@@ -30,8 +30,9 @@ func (d *linkDelegate) NodeMeta(limit int) []byte {
 	return b
 }
 
-// NotifyMsg implements memberlist.Delegate (haven sends no user messages).
-func (d *linkDelegate) NotifyMsg([]byte) {}
+// NotifyMsg implements memberlist.Delegate: the only user message is the
+// leave notice (leave.go).
+func (d *linkDelegate) NotifyMsg(b []byte) { d.m.noticeLeave(b) }
 
 // GetBroadcasts implements memberlist.Delegate.
 func (d *linkDelegate) GetBroadcasts(int, int) [][]byte { return nil }
@@ -71,9 +72,9 @@ func (d *linkDelegate) NotifyJoin(n *memberlist.Node) { d.m.observe(d.link, n, t
 // NotifyUpdate implements memberlist.EventDelegate.
 func (d *linkDelegate) NotifyUpdate(n *memberlist.Node) { d.m.observe(d.link, n, true, false) }
 
-// NotifyLeave implements memberlist.EventDelegate. memberlist v0.6.0 marks a
-// node that announced its own death StateLeft; the Leaving metadata flag
-// covers the case where that message is not the one that arrives.
+// NotifyLeave implements memberlist.EventDelegate. It cannot tell a leave
+// from a death: memberlist v0.6.0 never sets the State of the Node it
+// passes (see leave.go); the leave notice and the Leaving flag do.
 func (d *linkDelegate) NotifyLeave(n *memberlist.Node) {
 	d.m.observe(d.link, n, false, n.State == memberlist.StateLeft)
 }
@@ -173,11 +174,12 @@ func (m *Membership) observe(link int, n *memberlist.Node, up, announcedLeave bo
 	switch {
 	case online && !wasOnline:
 		p.seen, p.left, p.since = true, false, now
+		p.leavingInstance = ""
 		m.log.Info("node joined", "node", p.node.Name, "link", link, "votes", p.node.VotesOrDefault())
 		m.emitLocked(Event{Kind: EventJoin, Node: p.node.Name, Link: -1, Meta: p.meta, At: now})
 	case !online && wasOnline:
 		p.since = now
-		if announcedLeave || p.meta.Leaving {
+		if announcedLeave || p.meta.Leaving || (p.leavingInstance != "" && p.leavingInstance == p.meta.Instance) {
 			p.left = true
 			m.log.Info("node left", "node", p.node.Name)
 			m.emitLocked(Event{Kind: EventLeave, Node: p.node.Name, Link: -1, Meta: p.meta, At: now})

@@ -1,0 +1,51 @@
+package membership
+
+import (
+	"testing"
+
+	"github.com/hashicorp/memberlist"
+)
+
+func TestLeaveNotice_RoundTripAndGarbage(t *testing.T) {
+	name, inst, ok := decodeLeaveNotice(encodeLeaveNotice("sv2", "0123abcd"))
+	if !ok || name != "sv2" || inst != "0123abcd" {
+		t.Fatalf("round trip: %q %q %v", name, inst, ok)
+	}
+	for _, b := range [][]byte{nil, []byte("haven-leaving\x00"), []byte("haven-leaving\x00sv2"), []byte("haven-leaving\x00sv2\x00"),
+		[]byte("haven-leaving\x00\x00i"), []byte("other\x00sv2\x00i")} {
+		if _, _, ok := decodeLeaveNotice(b); ok {
+			t.Errorf("%q decoded as a leave notice", b)
+		}
+	}
+}
+
+// A leave notice makes the peer's next departure "left" only for the
+// instance it names; a join clears it.
+func TestLeaveNotice_OnlyForTheInstanceItNames(t *testing.T) {
+	c := testCluster(t, 41, []int{1, 1, 1})
+	m, err := New(Config{Cluster: c, NodeName: "sv1", Keys: newKeys(t), Version: "test"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	meta, _ := Meta{Cluster: "test", Votes: 1, Instance: "aaaa"}.Encode()
+	m.observe(0, &memberlist.Node{Name: "sv2", Meta: meta}, true, false) // joins
+	m.noticeLeave([]byte("garbage"))
+	m.noticeLeave(encodeLeaveNotice("stranger", "aaaa"))
+	m.noticeLeave(encodeLeaveNotice("sv2", "bbbb")) // an earlier instance's notice
+	leave := func() string {
+		m.observe(0, &memberlist.Node{Name: "sv2", Meta: meta}, false, false)
+		return member(m.Status(), "sv2").State
+	}
+	if got := leave(); got != StateDead {
+		t.Fatalf("no notice for this instance: %s; want dead", got)
+	}
+	m.observe(0, &memberlist.Node{Name: "sv2", Meta: meta}, true, false) // back
+	m.noticeLeave(encodeLeaveNotice("sv2", "aaaa"))
+	if got := leave(); got != StateLeft {
+		t.Fatalf("after its notice: %s; want left", got)
+	}
+	m.observe(0, &memberlist.Node{Name: "sv2", Meta: meta}, true, false) // rejoins: the notice is spent
+	if got := leave(); got != StateDead {
+		t.Fatalf("a death after a rejoin: %s; want dead", got)
+	}
+}
