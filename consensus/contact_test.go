@@ -143,6 +143,18 @@ func TestContact_Refusals(t *testing.T) {
 	c := newCluster(t, nil, "n1", "n2", "n3")
 	c.startAll()
 	leader := c.leader()
+	// Settled: every node follows that leader in its term (a follower that
+	// had not heard from it yet could still start an election of its own
+	// on a loaded machine, which is not what this test is about).
+	c.eventually("every node following "+leader, func() bool {
+		term := c.nodes[leader].node.CurrentTerm()
+		for _, tn := range c.nodes {
+			if tn.node.Leader() != leader || tn.node.CurrentTerm() != term {
+				return false
+			}
+		}
+		return true
+	})
 	var follower string
 	for name := range c.nodes {
 		if name != leader {
