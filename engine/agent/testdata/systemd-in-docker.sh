@@ -17,7 +17,7 @@
 set -eu
 W=${HAVEN_SYSTEMD_WORK:-/tmp/haven-systemd-test}
 NAME=${HAVEN_SYSTEMD_CONTAINER:-haven-systemd-test}
-IMAGE=haven-systemd-root:local
+IMAGE=$NAME-root:local # per container: another run's stop must not remove it
 
 case "${1:-}" in
 start)
