@@ -96,6 +96,8 @@ func TestLayout_EngineCoreImportsNoInfrastructure(t *testing.T) {
 }
 
 // TestLayout_DependencyDirection: which haven folders each folder may import.
+// internal/ holds leaf helpers (internal/rawudp) that any layer may use; they
+// import nothing from haven but each other.
 func TestLayout_DependencyDirection(t *testing.T) {
 	allowed := map[string][]string{ // folder -> haven folders it may import
 		"engine/model": {},
@@ -108,6 +110,13 @@ func TestLayout_DependencyDirection(t *testing.T) {
 	}
 	for _, p := range goList(t) {
 		rel := strings.TrimPrefix(strings.TrimPrefix(p.ImportPath, module), "/")
+		if strings.HasPrefix(rel, "internal/") {
+			for _, imp := range p.Imports {
+				if strings.HasPrefix(imp, module+"/") && !strings.HasPrefix(imp, module+"/internal/") {
+					t.Errorf("%s imports %s; internal/ packages are leaves and import nothing from haven but internal/", rel, strings.TrimPrefix(imp, module+"/"))
+				}
+			}
+		}
 		for folder, ok := range allowed {
 			if rel != folder && !strings.HasPrefix(rel, folder+"/") {
 				continue
@@ -117,6 +126,9 @@ func TestLayout_DependencyDirection(t *testing.T) {
 					continue
 				}
 				target := strings.TrimPrefix(imp, module+"/")
+				if strings.HasPrefix(target, "internal/") {
+					continue // leaf helpers, open to every layer (checked below)
+				}
 				if _, fine := hasPrefixAny(target, ok); !fine {
 					t.Errorf("%s imports %s; %s may import only %v from haven", rel, target, folder, ok)
 				}
