@@ -1,9 +1,13 @@
 package membership
 
 import (
+	"net"
 	"testing"
+	"time"
 
 	"github.com/hashicorp/memberlist"
+
+	"github.com/havenha/haven/engine/model"
 )
 
 func TestLeaveNotice_RoundTripAndGarbage(t *testing.T) {
@@ -48,4 +52,25 @@ func TestLeaveNotice_OnlyForTheInstanceItNames(t *testing.T) {
 	if got := leave(); got != StateDead {
 		t.Fatalf("a death after a rejoin: %s; want dead", got)
 	}
+}
+
+// Gossip over IPv6 (the transport's raw UDP path with IPv6 addresses): two
+// nodes on ::1 find each other, and a graceful leave shows as left.
+func TestMembership_IPv6LoopbackJoinAndLeave(t *testing.T) {
+	if l, err := net.ListenPacket("udp", "[::1]:0"); err != nil {
+		t.Skipf("no IPv6 loopback: %v", err)
+	} else {
+		l.Close()
+	}
+	c := &model.Cluster{Cluster: model.Settings{Name: "test", Profile: model.ProfileFast}}
+	for _, n := range []string{"sv1", "sv2"} {
+		c.Nodes = append(c.Nodes, model.Node{Name: n, Addresses: []string{"::1"}, Votes: intp(1), GossipPort: freePort(t, "::1")})
+	}
+	keys := newKeys(t)
+	a, b := start(t, c, "sv1", keys), start(t, c, "sv2", keys)
+	waitFor(t, "both see two votes over IPv6", 20*time.Second, func() bool {
+		return a.m.Quorum().TotalVotes == 2 && b.m.Quorum().TotalVotes == 2
+	})
+	b.stop(t)
+	waitFor(t, "sv2 left", 20*time.Second, func() bool { return member(a.m.Status(), "sv2").State == StateLeft })
 }
