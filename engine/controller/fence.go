@@ -107,26 +107,21 @@ func holdForFence(plan model.Plan, fencing map[string]string) model.Plan {
 			onNode[a.Resource+"\x00"+a.Node] = true
 		}
 	}
+	// Only primitives' lists follow their assignments; groups and clones map
+	// to where their members run and are left as they are.
+	prims := map[string]bool{}
+	for _, a := range plan.Assignments {
+		prims[a.Resource] = true
+	}
 	out.Placement = make(map[string][]string, len(plan.Placement))
 	for id, nodes := range plan.Placement {
 		var keep []string
 		for _, nd := range nodes {
-			if !isPrimitivePlaced(plan.Assignments, id) || onNode[id+"\x00"+nd] {
+			if !prims[id] || onNode[id+"\x00"+nd] {
 				keep = append(keep, nd)
 			}
 		}
 		out.Placement[id] = keep
 	}
 	return out
-}
-
-// isPrimitivePlaced reports whether id is a primitive with assignments
-// (groups and clones map to where their members run and are left as they are).
-func isPrimitivePlaced(as []model.Assignment, id string) bool {
-	for _, a := range as {
-		if a.Resource == id {
-			return true
-		}
-	}
-	return false
 }
