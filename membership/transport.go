@@ -29,7 +29,7 @@ type boundTransport struct {
 	port     int
 	tcp      *net.TCPListener
 	udp      *net.UDPConn
-	raw      *rawudp.Conn // nil: udp's own methods
+	io       rawudp.PacketIO // udp, read and written with raw system calls
 	logger   *log.Logger
 	packetCh chan *memberlist.Packet
 	streamCh chan net.Conn
@@ -65,7 +65,7 @@ func newBoundTransport(addr string, port int, c *memberlist.Config) (*boundTrans
 			break
 		}
 	}
-	t := &boundTransport{local: ip, port: port, tcp: tcp, udp: udp, raw: rawudp.New(udp), logger: c.Logger,
+	t := &boundTransport{local: ip, port: port, tcp: tcp, udp: udp, io: rawudp.Wrap(udp), logger: c.Logger,
 		packetCh: make(chan *memberlist.Packet), streamCh: make(chan net.Conn)}
 	if t.logger == nil {
 		t.logger = log.New(log.Writer(), "", log.LstdFlags)
@@ -97,11 +97,7 @@ func (t *boundTransport) WriteTo(b []byte, addr string) (time.Time, error) {
 	if err != nil {
 		return time.Time{}, err
 	}
-	if t.raw != nil {
-		_, err = t.raw.WriteTo(b, ua)
-	} else {
-		_, err = t.udp.WriteTo(b, ua)
-	}
+	_, err = t.io.WriteTo(b, ua)
 	return time.Now(), err
 }
 
@@ -159,16 +155,7 @@ func (t *boundTransport) udpListen() {
 	defer t.wg.Done()
 	for {
 		buf := make([]byte, udpPacketBufSize)
-		var (
-			n    int
-			addr net.Addr
-			err  error
-		)
-		if t.raw != nil {
-			n, addr, err = t.raw.ReadFrom(buf)
-		} else {
-			n, addr, err = t.udp.ReadFrom(buf)
-		}
+		n, addr, err := t.io.ReadFrom(buf)
 		ts := time.Now()
 		if err != nil {
 			if t.shutdown.Load() {

@@ -71,7 +71,7 @@ type LeaseWireConfig struct {
 // given to SetGrant: the node's LeaseHolder). Run reads the socket.
 type LeaseWire struct {
 	cfg   LeaseWireConfig
-	raw   *rawudp.Conn // nil: Conn's own ReadFrom and WriteTo (see internal/rawudp)
+	io    rawudp.PacketIO // Conn, read and written with raw system calls (internal/rawudp)
 	grant atomic.Pointer[func(Renewal) (uint64, error)]
 	seq   atomic.Uint64
 
@@ -122,7 +122,7 @@ func NewLeaseWire(cfg LeaseWireConfig) (*LeaseWire, error) {
 	}
 	var b [8]byte
 	_, _ = rand.Read(b[:])
-	w := &LeaseWire{cfg: cfg, raw: rawudp.New(cfg.Conn), pending: map[uint64]chan leaseAnswer{}, acked: map[string]ackRecord{}}
+	w := &LeaseWire{cfg: cfg, io: rawudp.Wrap(cfg.Conn), pending: map[uint64]chan leaseAnswer{}, acked: map[string]ackRecord{}}
 	w.seq.Store(binary.BigEndian.Uint64(b[:]) >> 1) // ids of another incarnation do not match ours
 	return w, nil
 }
@@ -154,7 +154,7 @@ func (w *LeaseWire) Run(ctx context.Context) error {
 	defer stop()
 	buf := make([]byte, leaseMaxFrame+1)
 	for {
-		n, from, err := w.readFrom(buf)
+		n, from, err := w.io.ReadFrom(buf)
 		if err != nil {
 			if ctx.Err() != nil || errors.Is(err, net.ErrClosed) {
 				return nil
@@ -209,26 +209,12 @@ func (w *LeaseWire) Renew(ctx context.Context, node string, r Renewal) (uint64, 
 		case <-ctx.Done():
 			return 0, fmt.Errorf("lease renewal to %s at %s: no answer to %d datagram(s): %w", node, to, sent, ctx.Err())
 		case <-t.C:
-			if _, err := w.writeTo(frame, to); err != nil {
+			if _, err := w.io.WriteTo(frame, to); err != nil {
 				return 0, fmt.Errorf("lease renewal to %s at %s: %w", node, to, err)
 			}
 			t.Reset(w.cfg.Resend)
 		}
 	}
-}
-
-func (w *LeaseWire) readFrom(b []byte) (int, net.Addr, error) {
-	if w.raw != nil {
-		return w.raw.ReadFrom(b)
-	}
-	return w.cfg.Conn.ReadFrom(b)
-}
-
-func (w *LeaseWire) writeTo(b []byte, to net.Addr) (int, error) {
-	if w.raw != nil {
-		return w.raw.WriteTo(b, to)
-	}
-	return w.cfg.Conn.WriteTo(b, to)
 }
 
 func (w *LeaseWire) handle(b []byte, from net.Addr) {
@@ -258,7 +244,7 @@ func (w *LeaseWire) handle(b []byte, from net.Addr) {
 				reply = encodeAck(id, tok)
 			}
 		}
-		_, _ = w.writeTo(w.seal(reply), from)
+		_, _ = w.io.WriteTo(w.seal(reply), from)
 	case frameAck, frameRefused:
 		var a leaseAnswer
 		if kind == frameAck {

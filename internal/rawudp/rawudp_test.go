@@ -72,3 +72,19 @@ func TestConn_RoundTripWaitAndClose(t *testing.T) {
 		_ = a.Close()
 	}
 }
+
+// Wrap drives a UDP socket raw and leaves any other PacketConn as it is.
+func TestWrap_RawOnlyForSockets(t *testing.T) {
+	c, err := net.ListenPacket("udp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	if _, ok := Wrap(c).(*Conn); !ok {
+		t.Errorf("Wrap(UDP socket) = %T; want *Conn", Wrap(c))
+	}
+	plain := struct{ net.PacketConn }{c} // hides SyscallConn
+	if got := Wrap(plain); got != PacketIO(plain) {
+		t.Errorf("Wrap(a PacketConn without SyscallConn) = %T; want it unchanged", got)
+	}
+}
