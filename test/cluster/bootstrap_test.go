@@ -5,6 +5,7 @@ import (
 	"os"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/havenha/haven/engine/api"
 )
@@ -44,7 +45,17 @@ func TestBootstrap_NoManualStep(t *testing.T) {
 			t.Errorf("%s: resources %+v, want r0", n.Name, s.Resources)
 		}
 	}
-	out, _, err := c.CLI("status", "--socket", c.Node("b").Socket)
+	// Raft converges before gossip has told every node about every other
+	// (a node learns of a late joiner at the next gossip tick): wait for b
+	// to see all three online before reading its human status.
+	var out string
+	var err error
+	for deadline := time.Now().Add(converge); ; time.Sleep(100 * time.Millisecond) {
+		out, _, err = c.CLI("status", "--socket", c.Node("b").Socket)
+		if (err == nil && strings.Contains(out, "Online: [ a b c ]")) || time.Now().After(deadline) {
+			break
+		}
+	}
 	if err != nil || !strings.Contains(out, "Current DC: "+leader) || !strings.Contains(out, "Configuration version: 1") || !strings.Contains(out, "Online: [ a b c ]") {
 		t.Errorf("human status:\n%s (%v)", out, err)
 	}
