@@ -332,6 +332,10 @@ func (m *Membership) memberlistConfig(l *link) *memberlist.Config {
 	// node's own probe timeouts instead of letting it accuse healthy peers.
 	c.TCPTimeout = min(max(10*t.ProbeInterval.D(), time.Second), 10*time.Second)
 	c.DeadNodeReclaimTime = 0
+	// Gossip packets are about a hundred bytes: LZW saves nothing on them,
+	// and a compressor per packet sent was the largest source of garbage
+	// on an idle agent (docs/bench/idle.md). Peers read either form.
+	c.EnableCompression = false
 	d := &linkDelegate{m: m, link: l.index}
 	c.Delegate, c.Events, c.Alive, c.Merge = d, d, d, d
 	bridge := newLogBridge(m.cfg.Logger, l.index, nil)

@@ -153,8 +153,12 @@ func (t *boundTransport) tcpListen() {
 
 func (t *boundTransport) udpListen() {
 	defer t.wg.Done()
+	// One receive buffer, and each packet copied out at its size: memberlist
+	// keeps the packet, and NetTransport's fresh 64 KiB buffer per packet
+	// (for packets of about a hundred bytes) was most of an idle agent's
+	// allocation, hence of its garbage collections (docs/bench/idle.md).
+	buf := make([]byte, udpPacketBufSize)
 	for {
-		buf := make([]byte, udpPacketBufSize)
 		n, addr, err := t.io.ReadFrom(buf)
 		ts := time.Now()
 		if err != nil {
@@ -168,7 +172,7 @@ func (t *boundTransport) udpListen() {
 			t.logger.Printf("[ERR] memberlist: UDP packet too short (%d bytes) %s", n, memberlist.LogAddress(addr))
 			continue
 		}
-		t.packetCh <- &memberlist.Packet{Buf: buf[:n], From: addr, Timestamp: ts}
+		t.packetCh <- &memberlist.Packet{Buf: append([]byte(nil), buf[:n]...), From: addr, Timestamp: ts}
 	}
 }
 

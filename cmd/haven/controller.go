@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"net/netip"
 	"path/filepath"
 	"strconv"
 	"time"
@@ -51,11 +52,10 @@ func newLeaseWire(startup *model.Cluster, self model.Node, st *state.State, key 
 	if err != nil {
 		return nil, fmt.Errorf("lease renewals use UDP on the API port: %w; is another agent using api_port %d on this host?", err, apiPort)
 	}
-	lease := startup.EffectiveTiming().Lease.D()
 	w, err := controller.NewLeaseWire(controller.LeaseWireConfig{
 		Conn: conn, Key: key, Name: self.Name, Logger: logger,
-		// Up to three tries within a round of lease/8 (a lost datagram).
-		Resend: max(lease/24, 20*time.Millisecond),
+		// No resend: a lost datagram is retried by the next round, lease/8
+		// later (LeaseSender.Run).
 		Addr: func(node string) (net.Addr, error) {
 			c, _, err := st.Cluster()
 			if err != nil || c == nil {
@@ -66,6 +66,10 @@ func newLeaseWire(startup *model.Cluster, self model.Node, st *state.State, key 
 				return nil, fmt.Errorf("node %s is not in the configuration", node)
 			}
 			_, _, port := n.Ports()
+			if ip, err := netip.ParseAddr(n.Addresses[0]); err == nil {
+				// The usual case, without the resolver's allocations on every renewal.
+				return net.UDPAddrFromAddrPort(netip.AddrPortFrom(ip, uint16(port))), nil
+			}
 			return net.ResolveUDPAddr("udp", net.JoinHostPort(n.Addresses[0], strconv.Itoa(port)))
 		},
 	})

@@ -29,9 +29,8 @@ import (
 // protocol (Renewal in, token out) with nothing but a read and a write.
 //
 // The protocol above the wire is unchanged: LeaseSender's rounds, the echoed
-// tokens, the table's bound from the last ack. A datagram lost is resent
-// (same request id) every Resend until its answer comes or the caller's
-// context ends; a duplicate grant only issues one more token.
+// tokens, the table's bound from the last ack. A datagram lost is not
+// resent: the next round (lease/8 later) sends a fresh renewal.
 
 // Frame kinds.
 const (
@@ -60,10 +59,7 @@ type LeaseWireConfig struct {
 	// Name is this node's name: renewals addressed to another are refused.
 	Name string
 	// Addr returns the UDP address of node's lease wire.
-	Addr func(node string) (net.Addr, error)
-	// Resend is how long Renew waits for an answer before sending the same
-	// datagram again; default 100ms.
-	Resend time.Duration
+	Addr   func(node string) (net.Addr, error)
 	Logger *slog.Logger
 }
 
@@ -113,9 +109,6 @@ func NewLeaseWire(cfg LeaseWireConfig) (*LeaseWire, error) {
 	}
 	if err := errors.Join(errs...); err != nil {
 		return nil, err
-	}
-	if cfg.Resend <= 0 {
-		cfg.Resend = 100 * time.Millisecond
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
@@ -173,8 +166,12 @@ func (w *LeaseWire) Run(ctx context.Context) error {
 	}
 }
 
-// Renew implements Renewer: one renewal to node, resent every Resend until
-// its ack (the token) or refusal arrives or ctx ends.
+// Renew implements Renewer: one renewal to node, one datagram, then a wait
+// for its ack (the token) or refusal until ctx ends. A lost datagram is
+// not resent here: the coordinator's next round sends a fresh renewal
+// (LeaseSender.Run), which also carries the newest token to echo. (A
+// resend timer per datagram woke an idle coordinator 8 times a second on
+// the lan profile, to do nothing nearly every time: docs/bench/idle.md.)
 func (w *LeaseWire) Renew(ctx context.Context, node string, r Renewal) (uint64, error) {
 	if len(node) == 0 || len(node) > leaseMaxName || len(r.Leader) > leaseMaxName {
 		return 0, fmt.Errorf("lease renewal to %q: node or leader name empty or longer than %d bytes", node, leaseMaxName)
@@ -194,27 +191,26 @@ func (w *LeaseWire) Renew(ctx context.Context, node string, r Renewal) (uint64, 
 		delete(w.pending, id)
 		w.mu.Unlock()
 	}()
-	t := time.NewTimer(0)
-	defer t.Stop()
-	for sent := 0; ; sent++ {
+	if _, err := w.io.WriteTo(frame, to); err != nil {
+		return 0, fmt.Errorf("lease renewal to %s at %s: %w", node, to, err)
+	}
+	var a leaseAnswer
+	select {
+	case a = <-ch:
+	case <-ctx.Done():
 		select {
-		case a := <-ch:
-			if a.err != nil {
-				return 0, fmt.Errorf("lease renewal to %s: %w", node, a.err)
-			}
-			w.mu.Lock()
-			w.acked[node] = ackRecord{term: r.Term, at: time.Now()}
-			w.mu.Unlock()
-			return a.token, nil
-		case <-ctx.Done():
-			return 0, fmt.Errorf("lease renewal to %s at %s: no answer to %d datagram(s): %w", node, to, sent, ctx.Err())
-		case <-t.C:
-			if _, err := w.io.WriteTo(frame, to); err != nil {
-				return 0, fmt.Errorf("lease renewal to %s at %s: %w", node, to, err)
-			}
-			t.Reset(w.cfg.Resend)
+		case a = <-ch: // answered just as ctx ended: the answer counts
+		default:
+			return 0, fmt.Errorf("lease renewal to %s at %s: no answer: %w", node, to, context.Cause(ctx))
 		}
 	}
+	if a.err != nil {
+		return 0, fmt.Errorf("lease renewal to %s: %w", node, a.err)
+	}
+	w.mu.Lock()
+	w.acked[node] = ackRecord{term: r.Term, at: time.Now()}
+	w.mu.Unlock()
+	return a.token, nil
 }
 
 func (w *LeaseWire) handle(b []byte, from net.Addr) {

@@ -54,7 +54,7 @@ func (p *wirePair) run(t *testing.T, name string, key []byte, log *syncBuf, conn
 	if log != nil {
 		logger = slog.New(slog.NewTextHandler(log, nil))
 	}
-	w, err := NewLeaseWire(LeaseWireConfig{Conn: conn, Key: key, Name: name, Addr: p.addr, Resend: 50 * time.Millisecond, Logger: logger})
+	w, err := NewLeaseWire(LeaseWireConfig{Conn: conn, Key: key, Name: name, Addr: p.addr, Logger: logger})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -221,47 +221,48 @@ func TestLeaseWire_WrongKeyAndGarbageAreDropped(t *testing.T) {
 	}
 }
 
-// A datagram sent while nobody listens is resent: a node whose socket opens
-// late still answers the same Renew call.
-func TestLeaseWire_ResendsUntilAnswered(t *testing.T) {
+// A renewal is one datagram: with no answer it is not resent, and Renew
+// ends with its context's cause. The next round's renewal (a new Renew)
+// is the retry, and it is answered once the node listens.
+func TestLeaseWire_OneDatagramPerRenewalRetryIsTheNextRound(t *testing.T) {
 	var p wirePair
 	coord := p.start(t, "n1", testLeaseKey, nil)
-	// Reserve a port, free it, and point n2 at it.
-	probe, err := net.ListenPacket("udp", "127.0.0.1:0")
+	// n2's socket exists but nothing answers: count what reaches it.
+	conn, err := net.ListenPacket("udp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
-	addr := probe.LocalAddr()
-	probe.Close()
 	p.mu.Lock()
-	p.addrs["n2"] = addr
+	p.addrs["n2"] = conn.LocalAddr()
 	p.mu.Unlock()
-
-	type res struct {
-		tok uint64
-		err error
+	ctx, cancel := context.WithCancelCause(context.Background())
+	defer cancel(nil)
+	nextRound := errors.New("the next round began")
+	time.AfterFunc(400*time.Millisecond, func() { cancel(nextRound) })
+	_, err = coord.Renew(ctx, "n2", Renewal{Term: 1, Leader: "n1"})
+	if !errors.Is(err, nextRound) {
+		t.Fatalf("unanswered Renew = %v; want an error carrying its context's cause", err)
 	}
-	done := make(chan res, 1)
-	go func() {
-		tok, err := coord.Renew(renewCtx(t, 20*time.Second), "n2", Renewal{Term: 1, Leader: "n1"})
-		done <- res{tok, err}
-	}()
-	time.Sleep(200 * time.Millisecond) // several resends go nowhere
-	conn, err := net.ListenPacket("udp", addr.String())
-	if err != nil {
-		t.Skipf("the freed port was taken meanwhile: %v", err)
+	n := 0
+	buf := make([]byte, 2048)
+	for {
+		_ = conn.SetReadDeadline(time.Now().Add(100 * time.Millisecond))
+		if _, _, err := conn.ReadFrom(buf); err != nil {
+			break
+		}
+		n++
+	}
+	_ = conn.SetReadDeadline(time.Time{})
+	if n != 1 {
+		t.Fatalf("n2 received %d datagrams for one renewal in 400ms; want exactly 1 (no resend)", n)
 	}
 	node := p.run(t, "n2", testLeaseKey, nil, conn)
 	holder, _ := NewLeaseHolder(time.Second, SystemClock{}, nil)
 	defer holder.Close()
 	node.SetGrant(holder.Grant)
-	select {
-	case r := <-done:
-		if r.err != nil || r.tok == 0 {
-			t.Fatalf("Renew = %d, %v; expected a token once the node listens", r.tok, r.err)
-		}
-	case <-time.After(30 * time.Second):
-		t.Fatal("Renew did not return")
+	tok, err := coord.Renew(renewCtx(t, 20*time.Second), "n2", Renewal{Term: 1, Leader: "n1"})
+	if err != nil || tok == 0 {
+		t.Fatalf("the next round's Renew = %d, %v; expected a token once the node listens", tok, err)
 	}
 }
 

@@ -103,15 +103,26 @@ func NewLeaseSender(cfg LeaseSenderConfig) (*LeaseSender, error) {
 	return &LeaseSender{cfg: cfg}, nil
 }
 
+// errNextRound ends a renewal that got no answer before the next round,
+// which sends a fresh one (with the newest token to echo) instead.
+var errNextRound = errors.New("no answer before the next round")
+
 // Run sends a round at once (a new coordinator renews every node it can
-// reach immediately), then every Interval, until ctx ends. A send still in
-// flight to a node is not duplicated; each send is bounded by Interval.
-// Run returns after every send it started has returned.
+// reach immediately), then every Interval, until ctx ends. Each renewal
+// waits for its answer until the next round, which replaces one still
+// unanswered with a fresh renewal: a lost datagram is retried a round
+// later (the wire does not resend). Run returns after every send it
+// started has returned.
+//
+// The rounds come from Clock.NewTicker and a renewal is bounded by the
+// next round, not by a timer of its own: on the real clock that is one
+// wake-up a round in all (internal/tick), where a timer per round, one
+// per renewal's deadline and one per datagram's resend cost about four
+// each on an idle coordinator (docs/bench/idle.md, seventh session).
 func (s *LeaseSender) Run(ctx context.Context) error {
 	var wg sync.WaitGroup
 	defer wg.Wait()
 	var mu sync.Mutex
-	inflight := map[string]bool{}
 	failing := map[string]bool{}
 	acks := map[string]uint64{}
 	base := Renewal{Term: s.cfg.Term, Leader: s.cfg.Leader}
@@ -123,24 +134,24 @@ func (s *LeaseSender) Run(ctx context.Context) error {
 		s.cfg.Table.Acked(node, s.cfg.Clock.Now())
 		watch.acked(node)
 	}
+	ticker := s.cfg.Clock.NewTicker(s.cfg.Interval)
+	defer ticker.Stop()
+	endRound := func(error) {}
+	defer func() { endRound(context.Canceled) }()
 	for {
-		// Arm the next round first, so a round's sends can never delay it.
-		t := s.cfg.Clock.NewTimer(s.cfg.Interval)
+		// The previous round's renewals still unanswered give way to
+		// this round's.
+		endRound(errNextRound)
+		rctx, cancel := context.WithCancelCause(ctx)
+		endRound = cancel
 		for _, node := range s.cfg.Nodes() {
 			mu.Lock()
-			busy := inflight[node]
-			if !busy {
-				inflight[node] = true
-			}
 			r := base
 			r.Echo = acks[node]
 			if s.cfg.Index != nil {
 				r.Index = s.cfg.Index()
 			}
 			mu.Unlock()
-			if busy {
-				continue
-			}
 			// Record before sending: the renewal may arrive even if the
 			// ack is lost.
 			s.cfg.Table.Sent(node, s.cfg.Clock.Now())
@@ -148,12 +159,11 @@ func (s *LeaseSender) Run(ctx context.Context) error {
 			wg.Add(1)
 			go func(node string, r Renewal) {
 				defer wg.Done()
-				sctx, cancel := s.cfg.Clock.WithTimeout(ctx, s.cfg.Interval)
-				ack, err := s.cfg.Renewer.Renew(sctx, node, r)
+				ack, err := s.cfg.Renewer.Renew(rctx, node, r)
 				if err == nil {
 					acked(node)
 				}
-				if err == nil && r.Echo == 0 && sctx.Err() == nil {
+				if err == nil && r.Echo == 0 && rctx.Err() == nil {
 					// First contact in this term: the renewal had nothing to
 					// echo, so it extended nothing. Echo its ack at once, or
 					// the node's lease would be extended only at the next
@@ -167,20 +177,21 @@ func (s *LeaseSender) Run(ctx context.Context) error {
 						r2.Index = s.cfg.Index()
 					}
 					s.cfg.Table.Sent(node, s.cfg.Clock.Now())
-					if ack2, err2 := s.cfg.Renewer.Renew(sctx, node, r2); err2 == nil {
+					if ack2, err2 := s.cfg.Renewer.Renew(rctx, node, r2); err2 == nil {
 						acked(node)
 						ack = ack2
 					}
 				}
-				cancel()
 				mu.Lock()
-				delete(inflight, node)
 				if err == nil {
 					acks[node] = ack
 				}
 				was := failing[node]
 				failing[node] = err != nil
 				mu.Unlock()
+				if err != nil && errors.Is(context.Cause(rctx), errNextRound) {
+					err = fmt.Errorf("%w: %w", err, errNextRound)
+				}
 				switch {
 				case err != nil && !was && ctx.Err() == nil:
 					s.cfg.Logger.Warn("lease renewal failed", "node", node, "term", r.Term, "err", err)
@@ -191,9 +202,8 @@ func (s *LeaseSender) Run(ctx context.Context) error {
 		}
 		select {
 		case <-ctx.Done():
-			t.Stop()
 			return nil
-		case <-t.C():
+		case <-ticker.C():
 		}
 	}
 }
