@@ -158,6 +158,14 @@ func New(t testing.TB, o Options) *Bed {
 	b.mustNS(SwitchName, "sh", "-c",
 		"echo 1 > /proc/sys/net/ipv6/conf/all/disable_ipv6 && echo 1 > /proc/sys/net/ipv6/conf/default/disable_ipv6")
 	b.mustIP("-n", sw, "link", "set", "lo", "up")
+	// A switch forwards frames; it does not run the host's firewall on
+	// them. Where br_netfilter is loaded (Docker loads it), a new
+	// namespace calls iptables for every bridged frame, which costs the
+	// sending agent about a fifth of each datagram's delivery on this bed
+	// (perf, docs/bench/idle.md). The bed's faults use nftables inside the
+	// node namespaces, which this does not touch.
+	b.mustNS(SwitchName, "sh", "-c",
+		"for f in /proc/sys/net/bridge/bridge-nf-call-*; do [ -e \"$f\" ] && echo 0 > \"$f\"; done; true")
 	b.mustIP("-n", sw, "link", "add", Bridge, "type", "bridge", "stp_state", "0", "forward_delay", "0", "mcast_snooping", "0")
 	b.mustIP("-n", sw, "link", "set", Bridge, "up")
 	for _, m := range members {
