@@ -48,21 +48,24 @@ type Timer interface {
 // SystemClock is the real clock.
 type SystemClock struct{}
 
-type sysTimer struct{ t *time.Timer }
-
-func (s sysTimer) C() <-chan time.Time { return s.t.C }
-func (s sysTimer) Stop() bool          { return s.t.Stop() }
 
 // Now returns time.Now().
 func (SystemClock) Now() time.Time { return time.Now() }
 
-// NewTimer wraps time.NewTimer.
-func (SystemClock) NewTimer(d time.Duration) Timer { return sysTimer{time.NewTimer(d)} }
+// NewTimer returns a timer of internal/tick's scheduler (one timerfd for
+// the process: a wake-up where a runtime timer costs about four on an idle
+// agent; the runtime's timer where there is no timerfd).
+func (SystemClock) NewTimer(d time.Duration) Timer { return tickTimer{tick.NewTimer(d)} }
 
-// AfterFunc wraps time.AfterFunc.
+// AfterFunc is NewTimer's with a function, like time.AfterFunc.
 func (SystemClock) AfterFunc(d time.Duration, f func()) Timer {
-	return sysTimer{time.AfterFunc(d, f)}
+	return tickTimer{tick.AfterFunc(d, f)}
 }
+
+type tickTimer struct{ t *tick.Timer }
+
+func (s tickTimer) C() <-chan time.Time { return s.t.C }
+func (s tickTimer) Stop() bool          { return s.t.Stop() }
 
 // NewTicker returns a timerfd ticker (internal/tick: one wake-up a tick
 // where a runtime timer costs about four on an idle agent), or a

@@ -26,3 +26,21 @@ func New(period time.Duration) (*Ticker, error) {
 
 // Stop turns the ticker off. Safe more than once.
 func (t *Ticker) Stop() { t.t.Stop() }
+
+// Timer is a one-shot timer; elsewhere than Linux, the runtime's.
+type Timer struct {
+	C <-chan time.Time
+	t *time.Timer
+}
+
+// NewTimer returns a timer that sends the time on C once, d from now.
+func NewTimer(d time.Duration) *Timer {
+	t := time.NewTimer(d)
+	return &Timer{C: t.C, t: t}
+}
+
+// AfterFunc calls f in its own goroutine d from now.
+func AfterFunc(d time.Duration, f func()) *Timer { return &Timer{t: time.AfterFunc(d, f)} }
+
+// Stop prevents the timer from firing and reports whether it was pending.
+func (t *Timer) Stop() bool { return t.t.Stop() }
