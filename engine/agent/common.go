@@ -8,6 +8,7 @@ import (
 	"os/exec"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 
@@ -119,13 +120,16 @@ func readProcStat(pid int) (procStat, error) {
 
 // bootID identifies the current boot (so a pid file from before a reboot is
 // never mistaken for a live process).
-func bootID() string {
+//
+// Read once: it cannot change while this process runs, and exec's monitor
+// asked for it every second (five system calls each time).
+var bootID = sync.OnceValue(func() string {
 	b, err := os.ReadFile("/proc/sys/kernel/random/boot_id")
 	if err != nil {
 		return ""
 	}
 	return strings.TrimSpace(string(b))
-}
+})
 
 // runOutput runs cmd, which must not have Stdout/Stderr set, with its
 // output in a temporary file rather than a pipe: daemons that a script

@@ -42,7 +42,10 @@ func (a *execAgent) check(ctx context.Context) error {
 		}
 		return nil
 	case c.TCP != "":
-		var d net.Dialer
+		// No keep-alive: the connection is closed at once, and its three
+		// setsockopt calls would only lengthen each check's burst of
+		// system calls (docs/bench/idle.md).
+		d := net.Dialer{KeepAlive: -1}
 		conn, err := d.DialContext(ctx, "tcp", c.TCP)
 		if err != nil {
 			return fmt.Errorf("tcp check: %w", err)
