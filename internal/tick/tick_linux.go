@@ -69,21 +69,35 @@ func New(period time.Duration) (*Ticker, error) {
 
 func (t *Ticker) run(c chan time.Time) {
 	defer close(t.done)
-	var buf [8]byte // the number of expirations since the last read
-	for {
-		var e syscall.Errno
-		err := t.rc.Read(func(fd uintptr) bool {
-			_, _, e = unix.RawSyscall(unix.SYS_READ, fd, uintptr(unsafe.Pointer(&buf[0])), uintptr(len(buf)))
-			return e != unix.EAGAIN
-		})
-		if err != nil || (e != 0 && e != unix.EINTR) {
-			return // closed by Stop (or the descriptor failed: no more ticks)
-		}
+	for waitExpiry(t.rc) == nil {
 		select {
 		case c <- time.Now():
 		default: // the reader has not taken the last one: drop, like time.Ticker
 		}
 	}
+	// Closed by Stop (or the descriptor failed): no more ticks.
+}
+
+// waitExpiry reads a timerfd's expiration count with a raw read, waiting
+// through the poller while there is none; an error when it is closed.
+func waitExpiry(rc syscall.RawConn) error {
+	var buf [8]byte // the number of expirations since the last read
+	var e syscall.Errno
+	err := rc.Read(func(fd uintptr) bool {
+		for {
+			_, _, e = unix.RawSyscall(unix.SYS_READ, fd, uintptr(unsafe.Pointer(&buf[0])), uintptr(len(buf)))
+			if e != unix.EINTR {
+				return e != unix.EAGAIN // EAGAIN: not expired yet, wait for the poller
+			}
+		}
+	})
+	if err != nil {
+		return err
+	}
+	if e != 0 {
+		return e
+	}
+	return nil
 }
 
 // Stop turns the ticker off and releases the timerfd; no tick is sent

@@ -167,16 +167,8 @@ func (s *sched) armLocked(when time.Time) {
 }
 
 func (s *sched) run(f *os.File) {
-	var buf [8]byte
-	for {
-		var e syscall.Errno
-		err := s.rc.Read(func(fd uintptr) bool {
-			_, _, e = unix.RawSyscall(unix.SYS_READ, fd, uintptr(unsafe.Pointer(&buf[0])), uintptr(len(buf)))
-			return e != unix.EAGAIN
-		})
-		if err != nil {
-			return
-		}
+	defer f.Close()
+	for waitExpiry(s.rc) == nil {
 		s.fire()
 	}
 }
