@@ -48,7 +48,6 @@ type Timer interface {
 // SystemClock is the real clock.
 type SystemClock struct{}
 
-
 // Now returns time.Now().
 func (SystemClock) Now() time.Time { return time.Now() }
 
