@@ -189,7 +189,8 @@ func (s *LeaseSender) Run(ctx context.Context) error {
 				was := failing[node]
 				failing[node] = err != nil
 				mu.Unlock()
-				if err != nil && errors.Is(context.Cause(rctx), errNextRound) {
+				if err != nil && !errors.Is(err, errNextRound) && errors.Is(context.Cause(rctx), errNextRound) {
+					// A Renewer that reports ctx.Err() rather than its cause.
 					err = fmt.Errorf("%w: %w", err, errNextRound)
 				}
 				switch {
