@@ -132,8 +132,11 @@ type Membership struct {
 	meta    Meta
 	refused map[string]time.Time
 
-	eventCh  chan Event
-	dropped  int
+	eventCh chan Event
+	dropped int
+	// linkDown is closed (and replaced) when a peer's link goes down: it
+	// wakes the join loops, which set no timer while every peer is up.
+	linkDown chan struct{}
 	metaCh   chan struct{}
 	readyCh  chan struct{}
 	stopOnce sync.Once
@@ -171,7 +174,7 @@ func New(cfg Config) (*Membership, error) {
 	m := &Membership{
 		cfg: cfg, log: cfg.Logger.With("component", "membership"), self: *self, timing: t,
 		peers: map[string]*peer{}, refused: map[string]time.Time{},
-		eventCh: make(chan Event, 256), metaCh: make(chan struct{}, 1), readyCh: make(chan struct{}),
+		eventCh: make(chan Event, 256), metaCh: make(chan struct{}, 1), readyCh: make(chan struct{}), linkDown: make(chan struct{}),
 	}
 	for _, n := range cfg.Cluster.Nodes {
 		if n.Name == self.Name {
@@ -345,11 +348,23 @@ func (m *Membership) memberlistConfig(l *link) *memberlist.Config {
 }
 
 // joinLoop joins configured peers not seen on this link, every
-// JoinInterval, for as long as the node runs: this is both the cold-start
-// join and the repair of a partition memberlist has given up on.
+// JoinInterval while any is missing, for as long as the node runs: this is
+// both the cold-start join and the repair of a partition memberlist has
+// given up on. While every peer is up on the link it sets no timer: it
+// waits for a peer's link to go down (observe closes linkDown), so a
+// settled cluster costs no wake-up a second on every node.
 func (m *Membership) joinLoop(ctx context.Context, l *link) {
 	for {
-		for _, addr := range m.missing(l.index) {
+		addrs, down := m.missing(l.index)
+		if len(addrs) == 0 {
+			select {
+			case <-ctx.Done():
+				return
+			case <-down:
+			}
+			continue
+		}
+		for _, addr := range addrs {
 			if ctx.Err() != nil {
 				return
 			}
@@ -369,7 +384,9 @@ func (m *Membership) joinLoop(ctx context.Context, l *link) {
 	}
 }
 
-func (m *Membership) missing(link int) []string {
+// missing lists the addresses of the configured peers not up on link, and
+// the channel closed when a peer's link next goes down.
+func (m *Membership) missing(link int) ([]string, <-chan struct{}) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	var out []string
@@ -381,7 +398,7 @@ func (m *Membership) missing(link int) []string {
 		port, _, _ := p.node.Ports()
 		out = append(out, net.JoinHostPort(p.node.Addresses[link], strconv.Itoa(port)))
 	}
-	return out
+	return out, m.linkDown
 }
 
 // metaLoop gossips metadata changes (quorate flag) on every link.

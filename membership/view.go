@@ -166,6 +166,10 @@ func (m *Membership) observe(link int, n *memberlist.Node, up, announcedLeave bo
 	}
 	wasOnline, wasUp := p.online, p.up[link]
 	p.up[link] = up
+	if wasUp && !up {
+		close(m.linkDown)
+		m.linkDown = make(chan struct{})
+	}
 	online := false
 	for _, u := range p.up {
 		online = online || u

@@ -679,6 +679,10 @@ func (n *Node) mayLead() bool {
 	return c != nil && c.NoQuorumPolicy() == model.NoQuorumIgnore
 }
 
+// quorumBackstop is how many leases the coordinator's quorum watch waits
+// without a membership or state change before it checks quorum anyway.
+const quorumBackstop = 10
+
 // leadOnce runs the leader loop until ctx ends or quorum is lost.
 func (n *Node) leadOnce(ctx context.Context) {
 	lctx, cancel := context.WithCancel(ctx)
@@ -714,16 +718,21 @@ func (n *Node) leadOnce(ctx context.Context) {
 	}()
 	go func() {
 		// Watch quorum: losing it ends the loop (and the renewals) at once.
-		// Membership events wake it (MembershipChanged); the timer, one lease,
-		// is a backstop (an idle coordinator's wake-ups are its CPU).
+		// Membership events (MembershipChanged) and state changes (a new
+		// configuration may change votes or no_quorum_policy) wake it; the
+		// timer, quorumBackstop leases, only guards against a change that
+		// came without either. (It was one lease until the eighth session:
+		// a wake-up a second on an idle coordinator, whose wake-ups are its
+		// CPU.)
 		for {
 			mem := n.memWatch()
+			_, stateCh := n.cfg.State.Watch()
 			if !n.mayLead() {
 				n.log.Warn("quorum lost: coordinator stops scheduling and renewing leases")
 				cancel()
 				return
 			}
-			t := n.cfg.Clock.NewTimer(n.cfg.Lease)
+			t := n.cfg.Clock.NewTimer(quorumBackstop * n.cfg.Lease)
 			select {
 			case <-lctx.Done():
 				t.Stop()
@@ -733,6 +742,7 @@ func (n *Node) leadOnce(ctx context.Context) {
 				cancel()
 				return
 			case <-mem:
+			case <-stateCh:
 			case <-t.C():
 			}
 			t.Stop()

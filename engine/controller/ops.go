@@ -466,7 +466,7 @@ func (r *Reconciler) handleResult(res opResult) {
 		ri.probed = true
 		switch {
 		case res.err == nil && res.status == model.StatusRunning:
-			ri.running, ri.nextMon = true, now.Add(interval)
+			ri.running, ri.nextMon = true, r.monitorAt(now, interval)
 			r.log.Info("probe: already running here; adopted", "instance", ri.id)
 			r.setState(ri, StateStarted, OpProbe, "", "")
 		case res.err == nil && res.status == model.StatusStopped:
@@ -488,7 +488,7 @@ func (r *Reconciler) handleResult(res opResult) {
 		}
 	case OpStart:
 		if res.err == nil {
-			ri.running, ri.nextMon, ri.ignoring = true, now.Add(interval), false
+			ri.running, ri.nextMon, ri.ignoring = true, r.monitorAt(now, interval), false
 			r.setState(ri, StateStarted, OpStart, "", "")
 			return
 		}
@@ -506,7 +506,7 @@ func (r *Reconciler) handleResult(res opResult) {
 		r.block(ri, "stop failed: "+res.err.Error())
 	case OpMonitor:
 		if res.err == nil && res.status == model.StatusRunning {
-			ri.nextMon = now.Add(interval)
+			ri.nextMon = r.monitorAt(now, interval)
 			if ri.ignoring {
 				ri.ignoring = false
 				r.log.Info("monitor healthy again", "instance", ri.id)
@@ -519,7 +519,7 @@ func (r *Reconciler) handleResult(res opResult) {
 		}
 		of := onFail(ri.res, OpMonitor)
 		if of == OnFailIgnore {
-			ri.nextMon = now.Add(interval)
+			ri.nextMon = r.monitorAt(now, interval)
 			if !ri.ignoring {
 				ri.ignoring = true
 				r.fail(ri, OpMonitor, of, res)
@@ -580,4 +580,21 @@ func (r *Reconciler) report(ri *inst, s State, op, of, reason string, ack bool) 
 		Node: r.cfg.Node, Instance: ri.id, Resource: ri.res.ID, State: s, Op: op, OnFail: of,
 		Reason: reason, At: r.cfg.Clock.Now(), Index: r.desired.Index,
 	}, ack)
+}
+
+// monitorAt is when a monitor of the given interval that finished (or whose
+// resource started) at now runs next: the multiple of interval after the
+// reconciler's start nearest to now+interval, so between half an interval
+// and one and a half after now, then every interval exactly. Monitors of
+// one node that share an interval (and those whose intervals divide each
+// other) come due at the same instants, and one wake-up runs them all: a
+// node's idle CPU is mostly its wake-ups (docs/bench/idle.md, eighth
+// session). Unaligned, each monitor's phase drifted by its own run time.
+func (r *Reconciler) monitorAt(now time.Time, interval time.Duration) time.Time {
+	next := now.Add(interval)
+	if interval <= 0 || now.Before(r.startedAt) {
+		return next
+	}
+	k := (next.Sub(r.startedAt) + interval/2) / interval
+	return r.startedAt.Add(k * interval)
 }

@@ -107,6 +107,12 @@ func NewLeaseSender(cfg LeaseSenderConfig) (*LeaseSender, error) {
 // which sends a fresh one (with the newest token to echo) instead.
 var errNextRound = errors.New("no answer before the next round")
 
+// renewJob is one round's renewal for one node's worker.
+type renewJob struct {
+	ctx context.Context // cancelled with errNextRound at the next round
+	r   Renewal
+}
+
 // Run sends a round at once (a new coordinator renews every node it can
 // reach immediately), then every Interval, until ctx ends. Each renewal
 // waits for its answer until the next round, which replaces one still
@@ -118,7 +124,11 @@ var errNextRound = errors.New("no answer before the next round")
 // next round, not by a timer of its own: on the real clock that is one
 // wake-up a round in all (internal/tick), where a timer per round, one
 // per renewal's deadline and one per datagram's resend cost about four
-// each on an idle coordinator (docs/bench/idle.md, seventh session).
+// each on an idle coordinator (docs/bench/idle.md, seventh session). Each
+// node's renewals are sent by a worker goroutine of its own that lives as
+// long as Run, and a node's lapse timer is armed only once a renewal from
+// an earlier round is unanswered (lapseWatch.round): a round of a healthy
+// cluster starts no goroutine and sets no timer (eighth session).
 func (s *LeaseSender) Run(ctx context.Context) error {
 	var wg sync.WaitGroup
 	defer wg.Wait()
@@ -127,13 +137,62 @@ func (s *LeaseSender) Run(ctx context.Context) error {
 	acks := map[string]uint64{}
 	base := Renewal{Term: s.cfg.Term, Leader: s.cfg.Leader}
 	watch := &lapseWatch{table: s.cfg.Table, clock: s.cfg.Clock, onChange: s.cfg.OnChange,
-		timers: map[string]Timer{}, lapsed: map[string]bool{}}
+		timers: map[string]Timer{}, lapsed: map[string]bool{}, known: map[string]bool{}}
 	defer watch.stop()
 	acked := func(node string) {
 		// Before the token can be echoed: the bound counts from here.
 		s.cfg.Table.Acked(node, s.cfg.Clock.Now())
 		watch.acked(node)
 	}
+	renew := func(node string, j renewJob) {
+		r, rctx := j.r, j.ctx
+		ack, err := s.cfg.Renewer.Renew(rctx, node, r)
+		if err == nil {
+			acked(node)
+		}
+		if err == nil && r.Echo == 0 && rctx.Err() == nil {
+			// First contact in this term: the renewal had nothing to
+			// echo, so it extended nothing. Echo its ack at once, or
+			// the node's lease would be extended only at the next
+			// round: after a coordinator's loss that interval comes
+			// out of the survivors' slack before the new coordinator
+			// holds their leases. Safe: the token was issued before
+			// its ack was recorded (Acked above).
+			r2 := r
+			r2.Echo = ack
+			if s.cfg.Index != nil {
+				r2.Index = s.cfg.Index()
+			}
+			s.cfg.Table.Sent(node, s.cfg.Clock.Now())
+			if ack2, err2 := s.cfg.Renewer.Renew(rctx, node, r2); err2 == nil {
+				acked(node)
+				ack = ack2
+			}
+		}
+		mu.Lock()
+		if err == nil {
+			acks[node] = ack
+		}
+		was := failing[node]
+		failing[node] = err != nil
+		mu.Unlock()
+		if err != nil && !errors.Is(err, errNextRound) && errors.Is(context.Cause(rctx), errNextRound) {
+			// A Renewer that reports ctx.Err() rather than its cause.
+			err = fmt.Errorf("%w: %w", err, errNextRound)
+		}
+		switch {
+		case err != nil && !was && ctx.Err() == nil:
+			s.cfg.Logger.Warn("lease renewal failed", "node", node, "term", r.Term, "err", err)
+		case err == nil && was:
+			s.cfg.Logger.Info("lease renewal reaches node again", "node", node, "term", r.Term)
+		}
+	}
+	workers := map[string]chan renewJob{}
+	defer func() {
+		for _, c := range workers {
+			close(c)
+		}
+	}()
 	ticker := s.cfg.Clock.NewTicker(s.cfg.Interval)
 	defer ticker.Stop()
 	endRound := func(error) {}
@@ -144,6 +203,9 @@ func (s *LeaseSender) Run(ctx context.Context) error {
 		endRound(errNextRound)
 		rctx, cancel := context.WithCancelCause(ctx)
 		endRound = cancel
+		// Before this round's sends: what is unanswered now is from an
+		// earlier round.
+		watch.round()
 		for _, node := range s.cfg.Nodes() {
 			mu.Lock()
 			r := base
@@ -155,51 +217,33 @@ func (s *LeaseSender) Run(ctx context.Context) error {
 			// Record before sending: the renewal may arrive even if the
 			// ack is lost.
 			s.cfg.Table.Sent(node, s.cfg.Clock.Now())
-			watch.watch(node)
-			wg.Add(1)
-			go func(node string, r Renewal) {
-				defer wg.Done()
-				ack, err := s.cfg.Renewer.Renew(rctx, node, r)
-				if err == nil {
-					acked(node)
-				}
-				if err == nil && r.Echo == 0 && rctx.Err() == nil {
-					// First contact in this term: the renewal had nothing to
-					// echo, so it extended nothing. Echo its ack at once, or
-					// the node's lease would be extended only at the next
-					// round: after a coordinator's loss that interval comes
-					// out of the survivors' slack before the new coordinator
-					// holds their leases. Safe: the token was issued before
-					// its ack was recorded (Acked above).
-					r2 := r
-					r2.Echo = ack
-					if s.cfg.Index != nil {
-						r2.Index = s.cfg.Index()
+			watch.sent(node)
+			c, ok := workers[node]
+			if !ok {
+				c = make(chan renewJob, 1)
+				workers[node] = c
+				wg.Add(1)
+				go func() {
+					defer wg.Done()
+					for j := range c {
+						renew(node, j)
 					}
-					s.cfg.Table.Sent(node, s.cfg.Clock.Now())
-					if ack2, err2 := s.cfg.Renewer.Renew(rctx, node, r2); err2 == nil {
-						acked(node)
-						ack = ack2
-					}
+				}()
+			}
+			j := renewJob{ctx: rctx, r: r}
+			select {
+			case c <- j:
+			default:
+				// The worker has not taken the last round's job yet (it
+				// is still returning from the renewal before): this one
+				// replaces it. Only this loop sends on c, so the second
+				// send cannot block.
+				select {
+				case <-c:
+				default:
 				}
-				mu.Lock()
-				if err == nil {
-					acks[node] = ack
-				}
-				was := failing[node]
-				failing[node] = err != nil
-				mu.Unlock()
-				if err != nil && !errors.Is(err, errNextRound) && errors.Is(context.Cause(rctx), errNextRound) {
-					// A Renewer that reports ctx.Err() rather than its cause.
-					err = fmt.Errorf("%w: %w", err, errNextRound)
-				}
-				switch {
-				case err != nil && !was && ctx.Err() == nil:
-					s.cfg.Logger.Warn("lease renewal failed", "node", node, "term", r.Term, "err", err)
-				case err == nil && was:
-					s.cfg.Logger.Info("lease renewal reaches node again", "node", node, "term", r.Term)
-				}
-			}(node, r)
+				c <- j
+			}
 		}
 		select {
 		case <-ctx.Done():
@@ -218,8 +262,14 @@ func (s *LeaseSender) String() string {
 }
 
 // lapseWatch calls onChange when a node's lease certainly lapses in the
-// table and when a lapsed node acks again. One AfterFunc timer per node,
-// set for the instant the table's bound passes and moved on every ack.
+// table and when a lapsed node acks again. A node gets an AfterFunc timer,
+// set for the instant the table's bound passes, only once a renewal from an
+// earlier round is unanswered (round, at the start of each round); its ack
+// removes the timer. That instant (LeaseTable.LapseAt) is at least a
+// quarter lease, two rounds, after the first unanswered send, so arming
+// it a round after that send is in time. (Until the eighth session every
+// send armed a timer and every ack moved it: two timer operations per node
+// per round on a healthy cluster.)
 type lapseWatch struct {
 	table    *LeaseTable
 	clock    Clock
@@ -229,26 +279,41 @@ type lapseWatch struct {
 	stopped bool
 	timers  map[string]Timer
 	lapsed  map[string]bool
+	known   map[string]bool // every node sent a renewal in this term
 }
 
-// watch arms node's timer if it has none: a node listed for the first time
-// in this term, or one whose renewal had nothing unanswered when the timer
-// was last set. Call it after the round's Sent.
-func (w *lapseWatch) watch(node string) {
+// sent records that node was sent a renewal (call it after the round's
+// Sent): the next rounds watch it, listed or not.
+func (w *lapseWatch) sent(node string) {
+	w.mu.Lock()
+	w.known[node] = true
+	w.mu.Unlock()
+}
+
+// round arms the timer of every node sent a renewal in this term that has
+// one unanswered and no timer yet. Call it at the start of a round, before
+// its sends: what is unanswered then was sent in an earlier round (nodes
+// no longer listed included: their timer still reports the lapse).
+func (w *lapseWatch) round() {
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	if _, ok := w.timers[node]; !ok {
-		w.armLocked(node)
+	for node := range w.known {
+		if _, ok := w.timers[node]; !ok {
+			w.armLocked(node)
+		}
 	}
 }
 
-// acked moves node's timer to its new bound and reports a node that had
-// lapsed.
+// acked removes node's timer (its ack answered everything sent before)
+// and reports a node that had lapsed.
 func (w *lapseWatch) acked(node string) {
 	w.mu.Lock()
 	was := w.lapsed[node]
 	delete(w.lapsed, node)
-	w.armLocked(node)
+	if t, ok := w.timers[node]; ok {
+		t.Stop()
+		delete(w.timers, node)
+	}
 	w.mu.Unlock()
 	if was && w.onChange != nil {
 		w.onChange()
@@ -265,7 +330,7 @@ func (w *lapseWatch) armLocked(node string) {
 	}
 	at, ok := w.table.LapseAt(node)
 	if !ok {
-		return // nothing unanswered: the next round's watch arms it
+		return // nothing unanswered: a later round arms it if need be
 	}
 	// One tick past the instant: Lapsed is strict.
 	w.timers[node] = w.clock.AfterFunc(at.Sub(w.clock.Now())+time.Millisecond, func() { w.fire(node) })
