@@ -74,3 +74,39 @@ func TestMembership_IPv6LoopbackJoinAndLeave(t *testing.T) {
 	b.stop(t)
 	waitFor(t, "sv2 left", 20*time.Second, func() bool { return member(a.m.Status(), "sv2").State == StateLeft })
 }
+
+// The join loop sets no timer while every peer is up: missing lists no
+// address, and its channel is closed when a peer's link goes down, with
+// that peer then listed.
+func TestJoinLoop_WaitsForALinkDownWhileEveryPeerIsUp(t *testing.T) {
+	c := testCluster(t, 42, []int{1, 1, 1})
+	m, err := New(Config{Cluster: c, NodeName: "sv1", Keys: newKeys(t), Version: "test"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	meta, _ := Meta{Cluster: "test", Votes: 1, Instance: "aaaa"}.Encode()
+	if addrs, _ := m.missing(0); len(addrs) != 2 {
+		t.Fatalf("before any join: missing %v; want both peers", addrs)
+	}
+	for _, n := range []string{"sv2", "cl1"} {
+		m.observe(0, &memberlist.Node{Name: n, Meta: meta}, true, false)
+	}
+	addrs, down := m.missing(0)
+	if len(addrs) != 0 {
+		t.Fatalf("every peer up: missing %v; want none", addrs)
+	}
+	select {
+	case <-down:
+		t.Fatal("the link-down channel is closed while every peer is up")
+	default:
+	}
+	m.observe(0, &memberlist.Node{Name: "cl1", Meta: meta}, false, false)
+	select {
+	case <-down:
+	case <-time.After(5 * time.Second):
+		t.Fatal("a peer's link went down and the join loop's channel is still open")
+	}
+	if addrs, _ := m.missing(0); len(addrs) != 1 {
+		t.Fatalf("cl1 down: missing %v; want cl1's address", addrs)
+	}
+}

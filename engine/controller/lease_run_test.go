@@ -502,6 +502,11 @@ func TestLeaseSender_LapseAndReturnTrigger(t *testing.T) {
 	if c := count(); c != 0 || tab.Lapsed("n2", clk.Now()) {
 		t.Fatalf("%d changes, lapsed %v while n2 acked every round; want none", c, tab.Lapsed("n2", clk.Now()))
 	}
+	// While every renewal is answered within its round, the rounds' ticker
+	// is the only timer: no lapse timer is set and moved on every ack.
+	if n := clk.Pending(); n != 1 {
+		t.Errorf("%d timers pending while n2 acks every round; want 1 (the rounds' ticker)", n)
+	}
 	// Cut: the last ack was at the last round; 1.15 s later the lease has
 	// certainly lapsed and the coordinator is told, once.
 	ren.mu.Lock()
@@ -529,5 +534,64 @@ func TestLeaseSender_LapseAndReturnTrigger(t *testing.T) {
 	eventually(t, "return reported", func() bool { return count() == 2 })
 	if tab.Lapsed("n2", clk.Now()) {
 		t.Fatal("n2 still lapsed after it acked")
+	}
+}
+
+// A node dropped from Nodes() (gossip lost it) right after a renewal it did
+// not answer still has its lapse reported: the watch covers every node
+// renewed in the term, listed or not.
+func TestLeaseSender_LapseReportedForANodeNoLongerListed(t *testing.T) {
+	clk := NewFakeClock(t0)
+	tab, err := NewLeaseTable(DefaultLeaseTableConfig(time.Second))
+	if err != nil {
+		t.Fatal(err)
+	}
+	tab.BecameLeader(t0)
+	ren := &fakeRenewer{tab: tab, clk: clk, hang: map[string]bool{}, cut: map[string]bool{}}
+	var mu sync.Mutex
+	changes := 0
+	listed := true
+	count := func() int { mu.Lock(); defer mu.Unlock(); return changes }
+	s, err := NewLeaseSender(LeaseSenderConfig{Table: tab, Renewer: ren, Clock: clk, Term: 3, Leader: "n1",
+		Nodes: func() []string {
+			mu.Lock()
+			defer mu.Unlock()
+			if listed {
+				return []string{"n2", "n3"}
+			}
+			return []string{"n3"}
+		},
+		OnChange: func() { mu.Lock(); changes++; mu.Unlock() }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- s.Run(ctx) }()
+	defer func() { cancel(); <-done }()
+	round := func() {
+		n := len(ren.calls("n3"))
+		clk.Advance(125 * time.Millisecond)
+		eventually(t, "round", func() bool { return len(ren.calls("n3")) > n })
+	}
+	eventually(t, "first round", func() bool { return len(ren.calls("n2")) == 2 && len(ren.calls("n3")) == 2 })
+	for range 4 {
+		round()
+	}
+	// n2 is cut: one more renewal goes unanswered, then gossip drops it.
+	ren.mu.Lock()
+	ren.cut["n2"] = true
+	ren.mu.Unlock()
+	lastAck := clk.Now()
+	round()
+	mu.Lock()
+	listed = false
+	mu.Unlock()
+	for clk.Now().Before(lastAck.Add(tab.Config().Bound() + 250*time.Millisecond)) {
+		round()
+	}
+	eventually(t, "lapse reported", func() bool { return count() == 1 })
+	if !tab.Lapsed("n2", clk.Now()) {
+		t.Fatal("the table does not say n2's lease lapsed")
 	}
 }
