@@ -135,7 +135,10 @@ type IdleReport struct {
 	Env        []string  `json:"agent_env,omitempty"`
 	// HavenBin is $HAVEN_BIN when set: the agents ran that binary, not
 	// one built from Commit.
-	HavenBin string     `json:"haven_bin,omitempty"`
+	HavenBin string `json:"haven_bin,omitempty"`
+	// WakeCost calibrates the machine (measureWakeCost), before the bed
+	// exists: agent CPU is mostly wake-ups, whose cost varies by machine.
+	WakeCost *WakeCost  `json:"wake_cost,omitempty"`
 	Note     string     `json:"note"`
 	Runs     []*IdleRun `json:"runs"`
 }
@@ -196,6 +199,12 @@ func idleMain(args []string) {
 		ClockTicks: clockTicks(), Env: env, HavenBin: os.Getenv("HAVEN_BIN"), Note: idleNote,
 	}
 	fmt.Println("note:", idleNote)
+	if w, err := measureWakeCost(100, 2*time.Second); err != nil {
+		fmt.Println("machine: wake-up cost not measured:", err)
+	} else {
+		rep.WakeCost = &w
+		fmt.Println("machine:", w)
+	}
 	for _, prof := range split(*profiles) {
 		r := idleRun(prof, *duration, serverBin, *verbose, env, *keepLogs, rep.ClockTicks)
 		rep.Runs = append(rep.Runs, r)
