@@ -84,7 +84,7 @@ func (h *LeaseHolder) OnExtend(f func(deadline time.Time)) {
 func (h *LeaseHolder) Grant(r Renewal) (token uint64, err error) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	prevTerm := h.term
+	prevTerm, prevLeader := h.term, h.leader
 	now := h.clock.Now()
 	wasValid := h.validLocked(now)
 	if err := h.acceptLocked(r.Term, r.Leader); err != nil {
@@ -92,6 +92,10 @@ func (h *LeaseHolder) Grant(r Renewal) (token uint64, err error) {
 	}
 	if (!wasValid || r.Term != prevTerm) && r.Index > h.catchUp {
 		h.catchUp = r.Index
+		h.notify()
+	}
+	if r.Term != prevTerm || r.Leader != prevLeader {
+		h.notify()
 	}
 	if from, ok := h.tokens[r.Echo]; ok && r.Echo != 0 {
 		h.extendLocked(from)
@@ -115,8 +119,12 @@ func (h *LeaseHolder) Grant(r Renewal) (token uint64, err error) {
 func (h *LeaseHolder) Renew(term uint64, leader string, from time.Time) error {
 	h.mu.Lock()
 	defer h.mu.Unlock()
+	prevTerm, prevLeader := h.term, h.leader
 	if err := h.acceptLocked(term, leader); err != nil {
 		return err
+	}
+	if term != prevTerm || leader != prevLeader {
+		h.notify()
 	}
 	h.extendLocked(from)
 	return nil
@@ -139,13 +147,21 @@ func (h *LeaseHolder) extendLocked(from time.Time) {
 	if h.has && !from.After(h.received) {
 		return // an older grant; the newer one stands
 	}
+	now := h.clock.Now()
+	wasValid := h.validLocked(now)
 	h.received, h.has = from, true
 	if h.timer != nil {
 		h.timer.Stop()
 	}
-	wait := from.Add(h.lease).Sub(h.clock.Now())
+	wait := from.Add(h.lease).Sub(now)
 	h.timer = h.clock.AfterFunc(wait, h.expire)
-	h.notify()
+	if !wasValid {
+		// Regained (or first granted). A valid lease merely extended
+		// changes nothing the consumer reads (Valid, CatchUp, the term):
+		// waking it on every round made every node's reconciler recompute
+		// eight times a second for nothing (eighth session).
+		h.notify()
+	}
 	if h.onExtend != nil {
 		h.onExtend(from.Add(h.lease))
 	}
@@ -208,8 +224,11 @@ func (h *LeaseHolder) Holder() (term uint64, leader string) {
 	return h.term, h.leader
 }
 
-// ChangedCh receives a value after a renewal is accepted and when the lease
-// lapses (coalesced: one pending value at most). One consumer.
+// ChangedCh receives a value when what a consumer of the lease reads
+// changes: the lease becomes valid (first granted, or regained after a
+// lapse), it lapses, the term or leader changes, or CatchUp rises
+// (coalesced: one pending value at most). An extension of a valid lease
+// sends nothing. One consumer.
 func (h *LeaseHolder) ChangedCh() <-chan struct{} { return h.changedCh }
 
 // Close stops the expiry timer. Safe twice.

@@ -306,3 +306,58 @@ func TestLeaseTable_TakeoverOnlyForNodesNotHeardFrom(t *testing.T) {
 		t.Errorf("negative takeover: err %v; expected it named", err)
 	}
 }
+
+// ChangedCh signals what its consumer (the reconciler) reads: a lease
+// granted, a term or leader changed, a lapse, a regain; not an extension
+// of a valid lease, which comes every round.
+func TestLeaseHolder_ChangedOnlyWhenWhatItReadsChanges(t *testing.T) {
+	clk := NewFakeClock(t0)
+	h, err := NewLeaseHolder(time.Second, clk, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer h.Close()
+	signalled := func() bool {
+		select {
+		case <-h.ChangedCh():
+			return true
+		default:
+			return false
+		}
+	}
+	grant := func(term uint64, echo uint64) uint64 {
+		t.Helper()
+		tok, err := h.Grant(Renewal{Term: term, Leader: "n1", Echo: echo})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return tok
+	}
+	tok := grant(3, 0) // first contact: a new term, nothing extended yet
+	if !signalled() {
+		t.Fatal("a first renewal (new term) did not signal")
+	}
+	tok = grant(3, tok) // granted
+	if !signalled() {
+		t.Fatal("the lease granted did not signal")
+	}
+	for range 8 { // rounds of a healthy term
+		clk.Advance(125 * time.Millisecond)
+		tok = grant(3, tok)
+		if signalled() {
+			t.Fatal("an extension of a valid lease signalled")
+		}
+	}
+	clk.Advance(time.Second) // no renewal: lapses
+	eventually(t, "lapse signalled", func() bool { return signalled() })
+	grant(3, tok) // echoes a token issued over a lease ago: still lapsed
+	tok = grant(3, grant(3, 0))
+	if !signalled() {
+		t.Fatal("the lease regained did not signal")
+	}
+	clk.Advance(125 * time.Millisecond)
+	grant(4, tok) // a new coordinator's term
+	if !signalled() {
+		t.Fatal("a new term did not signal")
+	}
+}
