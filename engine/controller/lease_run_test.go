@@ -471,12 +471,7 @@ func TestLease_StopInTimeDoesNotCallTheWatchdog(t *testing.T) {
 // while acks flow, nothing is reported.
 func TestLeaseSender_LapseAndReturnTrigger(t *testing.T) {
 	clk := NewFakeClock(t0)
-	tab, err := NewLeaseTable(DefaultLeaseTableConfig(time.Second)) // bound 1.15s
-	if err != nil {
-		t.Fatal(err)
-	}
-	tab.BecameLeader(t0)
-	ren := &fakeRenewer{tab: tab, clk: clk, hang: map[string]bool{}, cut: map[string]bool{}}
+	tab, ren := leadingTable(t, clk) // bound 1.15s
 	var mu sync.Mutex
 	changes := 0
 	count := func() int { mu.Lock(); defer mu.Unlock(); return changes }
@@ -486,10 +481,7 @@ func TestLeaseSender_LapseAndReturnTrigger(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- s.Run(ctx) }()
-	defer func() { cancel(); <-done }()
+	startSender(t, s)
 	step := func(rounds int) {
 		for i := 0; i < rounds; i++ {
 			n := len(ren.calls("n2"))
@@ -542,12 +534,7 @@ func TestLeaseSender_LapseAndReturnTrigger(t *testing.T) {
 // renewed in the term, listed or not.
 func TestLeaseSender_LapseReportedForANodeNoLongerListed(t *testing.T) {
 	clk := NewFakeClock(t0)
-	tab, err := NewLeaseTable(DefaultLeaseTableConfig(time.Second))
-	if err != nil {
-		t.Fatal(err)
-	}
-	tab.BecameLeader(t0)
-	ren := &fakeRenewer{tab: tab, clk: clk, hang: map[string]bool{}, cut: map[string]bool{}}
+	tab, ren := leadingTable(t, clk) // bound 1.15s
 	var mu sync.Mutex
 	changes := 0
 	listed := true
@@ -565,10 +552,7 @@ func TestLeaseSender_LapseReportedForANodeNoLongerListed(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- s.Run(ctx) }()
-	defer func() { cancel(); <-done }()
+	startSender(t, s)
 	round := func() {
 		n := len(ren.calls("n3"))
 		clk.Advance(125 * time.Millisecond)
@@ -594,4 +578,25 @@ func TestLeaseSender_LapseReportedForANodeNoLongerListed(t *testing.T) {
 	if !tab.Lapsed("n2", clk.Now()) {
 		t.Fatal("the table does not say n2's lease lapsed")
 	}
+}
+
+// startSender runs s until the test ends.
+func startSender(t *testing.T, s *LeaseSender) {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- s.Run(ctx) }()
+	t.Cleanup(func() { cancel(); <-done })
+}
+
+// leadingTable is a leader's table for a 1 s lease, elected at t0, and a
+// renewer that answers for every node not cut.
+func leadingTable(t *testing.T, clk *FakeClock) (*LeaseTable, *fakeRenewer) {
+	t.Helper()
+	tab, err := NewLeaseTable(DefaultLeaseTableConfig(time.Second))
+	if err != nil {
+		t.Fatal(err)
+	}
+	tab.BecameLeader(t0)
+	return tab, &fakeRenewer{tab: tab, clk: clk, hang: map[string]bool{}, cut: map[string]bool{}}
 }
