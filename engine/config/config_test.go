@@ -152,7 +152,9 @@ resources:
 	want := "p.yaml:6:5: params of resource v1: no ip; expected ip: ADDRESS/PREFIX\n" +
 		"p.yaml:7:7: param bad of resource v1: unknown parameter; expected ip, nic\n" +
 		"p.yaml:8:7: param nic.name of resource v1: too long; expected at most 15 characters\n" +
-		"p.yaml:9:5: params of resource v2: no ip; expected ip: ADDRESS/PREFIX"
+		"p.yaml:9:5: params of resource v2: no ip; expected ip: ADDRESS/PREFIX\n" +
+		// a registry miss is refused, even for a stock name: nothing could run it
+		"p.yaml:11:19: resource type \"exec\" of resource e is not built into this haven binary; expected a type its registry has"
 	if err == nil || err.Error() != want {
 		t.Fatalf("errors:\n%v\nwant:\n%s", err, want)
 	}

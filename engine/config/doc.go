@@ -16,6 +16,14 @@
 // impossible colocations, addresses and ports, quorum settings, timing, and
 // each resource type's own params validator (Options.Types).
 //
+// Nothing is accepted that the binary cannot carry out (runnable.go): a
+// resource or fencing device type that the registries in Options do not
+// resolve is an error naming why (the iSCSI target and fencing devices are
+// not built yet), stonith needs a usable fencing device for every member
+// node, and settings that no node implements (optional and serialize orders,
+// symmetrical: false, clone node_max above 1, a failed stop's on_fail other
+// than block or standby) are refused. The schema advertises the same.
+//
 // Decisions worth knowing (docs/configuration.md has the full reference):
 //   - a location or colocation without a score gets INFINITY, as in pcs;
 //   - enum values match in any case and are stored in canonical spelling;

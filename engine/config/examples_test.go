@@ -1,6 +1,7 @@
 package config
 
 import (
+	"errors"
 	"os"
 	"path/filepath"
 	"strings"
@@ -18,8 +19,27 @@ func exampleFiles(t testing.TB) []string {
 	return files
 }
 
+// refusedExamples are the examples this binary cannot run yet, each with
+// exactly the errors that say why. They are kept as the seeds wrote them: when
+// the iSCSI target and fencing land, their errors go and they validate again.
+var refusedExamples = map[string][]string{
+	"seed000.yaml": {
+		"../../examples/seed000.yaml:33:11: resource type \"iscsi-target\" of resource ClusterTgtd1 is not built into this haven binary (the in-process iSCSI target is not implemented yet); expected one of vip, systemd, exec, filesystem, ping, alert, systemd:UNIT or ocf:PROVIDER:AGENT",
+		"../../examples/seed000.yaml:45:11: resource type \"iscsi-target\" of resource ClusterTgtd2 is not built into this haven binary (the in-process iSCSI target is not implemented yet); expected one of vip, systemd, exec, filesystem, ping, alert, systemd:UNIT or ocf:PROVIDER:AGENT",
+	},
+	"seed003.yaml": {
+		"../../examples/seed003.yaml:22:12: node node1 has no usable fencing device but stonith is on: ipminode1 cannot run in this binary, and haven, like Pacemaker, does not recover a lost node's resources without fencing it; expected stonith: false (fencing devices are not built into this binary yet)",
+		"../../examples/seed003.yaml:25:12: node node2 has no usable fencing device but stonith is on: ipminode2 cannot run in this binary, and haven, like Pacemaker, does not recover a lost node's resources without fencing it; expected stonith: false (fencing devices are not built into this binary yet)",
+		"../../examples/seed003.yaml:33:11: fencing type \"ipmi\" of fencing device ipminode1 is not built into this haven binary (fencing devices are not built into this binary yet); expected no fencing devices, and stonith: false",
+		"../../examples/seed003.yaml:36:11: fencing type \"ipmi\" of fencing device ipminode2 is not built into this haven binary (fencing devices are not built into this binary yet); expected no fencing devices, and stonith: false",
+	},
+}
+
 func TestExamples_AllValidate(t *testing.T) {
 	for _, f := range exampleFiles(t) {
+		if _, refused := refusedExamples[filepath.Base(f)]; refused {
+			continue
+		}
 		t.Run(filepath.Base(f), func(t *testing.T) {
 			c, err := Load(f, Options{})
 			if err != nil {
@@ -32,8 +52,41 @@ func TestExamples_AllValidate(t *testing.T) {
 	}
 }
 
+func TestExamples_RefusedUntilBuilt(t *testing.T) {
+	for name, want := range refusedExamples {
+		t.Run(name, func(t *testing.T) {
+			_, err := Load(filepath.Join("../../examples", name), Options{})
+			var errs Errors
+			if !errors.As(err, &errs) {
+				t.Fatalf("Load error = %v; want config.Errors", err)
+			}
+			if got := errs.Error(); got != strings.Join(want, "\n") {
+				t.Errorf("errors:\n%s\nwant:\n%s", got, strings.Join(want, "\n"))
+			}
+		})
+	}
+}
+
+// TestExamples_RefusedOnlyForWhatIsMissing: with stand-ins for the missing
+// iSCSI target type and fencing type, the refused examples are valid, so
+// nothing but the missing features keeps them out.
+func TestExamples_RefusedOnlyForWhatIsMissing(t *testing.T) {
+	opts := Options{Types: standIns("iscsi-target"), FenceTypes: func(name string) (model.FenceType, bool) {
+		return anyFence{}, name == "ipmi"
+	}}
+	for name := range refusedExamples {
+		if _, err := Load(filepath.Join("../../examples", name), opts); err != nil {
+			t.Errorf("%s with stand-ins: %v", name, err)
+		}
+	}
+}
+
+type anyFence struct{}
+
+func (anyFence) Validate(map[string]any) []model.ParamProblem { return nil }
+
 func TestExamples_Seed000Quorum(t *testing.T) {
-	c, err := Load("../../examples/seed000.yaml", Options{})
+	c, err := Load("../../examples/seed000.yaml", Options{Types: standIns("iscsi-target")})
 	if err != nil {
 		t.Fatal(err)
 	}

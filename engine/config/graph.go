@@ -110,7 +110,7 @@ func (v *validator) orderCycles() {
 				last = e.pos
 			}
 		}
-		v.errf(last, "mandatory order cycle %s (%s); expected mandatory orders without a cycle: make one of them kind: optional or remove it",
+		v.errf(last, "mandatory order cycle %s (%s); expected mandatory orders without a cycle: remove one of them",
 			strings.Join(names, " → "), strings.Join(uniq(labels), ", "))
 	}
 }

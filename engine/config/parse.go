@@ -16,11 +16,19 @@ import (
 	"github.com/havenha/haven/engine/model"
 )
 
-// Options tune Load and Parse.
+// Options tune Load and Parse. The lookups are the binary's registries: a
+// resource or fencing device whose type they do not resolve is refused,
+// since nothing could run it.
 type Options struct {
-	// Types finds the validator of a resource type. Nil, or a miss, means
-	// only the type's name is checked.
+	// Types finds a resource type and its params validator. A miss is an
+	// error. Nil accepts the names of BuiltinTypes (and the ocf: and
+	// systemd: families) without checking params: enough for tools that
+	// only place resources, like the scheduler's tests.
 	Types model.TypeLookup
+	// FenceTypes finds a fencing device type and its params validator. A
+	// miss is an error. Nil accepts the names of BuiltinFenceTypes, none
+	// yet: every fencing device is refused.
+	FenceTypes model.FenceTypeLookup
 }
 
 // MaxFileSize is the largest configuration file Load accepts.

@@ -17,7 +17,7 @@ nodes:
   - {name: a, addresses: [10.0.0.1], fence: [f]}
   - {name: b, addresses: [10.0.0.2], fence: [f]}
 fencing:
-  - {id: f, type: ipmi, params: {host: 10.0.1.1, password_file: p}}
+  - {id: f, type: fake, params: {command: /bin/true}, delay: 1s}
 resources:
   - id: r
     type: exec
@@ -38,7 +38,7 @@ constraints:
 `
 
 func TestParse_FillsEveryPos(t *testing.T) {
-	c, err := Parse("all.yaml", []byte(everySection), Options{})
+	c, err := Parse("all.yaml", []byte(everySection), Options{FenceTypes: fakeFenceTypes})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -23,30 +23,52 @@ var requiredKeys = map[reflect.Type][]string{
 	reflect.TypeOf(model.Order{}):       {"first", "then"},
 }
 
-// extra holds per-field schema keywords beyond what the Go type says.
-var extra = map[string]map[string]any{
-	"Node.gossip_port":          {"minimum": 1, "maximum": 65535},
-	"Node.raft_port":            {"minimum": 1, "maximum": 65535},
-	"Node.api_port":             {"minimum": 1, "maximum": 65535},
-	"Node.votes":                {"minimum": 0},
-	"Node.addresses":            {"minItems": 1},
-	"Settings.expected_votes":   {"minimum": 1},
-	"Meta.migration_threshold":  {"minimum": 0},
-	"Clone.max":                 {"minimum": 0},
-	"Clone.node_max":            {"minimum": 0},
-	"Group.resources":           {"minItems": 1},
-	"FenceDevice.type":          {"enum": FenceTypes},
-	"Timing.suspicion_mult":     {"minimum": 1},
-	"Resource.type":             {"anyOf": []any{map[string]any{"enum": BuiltinTypes}, map[string]any{"pattern": "^ocf:[A-Za-z0-9_][A-Za-z0-9_.+-]*:[A-Za-z0-9_][A-Za-z0-9_.+-]*$"}}},
-	"Constraint.__object__":     {"minProperties": 1, "maxProperties": 1},
-	"Location.__object__":       {"oneOf": []any{map[string]any{"required": []string{"node"}}, map[string]any{"required": []string{"rule"}}}},
-	"Settings.no_quorum_policy": {"default": model.NoQuorumStop},
-	"Settings.profile":          {"default": model.ProfileLAN},
-	"Node.role":                 {"default": model.RoleMember},
-	"Order.kind":                {"default": model.OrderMandatory},
-	"Meta.target_role":          {"default": "Started"},
-	"Operation.on_fail":         {"default": "restart"},
-}
+// extra holds per-field schema keywords beyond what the Go type says. It
+// advertises only what the binary carries out: the resource types it has,
+// no fencing while it has no fencing type, mandatory symmetrical orders, one
+// clone instance per node, and the on_fail values a failed stop honours.
+var extra = func() map[string]map[string]any {
+	x := map[string]map[string]any{
+		"Node.gossip_port":          {"minimum": 1, "maximum": 65535},
+		"Node.raft_port":            {"minimum": 1, "maximum": 65535},
+		"Node.api_port":             {"minimum": 1, "maximum": 65535},
+		"Node.votes":                {"minimum": 0},
+		"Node.addresses":            {"minItems": 1},
+		"Settings.expected_votes":   {"minimum": 1},
+		"Meta.migration_threshold":  {"minimum": 0},
+		"Clone.max":                 {"minimum": 0},
+		"Clone.node_max":            {"minimum": 0, "maximum": 1},
+		"Group.resources":           {"minItems": 1},
+		"Timing.suspicion_mult":     {"minimum": 1},
+		"Resource.type":             {"anyOf": []any{map[string]any{"enum": BuiltinTypes}, map[string]any{"pattern": ocfTypePattern}, map[string]any{"pattern": systemdTypePattern}}},
+		"Constraint.__object__":     {"minProperties": 1, "maxProperties": 1},
+		"Location.__object__":       {"oneOf": []any{map[string]any{"required": []string{"node"}}, map[string]any{"required": []string{"rule"}}}},
+		"Settings.no_quorum_policy": {"default": model.NoQuorumStop},
+		"Settings.profile":          {"default": model.ProfileLAN},
+		"Node.role":                 {"default": model.RoleMember},
+		"Order.kind":                {"enum": []string{model.OrderMandatory}, "default": model.OrderMandatory},
+		"Order.symmetrical":         {"enum": []any{true}, "default": true},
+		"Meta.target_role":          {"default": "Started"},
+		"Operation.on_fail":         {"default": "restart"},
+		"Resource.stop":             {"properties": map[string]any{"on_fail": map[string]any{"enum": []string{"block", "standby", "fence"}, "default": "block"}}},
+	}
+	if len(BuiltinFenceTypes) > 0 {
+		x["FenceDevice.type"] = map[string]any{"enum": BuiltinFenceTypes}
+		return x
+	}
+	// No fencing type: no device, no fence list, no stonith, no on_fail fence.
+	x["Cluster.fencing"] = map[string]any{"maxItems": 0, "description": "fencing devices; " + noFencing}
+	x["Node.fence"] = map[string]any{"maxItems": 0}
+	x["Settings.stonith"] = map[string]any{"enum": []any{false}}
+	x["Operation.on_fail"] = map[string]any{"enum": []string{"restart", "stop", "standby", "ignore", "block"}, "default": "restart"}
+	x["Resource.stop"] = map[string]any{"properties": map[string]any{"on_fail": map[string]any{"enum": []string{"block", "standby"}, "default": "block"}}}
+	return x
+}()
+
+const (
+	ocfTypePattern     = "^ocf:[A-Za-z0-9_][A-Za-z0-9_.+-]*:[A-Za-z0-9_][A-Za-z0-9_.+-]*$"
+	systemdTypePattern = "^systemd:[^/ \\t\\n]+$"
+)
 
 const (
 	scorePattern    = "^[+-]?([0-9]+|[Ii][Nn][Ff][Ii][Nn][Ii][Tt][Yy])$"

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"os"
+	"path/filepath"
 	"regexp"
 	"sort"
 	"strings"
@@ -68,7 +69,15 @@ func TestSchema_ExamplesConform(t *testing.T) {
 		if err := yaml.Unmarshal(data, &doc); err != nil {
 			t.Fatal(err)
 		}
-		if errs := conform(s, s, toJSON(doc), "$"); len(errs) > 0 {
+		errs := conform(s, s, toJSON(doc), "$")
+		if _, refused := refusedExamples[filepath.Base(f)]; refused {
+			// The schema advertises only what the binary runs.
+			if len(errs) == 0 {
+				t.Errorf("%s conforms; want the schema to refuse what validation refuses", f)
+			}
+			continue
+		}
+		if len(errs) > 0 {
 			t.Errorf("%s does not conform:\n%s", f, strings.Join(errs, "\n"))
 		}
 	}
@@ -78,6 +87,74 @@ func TestSchema_ExamplesConform(t *testing.T) {
 	errs := conform(s, s, bad, "$")
 	if len(errs) != 4 {
 		t.Errorf("bad document: %d errors; want 4 (enum, unknown key, minItems, minimum):\n%s", len(errs), strings.Join(errs, "\n"))
+	}
+}
+
+// TestSchema_AdvertisesOnlyWhatRuns: every value validation refuses because
+// no node carries it out is outside the schema too, and a value it accepts in
+// the same places still conforms.
+func TestSchema_AdvertisesOnlyWhatRuns(t *testing.T) {
+	s := loadSchema(t)
+	doc := func(cluster map[string]any, node map[string]any, extra map[string]any) map[string]any {
+		c := map[string]any{"name": "c", "key_file": "k"}
+		for k, v := range cluster {
+			c[k] = v
+		}
+		n := map[string]any{"name": "a", "addresses": []any{"10.0.0.1"}}
+		for k, v := range node {
+			n[k] = v
+		}
+		d := map[string]any{"cluster": c, "nodes": []any{n}}
+		for k, v := range extra {
+			d[k] = v
+		}
+		return toJSON(d).(map[string]any)
+	}
+	res := func(r map[string]any) map[string]any {
+		base := map[string]any{"id": "r", "type": "exec"}
+		for k, v := range r {
+			base[k] = v
+		}
+		return map[string]any{"resources": []any{base}}
+	}
+	order := func(o map[string]any) map[string]any {
+		base := map[string]any{"first": "r", "then": "r"}
+		for k, v := range o {
+			base[k] = v
+		}
+		return map[string]any{"constraints": []any{map[string]any{"order": base}}}
+	}
+	for _, tc := range []struct {
+		name string
+		doc  map[string]any
+		ok   bool
+	}{
+		{"stonith true", doc(map[string]any{"stonith": true}, nil, nil), false},
+		{"stonith false", doc(map[string]any{"stonith": false}, nil, nil), true},
+		{"a fencing device", doc(nil, nil, map[string]any{"fencing": []any{map[string]any{"id": "f", "type": "ipmi"}}}), false},
+		{"a node's fence list", doc(nil, map[string]any{"fence": []any{"f"}}, nil), false},
+		{"iscsi-target", doc(nil, nil, res(map[string]any{"type": "iscsi-target"})), false},
+		{"systemd:UNIT", doc(nil, nil, res(map[string]any{"type": "systemd:tgtd"})), true},
+		{"ocf", doc(nil, nil, res(map[string]any{"type": "ocf:heartbeat:IPaddr2"})), true},
+		{"monitor on_fail fence", doc(nil, nil, res(map[string]any{"monitor": map[string]any{"on_fail": "fence"}})), false},
+		{"monitor on_fail standby", doc(nil, nil, res(map[string]any{"monitor": map[string]any{"on_fail": "standby"}})), true},
+		{"stop on_fail restart", doc(nil, nil, res(map[string]any{"stop": map[string]any{"on_fail": "restart"}})), false},
+		{"stop on_fail block", doc(nil, nil, res(map[string]any{"stop": map[string]any{"on_fail": "block"}})), true},
+		{"order kind optional", doc(nil, nil, order(map[string]any{"kind": "optional"})), false},
+		{"order kind serialize", doc(nil, nil, order(map[string]any{"kind": "serialize"})), false},
+		{"order kind mandatory", doc(nil, nil, order(map[string]any{"kind": "mandatory"})), true},
+		{"symmetrical false", doc(nil, nil, order(map[string]any{"symmetrical": false})), false},
+		{"symmetrical true", doc(nil, nil, order(map[string]any{"symmetrical": true})), true},
+		{"node_max 2", doc(nil, nil, map[string]any{"clones": []any{map[string]any{"id": "c", "resource": "r", "node_max": 2}}}), false},
+		{"node_max 1", doc(nil, nil, map[string]any{"clones": []any{map[string]any{"id": "c", "resource": "r", "node_max": 1}}}), true},
+	} {
+		errs := conform(s, s, tc.doc, "$")
+		if tc.ok && len(errs) > 0 {
+			t.Errorf("%s: does not conform: %v", tc.name, errs)
+		}
+		if !tc.ok && len(errs) == 0 {
+			t.Errorf("%s: conforms; want the schema to refuse it", tc.name)
+		}
 	}
 }
 
@@ -146,6 +223,11 @@ func conform(root, s map[string]any, v any, path string) []string {
 			errs = append(errs, fmt.Sprintf("%s: %v < minimum %v", path, n, min))
 		}
 	}
+	if max, ok := s["maximum"].(float64); ok {
+		if n, isNum := v.(float64); isNum && n > max {
+			errs = append(errs, fmt.Sprintf("%s: %v > maximum %v", path, n, max))
+		}
+	}
 	switch x := v.(type) {
 	case map[string]any:
 		props, _ := s["properties"].(map[string]any)
@@ -174,6 +256,9 @@ func conform(root, s map[string]any, v any, path string) []string {
 	case []any:
 		if n, ok := s["minItems"].(float64); ok && float64(len(x)) < n {
 			errs = append(errs, fmt.Sprintf("%s: fewer than %v items", path, n))
+		}
+		if n, ok := s["maxItems"].(float64); ok && float64(len(x)) > n {
+			errs = append(errs, fmt.Sprintf("%s: more than %v items", path, n))
 		}
 		if items, ok := s["items"].(map[string]any); ok {
 			for i, item := range x {

@@ -13,13 +13,6 @@ import (
 	"github.com/havenha/haven/engine/model"
 )
 
-// BuiltinTypes are the resource type names haven knows without a registry
-// (besides ocf:PROVIDER:AGENT).
-var BuiltinTypes = []string{"vip", "iscsi-target", "systemd", "exec", "filesystem", "ping", "alert"}
-
-// FenceTypes are the fencing device types.
-var FenceTypes = []string{"ipmi", "exec", "docker", "watchdog"}
-
 var (
 	idPattern   = regexp.MustCompile(`^[A-Za-z0-9_][A-Za-z0-9_.-]*$`)
 	ocfPart     = regexp.MustCompile(`^[A-Za-z0-9_][A-Za-z0-9_.+-]*$`)
@@ -40,6 +33,7 @@ type validator struct {
 	nodes   map[string]*model.Node
 	groupOf map[string]*model.Group // primitive id -> its group
 	cloneOf map[string]*model.Clone // resource or group id -> its clone
+	usable  map[string]bool         // fencing device ids whose type this binary runs
 }
 
 type idEntry struct {
@@ -72,6 +66,7 @@ func (v *validator) run() {
 	v.settings()
 	v.nodeList()
 	v.fencing()
+	v.fenceCoverage()
 	v.resources()
 	v.groups()
 	v.clones()
@@ -79,6 +74,7 @@ func (v *validator) run() {
 	v.orderCycles()
 	v.colocationConflicts()
 	v.quorum()
+	v.unrunnable()
 }
 
 func (v *validator) register(id, kind string, p model.Pos) {
@@ -119,7 +115,11 @@ func (v *validator) settings() {
 		v.errf(v.posOr(&s.KeyFile, s.Pos), "cluster has no key_file; expected key_file: PATH of a key made with 'haven keygen -o FILE' (a cluster without a key is refused)")
 	}
 	if s.Stonith != nil && *s.Stonith && len(v.c.Fencing) == 0 {
-		v.errf(v.posOr(&s.Stonith, s.Pos), "stonith is true but no fencing devices are defined; expected a fencing section (and nodes' fence lists) or stonith: false")
+		if v.fencingBuilt() {
+			v.errf(v.posOr(&s.Stonith, s.Pos), "stonith is true but no fencing devices are defined; expected a fencing section (and nodes' fence lists) or stonith: false")
+		} else {
+			v.errf(v.posOr(&s.Stonith, s.Pos), "stonith is true but this binary cannot fence (%s); expected stonith: false", noFencing)
+		}
 	}
 	tp := v.posOr(&s.Timing, v.posOr(&s.Profile, s.Pos))
 	if s.Profile == "" || model.Profiles[s.Profile] != (model.Timing{}) {
@@ -208,9 +208,6 @@ func (v *validator) nodeList() {
 				bound[key] = use{label, p.name}
 			}
 		}
-		if v.c.StonithEnabled() && len(v.c.Fencing) > 0 && len(n.Fence) == 0 && !n.IsWitness() {
-			v.errf(v.posOr(&n.Fence, n.Pos), "%s has no fencing device but stonith is on; expected fence: [DEVICE, ...] so the node can be fenced (or stonith: false)", label)
-		}
 		if keys := v.d.paramPos[posKey{addrOf(&n.Attributes), reflect.TypeOf(n.Attributes)}]; keys != nil {
 			for _, k := range sortedKeys(n.Attributes) {
 				if strings.HasPrefix(k, "#") {
@@ -298,66 +295,6 @@ func checkAddress(s string) (string, bool) {
 	return strings.ToLower(strings.TrimSuffix(s, ".")), true
 }
 
-func (v *validator) fencing() {
-	for i := range v.c.Fencing {
-		f := &v.c.Fencing[i]
-		if v.checkID(&f.ID, "fencing device", f.Pos) {
-			v.register(f.ID, "fencing device", v.posOr(&f.ID, f.Pos))
-		}
-		label := "fencing device " + f.ID
-		if f.ID == "" {
-			label = fmt.Sprintf("fencing device %d", i+1)
-		}
-		switch {
-		case f.Type == "":
-			v.errf(v.posOr(&f.Type, f.Pos), "%s has no type; expected type: one of %s", label, strings.Join(FenceTypes, ", "))
-		case !contains(FenceTypes, f.Type):
-			v.errf(v.posOr(&f.Type, f.Pos), "unknown fencing type %q for %s; expected %s", clip(f.Type), label, choices(f.Type, FenceTypes))
-		case f.Type == "ipmi":
-			v.ipmi(f, label)
-		}
-	}
-}
-
-// ipmi checks the parameters an IPMI device cannot work without; the
-// fencing package validates the rest.
-func (v *validator) ipmi(f *model.FenceDevice, label string) {
-	pp := v.d.paramPos[posKey{addrOf(&f.Params), mapType}]
-	base := f.Pos
-	if p, ok := v.d.keyAt(&f.Params); ok {
-		base = p
-	}
-	at := func(key string) model.Pos {
-		if p, ok := pp[key]; ok {
-			return p
-		}
-		return base
-	}
-	host, ok := f.Params["host"]
-	if !ok {
-		v.errf(base, "%s has no host; expected params.host: the BMC's IP address or host name", label)
-	} else if hs, isStr := host.(string); !isStr {
-		v.errf(at("host"), "host of %s is %v; expected the BMC's IP address or host name", label, host)
-	} else if _, good := checkAddress(hs); !good {
-		v.errf(at("host"), "host %q of %s is not an IP address or host name; expected e.g. 10.0.0.71 or bmc-sv1.example.com", clip(hs), label)
-	}
-	if p, ok := f.Params["port"]; ok {
-		if n, isInt := p.(int); !isInt || n < 1 || n > 65535 {
-			v.errf(at("port"), "port %v of %s is not a port number; expected 1 to 65535 (default 623)", p, label)
-		}
-	}
-	if cs, ok := f.Params["cipher_suite"]; ok {
-		if n, isInt := cs.(int); !isInt || n < 0 || n > 17 {
-			v.errf(at("cipher_suite"), "cipher_suite %v of %s is not an IPMI cipher suite; expected an integer 0 to 17 (3 for older BMCs and ipmi_sim, 17 for modern ones)", cs, label)
-		}
-	}
-	_, hasPw := f.Params["password"]
-	_, hasPwFile := f.Params["password_file"]
-	if hasPw && hasPwFile {
-		v.errf(at("password"), "%s sets both password and password_file; expected one of them (password_file keeps the secret out of this file)", label)
-	}
-}
-
 func contains(list []string, s string) bool {
 	for _, x := range list {
 		if x == s {
@@ -388,7 +325,11 @@ func (v *validator) resources() {
 				v.errf(ip, "monitor interval of %s is 0; expected a positive interval such as 10s (or leave it out for the type's default)", label)
 			}
 			if op.op.OnFail == "fence" && !v.c.StonithEnabled() {
-				v.errf(v.posOr(&op.op.OnFail, op.op.Pos), "%s on_fail fence of %s needs stonith; expected stonith on with fencing devices, or another on_fail (stop, block, ...)", op.name, label)
+				if v.fencingBuilt() {
+					v.errf(v.posOr(&op.op.OnFail, op.op.Pos), "%s on_fail fence of %s needs stonith; expected stonith on with fencing devices, or another on_fail (stop, block, ...)", op.name, label)
+				} else {
+					v.errf(v.posOr(&op.op.OnFail, op.op.Pos), "%s on_fail fence of %s needs stonith, and this binary cannot fence (%s); expected another on_fail (stop, block, ...)", op.name, label, noFencing)
+				}
 			}
 			if op.name != "monitor" && op.op.Interval != 0 {
 				v.errf(ip, "%s of %s has an interval; expected interval only on monitor", op.name, label)
@@ -401,44 +342,6 @@ func (v *validator) resources() {
 func (v *validator) meta(m *model.Meta, label string) {
 	if m.MigrationThreshold < 0 {
 		v.errf(v.posOr(&m.MigrationThreshold, m.Pos), "migration_threshold %d of %s is negative; expected 0 (never move) or more", m.MigrationThreshold, label)
-	}
-}
-
-func (v *validator) resourceType(r *model.Resource, label string) {
-	tp := v.posOr(&r.Type, r.Pos)
-	if r.Type == "" {
-		v.errf(tp, "%s has no type; expected type: one of %s or ocf:PROVIDER:AGENT", label, strings.Join(BuiltinTypes, ", "))
-		return
-	}
-	var at model.AgentType
-	if v.opts.Types != nil {
-		if t, ok := v.opts.Types(r.Type); ok && t != nil {
-			at = t
-		}
-	}
-	if at == nil {
-		switch {
-		case contains(BuiltinTypes, r.Type):
-		case strings.HasPrefix(r.Type, "ocf:"):
-			parts := strings.Split(r.Type, ":")
-			if len(parts) != 3 || !ocfPart.MatchString(parts[1]) || !ocfPart.MatchString(parts[2]) {
-				v.errf(tp, "resource type %q of %s is not of the form ocf:PROVIDER:AGENT; expected e.g. ocf:heartbeat:IPaddr2", clip(r.Type), label)
-			}
-			return
-		default:
-			hint := ""
-			if unit, ok := strings.CutPrefix(r.Type, "systemd:"); ok {
-				hint = fmt.Sprintf(" (for a systemd unit write type: systemd with params: {unit: %s})", clip(unit))
-			} else if near := nearest(r.Type, BuiltinTypes); near != "" {
-				hint = fmt.Sprintf(" (did you mean %q?)", near)
-			}
-			v.errf(tp, "unknown resource type %q for %s%s; expected one of %s or ocf:PROVIDER:AGENT", clip(r.Type), label, hint, strings.Join(BuiltinTypes, ", "))
-			return
-		}
-		return
-	}
-	for _, p := range safeValidate(at, r.Params) {
-		v.errf(v.paramPos(r, p.Key), "%s: %s", paramLabel(label, p.Key), p.Msg)
 	}
 }
 

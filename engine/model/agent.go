@@ -90,8 +90,8 @@ type OpDefaults struct {
 }
 
 // AgentType is a resource type: `vip`, `exec`, `ocf:heartbeat:IPaddr2`…
-// Implementations live in engine/agent, vip and iscsi and are registered
-// by cmd/haven.
+// Implementations live in engine/agent and vip and are registered by
+// cmd/haven.
 type AgentType interface {
 	// Validate checks params without touching the system.
 	Validate(params map[string]any) []ParamProblem

@@ -54,7 +54,7 @@ type Settings struct {
 	TwoNode        bool   `yaml:"two_node,omitempty" json:"two_node,omitempty" doc:"votequorum two_node: exactly two one-vote nodes, quorum 1, implies wait_for_all"`
 	WaitForAll     *bool  `yaml:"wait_for_all,omitempty" json:"wait_for_all,omitempty" doc:"not quorate after a cold start until every node was seen once"`
 	NoQuorumPolicy string `yaml:"no_quorum_policy,omitempty" json:"no_quorum_policy,omitempty" enum:"stop,freeze,ignore" doc:"what a partition without quorum does with its resources (default stop)"`
-	Stonith        *bool  `yaml:"stonith,omitempty" json:"stonith,omitempty" doc:"fence lost nodes before recovering their resources; default: true when fencing devices are configured"`
+	Stonith        *bool  `yaml:"stonith,omitempty" json:"stonith,omitempty" doc:"fence lost nodes before recovering their resources; default: true when fencing devices are configured; needs a fencing device this binary can run for every member node"`
 	Profile        string `yaml:"profile,omitempty" json:"profile,omitempty" enum:"lan,fast,wan" doc:"timing profile (default lan)"`
 	Timing         Timing `yaml:"timing,omitempty" json:"timing,omitempty" doc:"explicit timeouts; each overrides the profile's value"`
 	DataDir        string `yaml:"data_dir,omitempty" json:"data_dir,omitempty" doc:"parent of each node's data directory (default /var/lib/haven)"`
@@ -87,7 +87,7 @@ type Node struct {
 	GossipPort int               `yaml:"gossip_port,omitempty" json:"gossip_port,omitempty" doc:"membership port (default 7946)"`
 	RaftPort   int               `yaml:"raft_port,omitempty" json:"raft_port,omitempty" doc:"raft port (default 7947)"`
 	APIPort    int               `yaml:"api_port,omitempty" json:"api_port,omitempty" doc:"HTTP API port (default 7948)"`
-	Fence      []string          `yaml:"fence,omitempty" json:"fence,omitempty" doc:"fencing device ids, tried in order (fencing levels)"`
+	Fence      []string          `yaml:"fence,omitempty" json:"fence,omitempty" doc:"fencing device ids, tried in order (fencing levels); each must be of a type this binary can run"`
 	Attributes map[string]string `yaml:"attributes,omitempty" json:"attributes,omitempty" doc:"permanent node attributes for location rules"`
 }
 
@@ -106,7 +106,7 @@ func (n Node) IsWitness() bool { return n.Role == RoleWitness }
 type FenceDevice struct {
 	Pos    `yaml:"-" json:"-"`
 	ID     string         `yaml:"id" json:"id" doc:"device id, referred to by nodes[].fence"`
-	Type   string         `yaml:"type" json:"type" doc:"ipmi, exec or docker"`
+	Type   string         `yaml:"type" json:"type" doc:"device type, accepted only when this binary has it (see docs/configuration.md, Fencing)"`
 	Params map[string]any `yaml:"params,omitempty" json:"params,omitempty" doc:"device parameters; secrets via *_file keys"`
 	Delay  Duration       `yaml:"delay,omitempty" json:"delay,omitempty" doc:"wait this long before fencing with this device (breaks two-node races)"`
 }
@@ -116,7 +116,7 @@ type Op struct {
 	Pos      `yaml:"-" json:"-"`
 	Interval Duration `yaml:"interval,omitempty" json:"interval,omitempty" doc:"monitor interval (monitor only)"`
 	Timeout  Duration `yaml:"timeout,omitempty" json:"timeout,omitempty" doc:"operation timeout"`
-	OnFail   string   `yaml:"on_fail,omitempty" json:"on_fail,omitempty" enum:"restart,stop,standby,ignore,fence,block" doc:"what a failure of this operation does"`
+	OnFail   string   `yaml:"on_fail,omitempty" json:"on_fail,omitempty" enum:"restart,stop,standby,ignore,fence,block" doc:"what a failure of this operation does; fence needs stonith; a failed stop blocks (default) or puts the node in standby"`
 }
 
 // Meta holds a resource's meta attributes (Pacemaker's meta_attributes).
@@ -133,7 +133,7 @@ type Meta struct {
 type Resource struct {
 	Pos     `yaml:"-" json:"-"`
 	ID      string         `yaml:"id" json:"id" doc:"resource id"`
-	Type    string         `yaml:"type" json:"type" doc:"vip, iscsi-target, systemd, exec, ocf:PROVIDER:AGENT, filesystem, ping, alert"`
+	Type    string         `yaml:"type" json:"type" doc:"one of the types this binary runs: vip, systemd, exec, filesystem, ping, alert, systemd:UNIT or ocf:PROVIDER:AGENT"`
 	Params  map[string]any `yaml:"params,omitempty" json:"params,omitempty" doc:"parameters checked by the type's validator"`
 	Monitor *Op            `yaml:"monitor,omitempty" json:"monitor,omitempty" doc:"recurring monitor"`
 	Start   *Op            `yaml:"start,omitempty" json:"start,omitempty" doc:"start operation"`
@@ -157,7 +157,7 @@ type Clone struct {
 	ID       string `yaml:"id" json:"id" doc:"clone id"`
 	Resource string `yaml:"resource" json:"resource" doc:"the resource or group to clone"`
 	Max      int    `yaml:"max,omitempty" json:"max,omitempty" doc:"instances in the cluster (default: number of nodes)"`
-	NodeMax  int    `yaml:"node_max,omitempty" json:"node_max,omitempty" doc:"instances per node (default 1)"`
+	NodeMax  int    `yaml:"node_max,omitempty" json:"node_max,omitempty" doc:"instances per node: 1 (the default; an anonymous clone runs at most one instance per node)"`
 	Meta     Meta   `yaml:"meta,omitempty" json:"meta,omitempty" doc:"meta attributes (stickiness defaults to 1)"`
 }
 
@@ -203,8 +203,8 @@ type Order struct {
 	ID          string `yaml:"id,omitempty" json:"id,omitempty" doc:"optional constraint id"`
 	First       string `yaml:"first" json:"first" doc:"resource started first"`
 	Then        string `yaml:"then" json:"then" doc:"resource started after 'first'"`
-	Kind        string `yaml:"kind,omitempty" json:"kind,omitempty" enum:"mandatory,optional,serialize" doc:"mandatory (default), optional or serialize"`
-	Symmetrical *bool  `yaml:"symmetrical,omitempty" json:"symmetrical,omitempty" doc:"stop in reverse order too (default true)"`
+	Kind        string `yaml:"kind,omitempty" json:"kind,omitempty" enum:"mandatory,optional,serialize" doc:"mandatory (the default): then starts only after first; optional and serialize are refused, the nodes do not carry them out"`
+	Symmetrical *bool  `yaml:"symmetrical,omitempty" json:"symmetrical,omitempty" doc:"stop in reverse order too: true (the default); false is refused, the nodes always stop then before first"`
 }
 
 // IsSymmetrical returns the effective symmetrical flag (default true, except serialize).

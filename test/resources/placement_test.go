@@ -23,7 +23,6 @@ clones:
   - {id: heartbeat-clone, resource: heartbeat}
 constraints:
   - location: {resource: web-group, node: n1, score: 50}
-  - order: {first: heartbeat-clone, then: web-group, kind: optional}
 `)
 	sim := r.simulate()
 	t.Logf("simulate: %v", sim)
