@@ -18,9 +18,14 @@ import (
 var version = "0.1.0-dev"
 
 var rootCmd = &cobra.Command{
-	Use:           "haven",
-	Short:         "haven: failover clusters from one binary and one file",
-	Long:          "haven replaces Corosync + Pacemaker + pcs for failover clusters: gossip membership with\nweighted quorum, a Raft log for configuration and state, a Pacemaker-compatible scheduler,\nvirtual IPs, an iSCSI target and IPMI fencing, driven by one configuration file.",
+	Use:   "haven",
+	Short: "haven: failover clusters from one binary and one file",
+	Long: "haven runs failover clusters in place of Corosync + Pacemaker + pcs: gossip membership with\n" +
+		"weighted quorum, a Raft log for configuration and state, a Pacemaker-compatible scheduler, and\n" +
+		"resource agents for virtual IPs, systemd units, processes, filesystems, ping, alerts and OCF\n" +
+		"scripts, driven by one configuration file.\n\n" +
+		"Not built yet: fencing devices (so stonith: true) and the iSCSI target (type: iscsi-target).\n" +
+		"'haven config validate' and 'haven agent' refuse a file that needs them, saying why.",
 	SilenceUsage:  true,
 	SilenceErrors: true,
 }

@@ -44,7 +44,7 @@ func runSim(t *testing.T, bin string, args ...string) simJSON {
 
 func TestSimulate_Seed000QuorumLossStopsEverything(t *testing.T) {
 	bin := buildHaven(t)
-	cfg := "../../examples/seed000.yaml"
+	cfg := "../../examples/seed000-tgtd.yaml"
 	up := runSim(t, bin, "-c", cfg)
 	want := map[string]string{"ClusterTgtd1": "sv1", "ClusterTgtd2": "sv2", "ClusterIscsid": "cl1", "ClusterIP": "cl1",
 		"ClusterMailTo": "cl1", "ClusterFsDatab": "cl1", "ClusterFsDatac": "cl1"}
@@ -110,7 +110,7 @@ func TestSimulate_CIB(t *testing.T) {
 	if !strings.Contains(string(out), "ClusterIP\t(ocf:heartbeat:IPaddr2):\t Started cl2") {
 		t.Errorf("--down cl1: ClusterIP should be revised to cl2:\n%s", out)
 	}
-	bad := exec.Command(bin, "simulate", "-c", "../../examples/seed000.yaml", "--down", "nosuch")
+	bad := exec.Command(bin, "simulate", "-c", "../../examples/seed000-tgtd.yaml", "--down", "nosuch")
 	if out, err := bad.CombinedOutput(); err == nil || !strings.Contains(string(out), "not configured") {
 		t.Errorf("--down of an unknown node: want an error naming it, got %v: %s", err, out)
 	}
@@ -131,7 +131,7 @@ func TestSimulate_StateFile(t *testing.T) {
 	if err := os.WriteFile(state, []byte(doc), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	got := runSim(t, bin, "-c", "../../examples/seed000.yaml", "--state", state)
+	got := runSim(t, bin, "-c", "../../examples/seed000-tgtd.yaml", "--state", state)
 	if p := got.Placement["ClusterIscsid"]; len(p) != 1 || p[0] != "cl2" {
 		t.Errorf("ClusterIscsid on %v, want cl2", p)
 	}
@@ -149,7 +149,7 @@ func TestSimulate_StateFile(t *testing.T) {
 	}
 	bad := filepath.Join(t.TempDir(), "bad.json")
 	os.WriteFile(bad, []byte(`{"nodes": 3}`), 0o644)
-	if out, err := exec.Command(bin, "simulate", "-c", "../../examples/seed000.yaml", "--state", bad).CombinedOutput(); err == nil || !strings.Contains(string(out), "expected the JSON of a scheduler input") {
+	if out, err := exec.Command(bin, "simulate", "-c", "../../examples/seed000-tgtd.yaml", "--state", bad).CombinedOutput(); err == nil || !strings.Contains(string(out), "expected the JSON of a scheduler input") {
 		t.Errorf("bad state file: want a clear error, got %v: %s", err, out)
 	}
 }

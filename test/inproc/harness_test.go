@@ -129,7 +129,23 @@ type cluster struct {
 var types = agent.Builtin()
 
 func parse(b []byte) (*model.Cluster, error) {
-	return config.Parse("committed configuration", b, config.Options{Types: types.Lookup})
+	return config.Parse("committed configuration", b, config.Options{Types: types.Lookup, FenceTypes: fenceTypes})
+}
+
+// fenceTypes registers a test-only fencing type, exec, for the stonith
+// tests: the haven binary has no fencing type yet, and in these clusters the
+// fencing itself is the cluster's fencer (testFencer), not the device.
+func fenceTypes(name string) (model.FenceType, bool) {
+	return testFenceType{}, name == "exec"
+}
+
+type testFenceType struct{}
+
+func (testFenceType) Validate(p map[string]any) []model.ParamProblem {
+	if _, ok := p["command"]; !ok {
+		return []model.ParamProblem{{Msg: "no command; expected command: PROGRAM"}}
+	}
+	return nil
 }
 
 // newCluster parses yaml (with LOG, TESTPID placeholders replaced) and
