@@ -24,14 +24,14 @@ func exampleFiles(t testing.TB) []string {
 // the iSCSI target and fencing land, their errors go and they validate again.
 var refusedExamples = map[string][]string{
 	"seed000.yaml": {
-		"../../examples/seed000.yaml:33:11: resource type \"iscsi-target\" of resource ClusterTgtd1 is not built into this haven binary (the in-process iSCSI target is not implemented yet); expected one of vip, systemd, exec, filesystem, ping, alert, systemd:UNIT or ocf:PROVIDER:AGENT",
-		"../../examples/seed000.yaml:45:11: resource type \"iscsi-target\" of resource ClusterTgtd2 is not built into this haven binary (the in-process iSCSI target is not implemented yet); expected one of vip, systemd, exec, filesystem, ping, alert, systemd:UNIT or ocf:PROVIDER:AGENT",
+		"../../examples/seed000.yaml:37:11: resource type \"iscsi-target\" of resource ClusterTgtd1 is not built into this haven binary (the in-process iSCSI target is not implemented yet); expected one of vip, systemd, exec, filesystem, ping, alert, systemd:UNIT or ocf:PROVIDER:AGENT",
+		"../../examples/seed000.yaml:49:11: resource type \"iscsi-target\" of resource ClusterTgtd2 is not built into this haven binary (the in-process iSCSI target is not implemented yet); expected one of vip, systemd, exec, filesystem, ping, alert, systemd:UNIT or ocf:PROVIDER:AGENT",
 	},
 	"seed003.yaml": {
-		"../../examples/seed003.yaml:22:12: node node1 has no usable fencing device but stonith is on: ipminode1 cannot run in this binary, and haven, like Pacemaker, does not recover a lost node's resources without fencing it; expected stonith: false (fencing devices are not built into this binary yet)",
-		"../../examples/seed003.yaml:25:12: node node2 has no usable fencing device but stonith is on: ipminode2 cannot run in this binary, and haven, like Pacemaker, does not recover a lost node's resources without fencing it; expected stonith: false (fencing devices are not built into this binary yet)",
-		"../../examples/seed003.yaml:33:11: fencing type \"ipmi\" of fencing device ipminode1 is not built into this haven binary (fencing devices are not built into this binary yet); expected no fencing devices, and stonith: false",
-		"../../examples/seed003.yaml:36:11: fencing type \"ipmi\" of fencing device ipminode2 is not built into this haven binary (fencing devices are not built into this binary yet); expected no fencing devices, and stonith: false",
+		"../../examples/seed003.yaml:25:12: node node1 has no usable fencing device but stonith is on: ipminode1 cannot run in this binary, and haven, like Pacemaker, does not recover a lost node's resources without fencing it; expected stonith: false (fencing devices are not built into this binary yet)",
+		"../../examples/seed003.yaml:28:12: node node2 has no usable fencing device but stonith is on: ipminode2 cannot run in this binary, and haven, like Pacemaker, does not recover a lost node's resources without fencing it; expected stonith: false (fencing devices are not built into this binary yet)",
+		"../../examples/seed003.yaml:36:11: fencing type \"ipmi\" of fencing device ipminode1 is not built into this haven binary (fencing devices are not built into this binary yet); expected no fencing devices, and stonith: false",
+		"../../examples/seed003.yaml:39:11: fencing type \"ipmi\" of fencing device ipminode2 is not built into this haven binary (fencing devices are not built into this binary yet); expected no fencing devices, and stonith: false",
 	},
 }
 
