@@ -46,7 +46,7 @@ func typeChoices() string {
 	return "one of " + strings.Join(BuiltinTypes, ", ") + ", systemd:UNIT or ocf:PROVIDER:AGENT"
 }
 
-// fenceChoicesText is the "expected" part of a fencing type message.
+// fenceTypeChoices is the "expected" part of a fencing type message.
 func (v *validator) fenceTypeChoices(got string) string {
 	if len(BuiltinFenceTypes) > 0 {
 		return choices(got, BuiltinFenceTypes)
