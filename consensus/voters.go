@@ -98,7 +98,7 @@ func SelectVoters(c *model.Cluster) (VoterPlan, error) {
 		}
 		if !c.StonithEnabled() && c.NoQuorumPolicy() != model.NoQuorumIgnore {
 			return VoterPlan{}, fmt.Errorf("%w: with two_node each node alone is quorate, so raft cannot keep a majority after losing one; "+
-				"add a witness node (role: witness, run 'haven witness' on a third machine), or configure fencing (stonith) so the survivor fences its peer and continues alone, "+
+				"add a witness node (role: witness, run 'haven witness' on a third machine), "+
 				"or set no_quorum_policy: ignore to accept divergence on heal", ErrNoVoterSet)
 		}
 		plan.Voters = []string{c.Nodes[0].Name, c.Nodes[1].Name}
