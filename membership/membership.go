@@ -14,6 +14,7 @@ import (
 	"github.com/hashicorp/memberlist"
 
 	"github.com/havenha/haven/engine/model"
+	"github.com/havenha/haven/engine/quorum"
 	"github.com/havenha/haven/internal/tick"
 )
 
@@ -53,7 +54,7 @@ type Event struct {
 	Meta Meta
 	At   time.Time
 	// Quorum is the result after the change.
-	Quorum QuorumResult
+	Quorum quorum.Result
 }
 
 // Member states in a Status.
@@ -89,7 +90,7 @@ type MemberStatus struct {
 type Status struct {
 	Node    string
 	Cluster string
-	Quorum  QuorumResult
+	Quorum  quorum.Result
 	Members []MemberStatus
 }
 
@@ -127,8 +128,8 @@ type Membership struct {
 	mu      sync.Mutex
 	links   []*link
 	peers   map[string]*peer
-	calc    *Calculator
-	quorum  QuorumResult
+	calc    *quorum.Calculator
+	quorum  quorum.Result
 	meta    Meta
 	refused map[string]time.Time
 
@@ -192,15 +193,10 @@ func New(cfg Config) (*Membership, error) {
 	if _, err := m.meta.Encode(); err != nil {
 		return nil, fmt.Errorf("membership: %w", err)
 	}
-	m.calc = NewCalculator(QuorumConfigFor(cfg.Cluster))
+	m.calc = quorum.New(quorum.ConfigFor(cfg.Cluster))
 	m.quorum = m.calc.Update(m.voteInputsLocked(), false)
 	m.meta.DoneWaiting = !m.quorum.Waiting
 	return m, nil
-}
-
-// QuorumConfigFor builds the calculator's configuration from the model.
-func QuorumConfigFor(c *model.Cluster) QuorumConfig {
-	return QuorumConfig{ExpectedVotes: c.ExpectedVotes(), TwoNode: c.Cluster.TwoNode, WaitForAll: c.WaitForAll(), ConfiguredNodes: len(c.Nodes)}
 }
 
 func roleOf(n model.Node) string {

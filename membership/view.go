@@ -8,6 +8,8 @@ import (
 	"time"
 
 	"github.com/hashicorp/memberlist"
+
+	"github.com/havenha/haven/engine/quorum"
 )
 
 // linkDelegate receives memberlist's callbacks for one link. memberlist
@@ -202,16 +204,13 @@ func (m *Membership) observe(link int, n *memberlist.Node, up, announcedLeave bo
 	m.recomputeLocked(now)
 }
 
-func (m *Membership) voteInputsLocked() []VoteInput {
-	var in []VoteInput
-	for _, n := range m.cfg.Cluster.Nodes {
-		online := n.Name == m.self.Name
-		if p, ok := m.peers[n.Name]; ok {
-			online = p.online
+func (m *Membership) voteInputsLocked() []quorum.Vote {
+	return quorum.Votes(m.cfg.Cluster, func(name string) bool {
+		if p, ok := m.peers[name]; ok {
+			return p.online
 		}
-		in = append(in, VoteInput{Name: n.Name, Votes: n.VotesOrDefault(), Online: online})
-	}
-	return in
+		return name == m.self.Name
+	})
 }
 
 func (m *Membership) recomputeLocked(now time.Time) {
@@ -253,7 +252,7 @@ func (m *Membership) emitLocked(e Event) {
 }
 
 // Quorum returns the current quorum result.
-func (m *Membership) Quorum() QuorumResult {
+func (m *Membership) Quorum() quorum.Result {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	return m.quorum

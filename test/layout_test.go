@@ -99,14 +99,21 @@ func TestLayout_EngineCoreImportsNoInfrastructure(t *testing.T) {
 // internal/ holds leaf helpers (internal/rawudp) that any layer may use; they
 // import nothing from haven but each other.
 func TestLayout_DependencyDirection(t *testing.T) {
+	// engine/quorum is the one votequorum arithmetic, pure like engine/model:
+	// membership feeds it the live members, and `haven simulate` asks it the
+	// same question offline. Membership may import it because it is a
+	// decision the engine owns (infrastructure depends on the engine, never
+	// the reverse). It may import only engine/model from haven, so it can
+	// never pull membership (and memberlist with it) into the engine.
 	allowed := map[string][]string{ // folder -> haven folders it may import
-		"engine/model": {},
-		"vip":          {"engine/model", "vip", "test/netns"},
-		"iscsi":        {"engine/model", "iscsi", "storage"},
-		"fencing":      {"engine/model", "fencing"},
-		"membership":   {"engine/model", "membership"},
-		"consensus":    {"engine/model", "engine/state", "consensus", "storage"},
-		"storage":      {"engine/model", "storage"},
+		"engine/model":  {},
+		"engine/quorum": {"engine/model"},
+		"vip":           {"engine/model", "vip", "test/netns"},
+		"iscsi":         {"engine/model", "iscsi", "storage"},
+		"fencing":       {"engine/model", "fencing"},
+		"membership":    {"engine/model", "engine/quorum", "membership"},
+		"consensus":     {"engine/model", "engine/state", "consensus", "storage"},
+		"storage":       {"engine/model", "storage"},
 	}
 	for _, p := range goList(t) {
 		rel := strings.TrimPrefix(strings.TrimPrefix(p.ImportPath, module), "/")

@@ -14,6 +14,7 @@ import (
 	"github.com/havenha/haven/engine/cib"
 	"github.com/havenha/haven/engine/config"
 	"github.com/havenha/haven/engine/model"
+	"github.com/havenha/haven/engine/quorum"
 	"github.com/havenha/haven/engine/scheduler"
 )
 
@@ -35,8 +36,15 @@ With -c and no --state, the current state is the steady state: every node online
 resource where the scheduler puts it. --state FILE gives a saved scheduler input (JSON, the
 format of engine/scheduler.Input). --cib reads a Pacemaker CIB (configuration and status).
 What-if flags then change the state: --down/--up/--standby NODE, --fail RSC@NODE (a failed
-monitor: the fail count grows by one), --no-quorum. Quorum is recomputed from the votes of the
-online nodes (votequorum arithmetic) whenever nodes go down or up.`,
+monitor: the fail count grows by one), --no-quorum.
+
+Quorum is votequorum's, computed by the code membership runs (engine/quorum), and printed with
+its votes (expected, highest expected, total, quorum, flags). A what-if is of a running
+cluster: every node has been seen, so wait_for_all has ended and a node taken --down is simply
+not live, and the highest expected votes count every configured vote; under two_node the
+survivor keeps quorum 1. With -c the quorum follows the votes of the online nodes. A --state
+file's or CIB's own quorate is kept until --down or --up changes the nodes; --no-quorum
+overrides all. --json gives the votes as "votes", with "quorate_from" saying which applied.`,
 		Args: cobra.NoArgs,
 		RunE: func(c *cobra.Command, _ []string) error { return runSimulate(c.OutOrStdout(), f, time.Now()) },
 	}
@@ -65,8 +73,9 @@ func runSimulate(out io.Writer, f simulateFlags, now time.Time) error {
 	for k, v := range in.Nodes {
 		before.Nodes[k] = v
 	}
-	if f.stateFile == "" && f.cibFile == "" {
-		before.Quorate = quorate(before)
+	beforeQ := votesOf(before, quorateGiven(f))
+	if beforeQ.From == fromVotes {
+		before.Quorate = beforeQ.Quorate
 	}
 	var changes []string
 	nodesChanged := len(f.down)+len(f.up) > 0
@@ -129,10 +138,17 @@ func runSimulate(out io.Writer, f simulateFlags, now time.Time) error {
 		}
 		failResource(&in, r, n, now)
 	}
-	if nodesChanged || f.stateFile == "" && f.cibFile == "" {
-		in.Quorate = quorate(in)
+	afterQ := votesOf(in, beforeQ.From)
+	if nodesChanged {
+		afterQ.From = fromVotes
 	}
 	if f.noQuorum {
+		afterQ.From = "--no-quorum"
+	}
+	switch afterQ.From {
+	case fromVotes:
+		in.Quorate = afterQ.Quorate
+	case "--no-quorum":
 		in.Quorate = false
 	}
 	plan, why := scheduler.Compute(in, now)
@@ -150,9 +166,10 @@ func runSimulate(out io.Writer, f simulateFlags, now time.Time) error {
 			Actions    []action                          `json:"actions"`
 			Scores     map[string]map[string]model.Score `json:"scores"`
 			Quorate    bool                              `json:"quorate"`
+			Votes      simVotes                          `json:"votes"`
 			Warnings   []string                          `json:"warnings,omitempty"`
 			Unmodelled []string                          `json:"unmodelled,omitempty"`
-		}{Placement: plan.Placement, Actions: []action{}, Scores: why.Scores(), Quorate: in.Quorate,
+		}{Placement: plan.Placement, Actions: []action{}, Scores: why.Scores(), Quorate: in.Quorate, Votes: afterQ,
 			Warnings: why.Warnings, Unmodelled: unmodelled}
 		for _, a := range plan.Actions {
 			doc.Actions = append(doc.Actions, action{Action: a.Action, Resource: a.Resource, Node: a.Node, From: a.From, Instance: a.Instance, Reason: a.Reason})
@@ -165,7 +182,7 @@ func runSimulate(out io.Writer, f simulateFlags, now time.Time) error {
 		fmt.Fprintf(out, "warning: not modelled by haven (skipped): %s\n", u)
 	}
 	fmt.Fprintln(out, "Current cluster status:")
-	printStatus(out, before, currentPlacement(before))
+	printStatus(out, before, beforeQ, currentPlacement(before))
 	fmt.Fprintln(out)
 	if len(changes) > 0 {
 		fmt.Fprintln(out, "Performing requested modifications:")
@@ -221,7 +238,7 @@ func runSimulate(out io.Writer, f simulateFlags, now time.Time) error {
 	}
 	fmt.Fprintln(out)
 	fmt.Fprintln(out, "Revised Cluster Status:")
-	printStatus(out, in, plan.Placement)
+	printStatus(out, in, afterQ, plan.Placement)
 	return nil
 }
 
@@ -265,7 +282,7 @@ func simulateInput(f simulateFlags, now time.Time) (scheduler.Input, []string, e
 		for _, n := range in.Cluster.Nodes {
 			in.Nodes[n.Name] = scheduler.NodeStatus{Online: true}
 		}
-		in.Quorate = true
+		in.Quorate = votesOf(in, fromVotes).Quorate
 		plan, _ := scheduler.Compute(in, now)
 		for _, a := range plan.Assignments {
 			if a.Node != "" {
@@ -312,25 +329,32 @@ func failResource(in *scheduler.Input, r, n string, now time.Time) {
 	in.Resources = append(in.Resources, scheduler.Observed{Resource: r, Node: n, State: scheduler.StateFailed, FailCount: 1, LastFailure: now})
 }
 
-// quorate applies votequorum arithmetic to the online nodes.
-func quorate(in scheduler.Input) bool {
-	c := in.Cluster
-	total, online := 0, 0
-	for _, n := range c.Nodes {
-		total += n.VotesOrDefault()
-		if in.Nodes[n.Name].Online {
-			online += n.VotesOrDefault()
-		}
+// simVotes is the quorum of one simulated state: what votequorum makes of
+// the online nodes' votes, and From, where the scheduler's quorate came
+// from (fromVotes, or the state file, the CIB or --no-quorum overriding it).
+type simVotes struct {
+	quorum.Result
+	From string `json:"quorate_from"`
+}
+
+const fromVotes = "votes"
+
+// quorateGiven is where the starting state's quorate comes from.
+func quorateGiven(f simulateFlags) string {
+	switch {
+	case f.cibFile != "":
+		return "the CIB's have-quorum"
+	case f.stateFile != "":
+		return "the state file"
 	}
-	expected := c.ExpectedVotes()
-	if total > expected {
-		expected = total
-	}
-	quorum := expected/2 + 1
-	if c.Cluster.TwoNode {
-		quorum = 1
-	}
-	return online >= quorum
+	return fromVotes
+}
+
+// votesOf counts the votes of in's online nodes as a member of that
+// partition would in a running cluster (see quorum.Offline: every node was
+// seen before, so wait_for_all does not hold the survivors back).
+func votesOf(in scheduler.Input, from string) simVotes {
+	return simVotes{Result: quorum.Offline(in.Cluster, func(n string) bool { return in.Nodes[n].Online }), From: from}
 }
 
 // currentPlacement derives resource -> nodes from the observed state.
@@ -349,8 +373,9 @@ func currentPlacement(in scheduler.Input) map[string][]string {
 	return out
 }
 
-// printStatus prints nodes and resources like crm_simulate's status sections.
-func printStatus(out io.Writer, in scheduler.Input, pl map[string][]string) {
+// printStatus prints nodes and resources like crm_simulate's status sections,
+// with the votes under the quorum line as corosync-quorumtool names them.
+func printStatus(out io.Writer, in scheduler.Input, q simVotes, pl map[string][]string) {
 	c := in.Cluster
 	var online, offline []string
 	fmt.Fprintln(out, "  * Node List:")
@@ -375,11 +400,24 @@ func printStatus(out io.Writer, in scheduler.Input, pl map[string][]string) {
 	if len(offline) > 0 {
 		fmt.Fprintf(out, "    * OFFLINE: [ %s ]\n", strings.Join(offline, " "))
 	}
-	q := "partition with quorum"
+	quorumLine := "partition with quorum"
 	if !in.Quorate {
-		q = "partition WITHOUT quorum (no_quorum_policy " + c.NoQuorumPolicy() + ")"
+		quorumLine = "partition WITHOUT quorum (no_quorum_policy " + c.NoQuorumPolicy() + ")"
 	}
-	fmt.Fprintf(out, "  * Quorum: %s\n\n", q)
+	fmt.Fprintf(out, "  * Quorum: %s\n", quorumLine)
+	votes := fmt.Sprintf("  * Votes: expected %d, highest expected %d, total %d, quorum %d", q.ExpectedVotes, q.HighestExpected, q.TotalVotes, q.Quorum)
+	if len(q.Flags) > 0 {
+		votes += ", flags: " + strings.Join(q.Flags, " ")
+	}
+	fmt.Fprintln(out, votes)
+	if q.From != fromVotes && q.Quorate != in.Quorate {
+		verdict := "not quorate"
+		if q.Quorate {
+			verdict = "quorate"
+		}
+		fmt.Fprintf(out, "    (quorum as given by %s; the votes alone are %s)\n", q.From, verdict)
+	}
+	fmt.Fprintln(out)
 	fmt.Fprintln(out, "  * Full List of Resources:")
 	wrapped := map[string]bool{}
 	for _, g := range c.Groups {

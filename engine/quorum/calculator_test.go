@@ -1,4 +1,4 @@
-package membership
+package quorum
 
 import (
 	"slices"
@@ -7,14 +7,14 @@ import (
 
 func seed000Votes() map[string]int { return map[string]int{"sv1": 2, "sv2": 2, "cl1": 1, "cl2": 1} }
 
-func members(votes map[string]int, online ...string) []VoteInput {
-	var out []VoteInput
+func members(votes map[string]int, online ...string) []Vote {
+	var out []Vote
 	for _, n := range []string{"sv1", "sv2", "cl1", "cl2", "n5"} {
 		v, ok := votes[n]
 		if !ok {
 			continue
 		}
-		out = append(out, VoteInput{Name: n, Votes: v, Online: slices.Contains(online, n)})
+		out = append(out, Vote{Name: n, Votes: v, Online: slices.Contains(online, n)})
 	}
 	return out
 }
@@ -22,7 +22,7 @@ func members(votes map[string]int, online ...string) []VoteInput {
 // TestQuorum_Seed000 checks DESIGN.md §3's reference case, one fresh
 // calculator per partition (a node that has just seen the partition).
 func TestQuorum_Seed000(t *testing.T) {
-	cfg := QuorumConfig{ExpectedVotes: 8, ConfiguredNodes: 4}
+	cfg := Config{ExpectedVotes: 8, ConfiguredNodes: 4}
 	cases := []struct {
 		desc    string
 		online  []string
@@ -38,7 +38,7 @@ func TestQuorum_Seed000(t *testing.T) {
 		{"split side {cl1,cl2}: 2", []string{"cl1", "cl2"}, false, 2},
 	}
 	for _, c := range cases {
-		r := NewCalculator(cfg).Update(members(seed000Votes(), c.online...), false)
+		r := New(cfg).Update(members(seed000Votes(), c.online...), false)
 		if r.Quorate != c.quorate || r.TotalVotes != c.total || r.Quorum != 5 || r.HighestExpected != 8 || r.ExpectedVotes != 8 {
 			t.Errorf("%s: got quorate=%v total=%d quorum=%d highest=%d, want quorate=%v total=%d quorum=5 highest=8",
 				c.desc, r.Quorate, r.TotalVotes, r.Quorum, r.HighestExpected, c.quorate, c.total)
@@ -49,7 +49,7 @@ func TestQuorum_Seed000(t *testing.T) {
 // TestQuorum_Seed000WithoutExpected: with expected_votes unset the expected
 // votes are the sum (6), quorum 4, so {sv1,sv2} alone is quorate.
 func TestQuorum_Seed000WithoutExpected(t *testing.T) {
-	c := NewCalculator(QuorumConfig{ExpectedVotes: 6, ConfiguredNodes: 4})
+	c := New(Config{ExpectedVotes: 6, ConfiguredNodes: 4})
 	r := c.Update(members(seed000Votes(), "sv1", "sv2"), false)
 	if !r.Quorate || r.Quorum != 4 || r.TotalVotes != 4 {
 		t.Fatalf("got %+v, want quorate with quorum 4 and 4 votes", r)
@@ -69,7 +69,7 @@ func TestQuorum_Seed000WithoutExpected(t *testing.T) {
 // us->expected_votes at the highest total).
 func TestQuorum_HighestExpectedNeverDecreases(t *testing.T) {
 	v := map[string]int{"sv1": 1, "sv2": 1, "cl1": 1, "cl2": 1}
-	c := NewCalculator(QuorumConfig{ExpectedVotes: 3, ConfiguredNodes: 4})
+	c := New(Config{ExpectedVotes: 3, ConfiguredNodes: 4})
 	r := c.Update(members(v, "sv1", "sv2"), false)
 	if !r.Quorate || r.Quorum != 2 || r.HighestExpected != 3 {
 		t.Fatalf("2 of expected 3: got %+v, want quorate, quorum 2", r)
@@ -86,8 +86,8 @@ func TestQuorum_HighestExpectedNeverDecreases(t *testing.T) {
 
 func TestQuorum_TwoNode(t *testing.T) {
 	v := map[string]int{"sv1": 1, "sv2": 1}
-	cfg := QuorumConfig{ExpectedVotes: 2, TwoNode: true, WaitForAll: true, ConfiguredNodes: 2}
-	c := NewCalculator(cfg)
+	cfg := Config{ExpectedVotes: 2, TwoNode: true, WaitForAll: true, ConfiguredNodes: 2}
+	c := New(cfg)
 	r := c.Update(members(v, "sv1"), false)
 	if r.Quorate || !r.Waiting || r.Quorum != 1 {
 		t.Fatalf("cold start alone: got %+v, want not quorate, waiting, quorum 1", r)
@@ -104,7 +104,7 @@ func TestQuorum_TwoNode(t *testing.T) {
 		t.Fatalf("peer lost after both seen: got %+v, want quorate with quorum 1", r)
 	}
 	// A restarted node joining a quorate peer is cleared by the peer.
-	c2 := NewCalculator(cfg)
+	c2 := New(cfg)
 	if r := c2.Update(members(v, "sv2"), false); r.Quorate {
 		t.Fatalf("restart alone: %+v, want not quorate", r)
 	}
@@ -112,15 +112,15 @@ func TestQuorum_TwoNode(t *testing.T) {
 		t.Fatalf("restart with quorate peer: %+v, want quorate", r)
 	}
 	// two_node with more than two configured nodes is ignored.
-	c3 := NewCalculator(QuorumConfig{ExpectedVotes: 3, TwoNode: true, ConfiguredNodes: 3})
-	if r := c3.Update([]VoteInput{{"a", 1, true}, {"b", 1, false}, {"c", 1, false}}, false); r.Quorate || r.Quorum != 2 || slices.Contains(r.Flags, FlagTwoNode) {
+	c3 := New(Config{ExpectedVotes: 3, TwoNode: true, ConfiguredNodes: 3})
+	if r := c3.Update([]Vote{{"a", 1, true}, {"b", 1, false}, {"c", 1, false}}, false); r.Quorate || r.Quorum != 2 || slices.Contains(r.Flags, FlagTwoNode) {
 		t.Fatalf("two_node with 3 nodes: %+v, want ignored", r)
 	}
 }
 
 func TestQuorum_WaitForAll(t *testing.T) {
 	v := map[string]int{"sv1": 1, "sv2": 1, "cl1": 1, "cl2": 1}
-	c := NewCalculator(QuorumConfig{ExpectedVotes: 4, WaitForAll: true, ConfiguredNodes: 4})
+	c := New(Config{ExpectedVotes: 4, WaitForAll: true, ConfiguredNodes: 4})
 	if r := c.Update(members(v, "sv1", "sv2", "cl1"), false); r.Quorate || !r.Waiting {
 		t.Fatalf("3 of 4 at cold start: %+v, want waiting", r)
 	}
@@ -137,19 +137,19 @@ func TestQuorum_WaitForAll(t *testing.T) {
 		t.Fatalf("3 of 4 after quorum loss: %+v, want quorate (no re-arm, as corosync-vqsim 3.1.7 shows)", r)
 	}
 	// A fresh node joining peers that finished waiting is cleared at once.
-	c2 := NewCalculator(QuorumConfig{ExpectedVotes: 4, WaitForAll: true, ConfiguredNodes: 4})
+	c2 := New(Config{ExpectedVotes: 4, WaitForAll: true, ConfiguredNodes: 4})
 	if r := c2.Update(members(v, "sv1", "sv2", "cl1"), true); !r.Quorate {
 		t.Fatalf("fresh node with peers done waiting: %+v, want quorate", r)
 	}
 }
 
 func TestQuorum_NoPanicOnOddInput(t *testing.T) {
-	c := NewCalculator(QuorumConfig{ExpectedVotes: -3})
-	r := c.Update([]VoteInput{{"a", -5, true}, {"b", 0, true}}, true)
+	c := New(Config{ExpectedVotes: -3})
+	r := c.Update([]Vote{{"a", -5, true}, {"b", 0, true}}, true)
 	if r.Quorate || r.TotalVotes != 0 {
 		t.Fatalf("odd input: %+v", r)
 	}
-	if r := NewCalculator(QuorumConfig{}).Update(nil, false); r.Quorate || r.Quorum != 1 {
+	if r := New(Config{}).Update(nil, false); r.Quorate || r.Quorum != 1 {
 		t.Fatalf("empty: %+v", r)
 	}
 }

@@ -1,4 +1,4 @@
-package membership
+package quorum
 
 import (
 	"bufio"
@@ -19,7 +19,7 @@ import (
 // in a simulator) on each scenario and compare every live node's quorate
 // answer with the Calculator's after each step. vqsim prints only q=0/1 per
 // node, so quorum and total votes are checked by the unit tables in
-// quorum_test.go. vqsim quirks handled here: `up` gives a new node the votes
+// calculator_test.go. vqsim quirks handled here: `up` gives a new node the votes
 // of the first configured node (so scenarios only `up` nodes whose votes
 // equal the first node's), and a command returns before its effect is
 // visible (so the driver polls `show` until the membership it expects is
@@ -57,7 +57,7 @@ func (c vqConf) render() string {
 	return b.String()
 }
 
-func (c vqConf) quorumConfig() QuorumConfig {
+func (c vqConf) quorumConfig() Config {
 	sum := 0
 	for _, n := range c.nodes {
 		sum += n.votes
@@ -66,7 +66,7 @@ func (c vqConf) quorumConfig() QuorumConfig {
 	if exp == 0 {
 		exp = sum
 	}
-	return QuorumConfig{ExpectedVotes: exp, TwoNode: c.twoNode, WaitForAll: c.waitForAll || c.twoNode, ConfiguredNodes: len(c.nodes)}
+	return Config{ExpectedVotes: exp, TwoNode: c.twoNode, WaitForAll: c.waitForAll || c.twoNode, ConfiguredNodes: len(c.nodes)}
 }
 
 // vqModel mirrors vqsim's world with one Calculator per running node.
@@ -74,14 +74,14 @@ type vqModel struct {
 	conf  vqConf
 	part  map[int]int // node id -> partition, for running nodes
 	calcs map[int]*Calculator
-	last  map[int]QuorumResult
+	last  map[int]Result
 }
 
 func newVQModel(c vqConf) *vqModel {
-	m := &vqModel{conf: c, part: map[int]int{}, calcs: map[int]*Calculator{}, last: map[int]QuorumResult{}}
+	m := &vqModel{conf: c, part: map[int]int{}, calcs: map[int]*Calculator{}, last: map[int]Result{}}
 	for _, n := range c.nodes {
 		m.part[n.id] = 0
-		m.calcs[n.id] = NewCalculator(c.quorumConfig())
+		m.calcs[n.id] = New(c.quorumConfig())
 	}
 	return m
 }
@@ -98,7 +98,7 @@ func (m *vqModel) apply(cmd string) error {
 	case "up":
 		id, _ := strconv.Atoi(f[1])
 		m.part[id] = 0
-		m.calcs[id] = NewCalculator(m.conf.quorumConfig())
+		m.calcs[id] = New(m.conf.quorumConfig())
 	case "split":
 		for _, g := range f[1:] {
 			p, ids, _ := strings.Cut(g, ":")
@@ -121,16 +121,16 @@ func (m *vqModel) apply(cmd string) error {
 	// Recompute until stable: a peer's announcement (not waiting)
 	// reaches the others on the next round, as nodeinfo messages do.
 	for round := 0; round < 4; round++ {
-		prev := map[int]QuorumResult{}
+		prev := map[int]Result{}
 		for k, v := range m.last {
 			prev[k] = v
 		}
 		for id, p := range m.part {
-			var in []VoteInput
+			var in []Vote
 			peer := false
 			for _, n := range m.conf.nodes {
 				q, up := m.part[n.id]
-				in = append(in, VoteInput{Name: strconv.Itoa(n.id), Votes: n.votes, Online: up && q == p})
+				in = append(in, Vote{Name: strconv.Itoa(n.id), Votes: n.votes, Online: up && q == p})
 				if r, ok := prev[n.id]; ok && up && q == p && n.id != id && !r.Waiting {
 					peer = true
 				}

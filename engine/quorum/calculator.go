@@ -1,6 +1,8 @@
-package membership
+package quorum
 
-// Flags reported with a quorum view, named as corosync-quorumtool names them
+import "github.com/havenha/haven/engine/model"
+
+// Flags reported with a result, named as corosync-quorumtool names them
 // (except 2Node, spelled TwoNode).
 const (
 	FlagQuorate    = "Quorate"
@@ -8,9 +10,9 @@ const (
 	FlagTwoNode    = "TwoNode"
 )
 
-// QuorumConfig is the static part of votequorum: what the configuration file
-// says. It is built once from the model (see QuorumConfigFor).
-type QuorumConfig struct {
+// Config is the static part of votequorum: what the configuration file
+// says (see ConfigFor).
+type Config struct {
 	// ExpectedVotes is cluster.expected_votes, or the sum of every configured
 	// node's votes when unset.
 	ExpectedVotes int
@@ -26,23 +28,47 @@ type QuorumConfig struct {
 	ConfiguredNodes int
 }
 
-// VoteInput is one node as the calculator needs it.
-type VoteInput struct {
+// InitialQuorum is the quorum of a calculator that has just started:
+// ExpectedVotes/2 + 1, or 1 under two_node (when it applies). Quorum never
+// falls below it while the process runs, so it is the smallest quorum any
+// partition can need — what a raft voter set must be sized against.
+func (c Config) InitialQuorum() int {
+	return New(c).Update(nil, false).Quorum
+}
+
+// ConfigFor builds the calculator's configuration from the model.
+func ConfigFor(c *model.Cluster) Config {
+	return Config{ExpectedVotes: c.ExpectedVotes(), TwoNode: c.Cluster.TwoNode, WaitForAll: c.WaitForAll(), ConfiguredNodes: len(c.Nodes)}
+}
+
+// Vote is one configured node as the calculator needs it.
+type Vote struct {
 	Name   string
 	Votes  int
 	Online bool
 }
 
-// QuorumResult is the outcome of one calculation.
-type QuorumResult struct {
-	Quorate         bool
-	ExpectedVotes   int
-	HighestExpected int
-	TotalVotes      int
-	Quorum          int
+// Votes lists every configured node of c, in file order, with its votes and
+// whether online says it is a live member of the partition.
+func Votes(c *model.Cluster, online func(name string) bool) []Vote {
+	out := make([]Vote, 0, len(c.Nodes))
+	for _, n := range c.Nodes {
+		out = append(out, Vote{Name: n.Name, Votes: n.VotesOrDefault(), Online: online(n.Name)})
+	}
+	return out
+}
+
+// Result is the outcome of one calculation. The JSON names are those of
+// `haven quorum --json`.
+type Result struct {
+	Quorate         bool `json:"quorate"`
+	ExpectedVotes   int  `json:"expected_votes"`
+	HighestExpected int  `json:"highest_expected"`
+	TotalVotes      int  `json:"total_votes"`
+	Quorum          int  `json:"quorum"`
 	// Waiting reports that wait_for_all still holds quorum back.
-	Waiting bool
-	Flags   []string
+	Waiting bool     `json:"waiting_for_all"`
+	Flags   []string `json:"flags"`
 }
 
 // Calculator is votequorum's arithmetic with the two pieces of history
@@ -52,7 +78,7 @@ type QuorumResult struct {
 // concurrent use (the caller serialises Update).
 //
 // The rules, from corosync 3.1 exec/votequorum.c, checked against
-// corosync-vqsim in quorum_vqsim_test.go:
+// corosync-vqsim in vqsim_test.go:
 //
 //	total            = sum of the votes of online members
 //	highest_expected = max(expected_votes, every total seen so far)
@@ -70,16 +96,16 @@ type QuorumResult struct {
 // race in corosync 3.1.7: corosync-vqsim answers quorate on most runs and
 // nodes, not quorate on some, even for nodes of one partition. The
 // calculator gives the deterministic answer vqsim gives most often (no
-// re-arm); the race is left out of the vqsim table (quorum_vqsim_test.go).
+// re-arm); the race is left out of the vqsim table (vqsim_test.go).
 type Calculator struct {
-	cfg     QuorumConfig
+	cfg     Config
 	highest int
 	quorum  int
 	waiting bool
 }
 
-// NewCalculator returns a calculator in its cold-start state.
-func NewCalculator(cfg QuorumConfig) *Calculator {
+// New returns a calculator in its cold-start state.
+func New(cfg Config) *Calculator {
 	if cfg.ExpectedVotes < 0 {
 		cfg.ExpectedVotes = 0
 	}
@@ -91,11 +117,11 @@ func NewCalculator(cfg QuorumConfig) *Calculator {
 
 // Config returns the configuration the calculator uses (after corosync's
 // adjustments: two_node dropped with more than two configured nodes).
-func (c *Calculator) Config() QuorumConfig { return c.cfg }
+func (c *Calculator) Config() Config { return c.cfg }
 
 // Update recomputes quorum for the members currently seen. peerDone says
 // that an online peer announces it is no longer waiting for all.
-func (c *Calculator) Update(members []VoteInput, peerDone bool) QuorumResult {
+func (c *Calculator) Update(members []Vote, peerDone bool) Result {
 	total, online := 0, 0
 	for _, m := range members {
 		if m.Online && m.Votes > 0 {
@@ -120,13 +146,14 @@ func (c *Calculator) Update(members []VoteInput, peerDone bool) QuorumResult {
 		c.waiting = false
 	}
 	quorate := !c.waiting && total >= q
-	r := QuorumResult{
+	r := Result{
 		Quorate:         quorate,
 		ExpectedVotes:   c.cfg.ExpectedVotes,
 		HighestExpected: c.highest,
 		TotalVotes:      total,
 		Quorum:          q,
 		Waiting:         c.cfg.WaitForAll && c.waiting,
+		Flags:           []string{},
 	}
 	if quorate {
 		r.Flags = append(r.Flags, FlagQuorate)
