@@ -10,6 +10,7 @@ import (
 
 	"github.com/havenha/haven/engine/config"
 	"github.com/havenha/haven/engine/model"
+	"github.com/havenha/haven/engine/quorum"
 )
 
 // resourceTypes finds resource type validators for `config validate`. It is
@@ -88,15 +89,12 @@ func runConfigValidate(c *cobra.Command, files []string) error {
 
 // summary is the one line `config validate` prints for a valid file.
 func summary(file string, c *model.Cluster) string {
-	total := c.TotalVotes()
-	expected := max(c.ExpectedVotes(), total)
-	quorum := expected/2 + 1
-	if c.Cluster.TwoNode {
-		quorum = 1
-	}
+	// The running cluster with every node up, as votequorum counts it:
+	// "expected" is the highest expected votes, which the sum can raise.
+	q := quorum.Offline(c, func(string) bool { return true })
 	parts := []string{
 		fmt.Sprintf("cluster %s", c.Cluster.Name),
-		fmt.Sprintf("%s (%d votes, expected %d, quorum %d)", plural(len(c.Nodes), "node"), total, expected, quorum),
+		fmt.Sprintf("%s (%d votes, expected %d, quorum %d)", plural(len(c.Nodes), "node"), q.TotalVotes, q.HighestExpected, q.Quorum),
 		plural(len(c.Resources), "resource"),
 	}
 	if len(c.Groups) > 0 {
