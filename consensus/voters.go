@@ -7,6 +7,7 @@ import (
 	"strings"
 
 	"github.com/havenha/haven/engine/model"
+	"github.com/havenha/haven/engine/quorum"
 )
 
 // MaxExactVoterNodes is the largest cluster whose voter set is chosen by
@@ -85,14 +86,13 @@ func SelectVoters(c *model.Cluster) (VoterPlan, error) {
 			witnesses++
 		}
 	}
-	// The configured expected_votes (or the sum of votes when unset), not
-	// votequorum's running "highest expected": before every node has been
-	// seen, the configured value is what membership divides, so it is the
-	// smallest quorum a partition can ever need.
+	// The quorum of a freshly started calculator (configured expected_votes,
+	// not votequorum's running "highest expected"): before every node has
+	// been seen it is what membership requires, so it is the smallest quorum
+	// a partition can ever need.
 	expected := c.ExpectedVotes()
-	plan := VoterPlan{Expected: expected, Quorum: expected/2 + 1}
+	plan := VoterPlan{Expected: expected, Quorum: quorum.ConfigFor(c).InitialQuorum()}
 	if c.Cluster.TwoNode && witnesses == 0 {
-		plan.Quorum = 1
 		if n != 2 {
 			return VoterPlan{}, fmt.Errorf("%w: two_node needs exactly two nodes, the file lists %d; remove two_node or the extra nodes", ErrNoVoterSet, n)
 		}

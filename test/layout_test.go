@@ -101,7 +101,8 @@ func TestLayout_EngineCoreImportsNoInfrastructure(t *testing.T) {
 func TestLayout_DependencyDirection(t *testing.T) {
 	// engine/quorum is the one votequorum arithmetic, pure like engine/model:
 	// membership feeds it the live members, and `haven simulate` asks it the
-	// same question offline. Membership may import it because it is a
+	// same question offline; consensus sizes raft's voter set against its
+	// quorum. Membership and consensus may import it because it is a
 	// decision the engine owns (infrastructure depends on the engine, never
 	// the reverse). It may import only engine/model from haven, so it can
 	// never pull membership (and memberlist with it) into the engine.
@@ -112,7 +113,7 @@ func TestLayout_DependencyDirection(t *testing.T) {
 		"iscsi":         {"engine/model", "iscsi", "storage"},
 		"fencing":       {"engine/model", "fencing"},
 		"membership":    {"engine/model", "engine/quorum", "membership"},
-		"consensus":     {"engine/model", "engine/state", "consensus", "storage"},
+		"consensus":     {"engine/model", "engine/quorum", "engine/state", "consensus", "storage"},
 		"storage":       {"engine/model", "storage"},
 	}
 	for _, p := range goList(t) {
