@@ -38,13 +38,13 @@ format of engine/scheduler.Input). --cib reads a Pacemaker CIB (configuration an
 What-if flags then change the state: --down/--up/--standby NODE, --fail RSC@NODE (a failed
 monitor: the fail count grows by one), --no-quorum.
 
-Quorum is votequorum's, computed by the code membership runs (engine/quorum), and printed with
-its votes (expected, highest expected, total, quorum, flags). A what-if is of a running
-cluster: every node has been seen, so wait_for_all has ended and a node taken --down is simply
-not live, and the highest expected votes count every configured vote; under two_node the
-survivor keeps quorum 1. With -c the quorum follows the votes of the online nodes. A --state
-file's or CIB's own quorate is kept until --down or --up changes the nodes; --no-quorum
-overrides all. --json gives the votes as "votes", with "quorate_from" saying which applied.`,
+Quorum is votequorum's, computed by the code membership runs (engine/quorum), and printed
+with its votes as haven status prints them. A what-if is of a running cluster: every node has
+been seen, so wait_for_all has ended and a node taken --down is simply not live, and the
+highest expected votes count every configured vote; under two_node the survivor keeps quorum 1.
+With -c the quorum follows the votes of the online nodes. A --state file's or CIB's own quorate
+is kept until --down or --up changes the nodes; --no-quorum overrides all. --json gives the
+votes as "votes", with "quorate_from" saying which applied.`,
 		Args: cobra.NoArgs,
 		RunE: func(c *cobra.Command, _ []string) error { return runSimulate(c.OutOrStdout(), f, time.Now()) },
 	}
@@ -374,7 +374,7 @@ func currentPlacement(in scheduler.Input) map[string][]string {
 }
 
 // printStatus prints nodes and resources like crm_simulate's status sections,
-// with the votes under the quorum line as corosync-quorumtool names them.
+// with the votes on the quorum line.
 func printStatus(out io.Writer, in scheduler.Input, q simVotes, pl map[string][]string) {
 	c := in.Cluster
 	var online, offline []string
@@ -400,16 +400,14 @@ func printStatus(out io.Writer, in scheduler.Input, q simVotes, pl map[string][]
 	if len(offline) > 0 {
 		fmt.Fprintf(out, "    * OFFLINE: [ %s ]\n", strings.Join(offline, " "))
 	}
-	quorumLine := "partition with quorum"
+	// The votes as `haven status` prints them: "expected" is the highest
+	// expected votes, the divisor of the quorum.
+	quorumLine := fmt.Sprintf("partition with quorum (%d votes of %d expected, quorum %d)", q.TotalVotes, q.HighestExpected, q.Quorum)
 	if !in.Quorate {
-		quorumLine = "partition WITHOUT quorum (no_quorum_policy " + c.NoQuorumPolicy() + ")"
+		quorumLine = fmt.Sprintf("partition WITHOUT quorum (%d votes of %d expected, quorum %d): no_quorum_policy %s",
+			q.TotalVotes, q.HighestExpected, q.Quorum, c.NoQuorumPolicy())
 	}
 	fmt.Fprintf(out, "  * Quorum: %s\n", quorumLine)
-	votes := fmt.Sprintf("  * Votes: expected %d, highest expected %d, total %d, quorum %d", q.ExpectedVotes, q.HighestExpected, q.TotalVotes, q.Quorum)
-	if len(q.Flags) > 0 {
-		votes += ", flags: " + strings.Join(q.Flags, " ")
-	}
-	fmt.Fprintln(out, votes)
 	if q.From != fromVotes && q.Quorate != in.Quorate {
 		verdict := "not quorate"
 		if q.Quorate {

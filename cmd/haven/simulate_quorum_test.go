@@ -239,8 +239,8 @@ func waitUntil(t *testing.T, what string, d time.Duration, f func() bool) {
 	}
 }
 
-// TestSimulate_VotesLine: the human output prints the votes under each
-// quorum line, and says so when the quorate the scheduler used is not the
+// TestSimulate_VotesLine: the human output prints the votes on each
+// quorum line, as haven status does, and says so when the quorate the scheduler used is not the
 // votes' answer (--no-quorum, or a state file's own quorate).
 func TestSimulate_VotesLine(t *testing.T) {
 	sim := func(f simulateFlags) string {
@@ -254,8 +254,8 @@ func TestSimulate_VotesLine(t *testing.T) {
 	cfg := "../../examples/seed000.yaml"
 	out := sim(simulateFlags{configFile: cfg, down: []string{"sv2"}})
 	for _, want := range []string{
-		"  * Quorum: partition with quorum\n  * Votes: expected 8, highest expected 8, total 6, quorum 5, flags: Quorate\n",
-		"  * Quorum: partition WITHOUT quorum (no_quorum_policy stop)\n  * Votes: expected 8, highest expected 8, total 4, quorum 5\n\n",
+		"  * Quorum: partition with quorum (6 votes of 8 expected, quorum 5)\n\n",
+		"  * Quorum: partition WITHOUT quorum (4 votes of 8 expected, quorum 5): no_quorum_policy stop\n\n",
 	} {
 		if !strings.Contains(out, want) {
 			t.Errorf("--down sv2: output lacks %q:\n%s", want, out)
@@ -265,7 +265,7 @@ func TestSimulate_VotesLine(t *testing.T) {
 		t.Errorf("--down sv2: a note on an override that did not happen:\n%s", out)
 	}
 	out = sim(simulateFlags{configFile: cfg, noQuorum: true})
-	if !strings.Contains(out, "partition WITHOUT quorum (no_quorum_policy stop)\n  * Votes: expected 8, highest expected 8, total 6, quorum 5, flags: Quorate\n"+
+	if !strings.Contains(out, "  * Quorum: partition WITHOUT quorum (6 votes of 8 expected, quorum 5): no_quorum_policy stop\n"+
 		"    (quorum as given by --no-quorum; the votes alone are quorate)\n") {
 		t.Errorf("--no-quorum: the revised status should show the votes and the override:\n%s", out)
 	}
@@ -278,7 +278,7 @@ func TestSimulate_VotesLine(t *testing.T) {
 		t.Fatal(err)
 	}
 	out = sim(simulateFlags{configFile: cfg, stateFile: state})
-	if !strings.Contains(out, "  * Quorum: partition with quorum\n  * Votes: expected 8, highest expected 8, total 4, quorum 5\n"+
+	if !strings.Contains(out, "  * Quorum: partition with quorum (4 votes of 8 expected, quorum 5)\n"+
 		"    (quorum as given by the state file; the votes alone are not quorate)\n") {
 		t.Errorf("state file: want its quorate kept and the disagreement shown:\n%s", out)
 	}
