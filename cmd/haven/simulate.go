@@ -44,7 +44,7 @@ been seen, so wait_for_all has ended and a node taken --down is simply not live,
 highest expected votes count every configured vote; under two_node the survivor keeps quorum 1.
 With -c the quorum follows the votes of the online nodes. A --state file's or CIB's own quorate
 is kept until --down or --up changes the nodes; --no-quorum overrides all. --json gives the
-votes as "votes", with "quorate_from" saying which applied.`,
+votes as "votes", with "quorate_from" (votes, state, cib or no-quorum) saying which applied.`,
 		Args: cobra.NoArgs,
 		RunE: func(c *cobra.Command, _ []string) error { return runSimulate(c.OutOrStdout(), f, time.Now()) },
 	}
@@ -143,12 +143,12 @@ func runSimulate(out io.Writer, f simulateFlags, now time.Time) error {
 		afterQ.From = fromVotes
 	}
 	if f.noQuorum {
-		afterQ.From = "--no-quorum"
+		afterQ.From = fromNoQuorum
 	}
 	switch afterQ.From {
 	case fromVotes:
 		in.Quorate = afterQ.Quorate
-	case "--no-quorum":
+	case fromNoQuorum:
 		in.Quorate = false
 	}
 	plan, why := scheduler.Compute(in, now)
@@ -337,15 +337,24 @@ type simVotes struct {
 	From string `json:"quorate_from"`
 }
 
-const fromVotes = "votes"
+// Where a simulated state's quorate comes from (simVotes.From, and
+// --json's quorate_from), and how the output names it.
+const (
+	fromVotes    = "votes"
+	fromState    = "state"
+	fromCIB      = "cib"
+	fromNoQuorum = "no-quorum"
+)
+
+var fromText = map[string]string{fromState: "the state file", fromCIB: "the CIB's have-quorum", fromNoQuorum: "--no-quorum"}
 
 // quorateGiven is where the starting state's quorate comes from.
 func quorateGiven(f simulateFlags) string {
 	switch {
 	case f.cibFile != "":
-		return "the CIB's have-quorum"
+		return fromCIB
 	case f.stateFile != "":
-		return "the state file"
+		return fromState
 	}
 	return fromVotes
 }
@@ -413,7 +422,7 @@ func printStatus(out io.Writer, in scheduler.Input, q simVotes, pl map[string][]
 		if q.Quorate {
 			verdict = "quorate"
 		}
-		fmt.Fprintf(out, "    (quorum as given by %s; the votes alone are %s)\n", q.From, verdict)
+		fmt.Fprintf(out, "    (quorum as given by %s; the votes alone are %s)\n", fromText[q.From], verdict)
 	}
 	fmt.Fprintln(out)
 	fmt.Fprintln(out, "  * Full List of Resources:")
