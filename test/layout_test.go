@@ -73,7 +73,7 @@ func hasPrefixAny(s string, prefixes []string) (string, bool) {
 // import none of raft, memberlist, netlink, gotgt or go-ipmi, even indirectly.
 func TestLayout_EngineCoreImportsNoInfrastructure(t *testing.T) {
 	core := []string{"engine", "engine/model", "engine/config", "engine/state", "engine/scheduler",
-		"engine/controller", "engine/api", "engine/agent", "engine/cib"}
+		"engine/controller", "engine/api", "engine/agent", "engine/cib", "engine/quorum"}
 	pkgs := map[string]bool{}
 	for _, p := range goList(t) {
 		pkgs[p.ImportPath] = true

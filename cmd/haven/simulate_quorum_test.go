@@ -251,7 +251,7 @@ func TestSimulate_VotesLine(t *testing.T) {
 		}
 		return out.String()
 	}
-	cfg := "../../examples/seed000.yaml"
+	cfg := "../../examples/seed000-tgtd.yaml"
 	out := sim(simulateFlags{configFile: cfg, down: []string{"sv2"}})
 	for _, want := range []string{
 		"  * Quorum: partition with quorum (6 votes of 8 expected, quorum 5)\n\n",
