@@ -158,7 +158,10 @@ func runAgent(ctx context.Context, o agentOptions, stderr io.Writer) error {
 	if socket == "" {
 		socket = defaultSocket(node.Name)
 	}
-	be := &agentBackend{name: node.Name, startup: cl, mem: mem, st: st, log: logger}
+	be, err := newAgentBackend(node.Name, cl, mem, st, logger)
+	if err != nil {
+		return err
+	}
 	srv, err := api.New(api.Config{Backend: be, Logger: logger, SocketPath: socket,
 		TCPAddr: net.JoinHostPort(node.Addresses[0], strconv.Itoa(apiPort)), Token: keys.APIToken()})
 	if err != nil {
