@@ -34,8 +34,11 @@ type memLog struct {
 	barrierErr error
 	// applyErr, when set, is what Apply returns without applying.
 	applyErr error
-	// beforeApply runs before each command (a concurrent commit).
+	// beforeApply runs before the next command (a concurrent commit).
 	beforeApply func()
+	// refusalInResult: a refusal comes back in the Result only, not as
+	// the error too.
+	refusalInResult bool
 	// applied are the commands committed, in order.
 	applied []state.Command
 	status  LogStatus
@@ -61,6 +64,9 @@ func (l *memLog) Apply(_ context.Context, cmd state.Command) (state.Result, erro
 	l.index++
 	res := l.st.Apply(l.index, b)
 	l.applied = append(l.applied, cmd)
+	if l.refusalInResult {
+		return res, nil
+	}
 	return res, res.Err()
 }
 
@@ -146,7 +152,8 @@ func coordinatorInput(c *model.Cluster, v state.Data, self string, alive func(st
 }
 
 // testYAML: three resource nodes and a witness; web (never on n3), a group
-// g of a and b, a clone of c, and off (stopped in the file).
+// g of a and b, both sticky (so a preview shows only what a request moves),
+// a clone of c, and off (stopped in the file).
 const testYAML = `cluster: {name: t, key_file: k}
 nodes:
   - {name: n1, addresses: [127.0.0.1]}
@@ -154,9 +161,9 @@ nodes:
   - {name: n3, addresses: [127.0.0.3]}
   - {name: w, addresses: [127.0.0.4], role: witness}
 resources:
-  - {id: web, type: exec, params: {command: [/bin/true]}}
-  - {id: a, type: exec, params: {command: [/bin/true]}}
-  - {id: b, type: exec, params: {command: [/bin/true]}}
+  - {id: web, type: exec, params: {command: [/bin/true]}, meta: {stickiness: 100}}
+  - {id: a, type: exec, params: {command: [/bin/true]}, meta: {stickiness: 100}}
+  - {id: b, type: exec, params: {command: [/bin/true]}, meta: {stickiness: 100}}
   - {id: c, type: exec, params: {command: [/bin/true]}}
   - {id: off, type: exec, params: {command: [/bin/true]}, meta: {target_role: Stopped}}
 groups:
@@ -239,7 +246,7 @@ func (h *harness) report(node, instance, st string) {
 // fail records a failed monitor of an instance on a node.
 func (h *harness) fail(node, instance, id string) {
 	h.t.Helper()
-	h.apply(state.CmdReport, state.Report{Node: node, Resource: instance, State: state.Failed,
+	h.apply(state.CmdReport, state.Report{Node: node, Resource: instance, State: state.Failed, Reason: "monitor: process exited",
 		Failure: &state.Failure{ID: id, Op: "monitor", Reason: "process exited"}})
 }
 
