@@ -73,7 +73,7 @@ func hasPrefixAny(s string, prefixes []string) (string, bool) {
 // import none of raft, memberlist, netlink, gotgt or go-ipmi, even indirectly.
 func TestLayout_EngineCoreImportsNoInfrastructure(t *testing.T) {
 	core := []string{"engine", "engine/model", "engine/config", "engine/state", "engine/scheduler",
-		"engine/controller", "engine/api", "engine/agent", "engine/cib", "engine/quorum"}
+		"engine/controller", "engine/api", "engine/agent", "engine/cib", "engine/quorum", "engine/admin"}
 	pkgs := map[string]bool{}
 	for _, p := range goList(t) {
 		pkgs[p.ImportPath] = true
@@ -115,6 +115,9 @@ func TestLayout_DependencyDirection(t *testing.T) {
 		"membership":    {"engine/model", "engine/quorum", "membership"},
 		"consensus":     {"engine/model", "engine/quorum", "engine/state", "consensus", "storage"},
 		"storage":       {"engine/model", "storage"},
+		// The operator service decides from the state and the scheduler; it
+		// sees the running node only through the interfaces it declares.
+		"engine/admin": {"engine/model", "engine/config", "engine/state", "engine/scheduler", "engine/api"},
 	}
 	for _, p := range goList(t) {
 		rel := strings.TrimPrefix(strings.TrimPrefix(p.ImportPath, module), "/")

@@ -2,7 +2,7 @@ package main
 
 // resource_move.go: `haven resource move|ban|clear`, crm_resource
 // --move/--ban/--clear (pcs resource move|ban|clear). The agent checks the
-// request and says what the cluster will do (resource_backend.go); this
+// request and says what the cluster will do (engine/admin); this
 // file parses the arguments and prints the answer.
 
 import (

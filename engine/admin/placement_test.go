@@ -69,6 +69,18 @@ func TestMove_ToANodePrefersItWithInfinity(t *testing.T) {
 	if got := h.log.applied[len(h.log.applied)-1].By; got != "api@n1" {
 		t.Errorf("recorded by %q; expected api@n1 when the request names nobody", got)
 	}
+	// The preview replaces the earlier move too: a forced move to n3
+	// (-INFINITY there) leaves web where it runs, not on n2.
+	if _, err := h.svc.Move(ctx, api.MoveRequest{Resource: "web", Node: "n2"}); err != nil {
+		t.Fatal(err)
+	}
+	resp, err = h.svc.Move(ctx, api.MoveRequest{Resource: "web", Node: "n3", Force: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := changes(resp.Placement); got != "web: n2 -> n1" {
+		t.Errorf("placement changes %q; expected web: n2 -> n1 (the move to n2 replaced)", got)
+	}
 }
 
 func TestMove_ClearsTheBanOnTheTargetFirst(t *testing.T) {

@@ -31,6 +31,8 @@ func TestPrimitivesOf_ExpandsGroupsAndClones(t *testing.T) {
 func TestFailedActions_ListsFailuresByNodeAndInstance(t *testing.T) {
 	d := state.Data{Nodes: map[string]*state.NodeState{
 		"n2": {Resources: map[string]*state.Observed{"web": {State: state.Started, FailCount: 1}, "db": {State: state.Started}}},
+		// Failed or blocked without a count (cleaned up, then reported again) still shows.
+		"n3": {Resources: map[string]*state.Observed{"fs": {State: state.Blocked}, "nfs": {State: state.Failed}, "x": {State: state.Stopping}}},
 		"n1": {Resources: map[string]*state.Observed{"web": {State: state.Failed, FailCount: 2, Reason: "monitor: process exited"}, "ip": {State: state.Stopped, Held: true}}},
 	}}
 	got := failedActions(d)
@@ -38,8 +40,8 @@ func TestFailedActions_ListsFailuresByNodeAndInstance(t *testing.T) {
 	for _, f := range got {
 		keys = append(keys, f.Node+"/"+f.Resource)
 	}
-	if !slices.Equal(keys, []string{"n1/ip", "n1/web", "n2/web"}) {
-		t.Fatalf("failed actions %v; expected n1/ip n1/web n2/web", keys)
+	if !slices.Equal(keys, []string{"n1/ip", "n1/web", "n2/web", "n3/fs", "n3/nfs"}) {
+		t.Fatalf("failed actions %v; expected n1/ip n1/web n2/web n3/fs n3/nfs", keys)
 	}
 }
 
