@@ -35,7 +35,7 @@ func newAgentBackend(name string, startup *model.Cluster, mem *membership.Member
 	b := &agentBackend{mem: mem}
 	svc, err := admin.New(admin.Config{
 		Node: name, Startup: startup, State: st, Log: raftLog{b}, Members: gossipView{mem}, Engine: engineView{b},
-		Input: coordinatorInput, CheckChange: checkChange, Types: resourceTypes, Logger: logger,
+		Input: coordinatorInput, CheckChange: checkChange, ConfigOptions: configOptions(), Logger: logger,
 	})
 	if err != nil {
 		return nil, err

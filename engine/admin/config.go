@@ -38,7 +38,7 @@ func (s *Service) ApplyConfig(ctx context.Context, req api.ConfigRequest) (api.C
 	if req.BaseVersion == nil {
 		return api.ConfigResponse{}, &api.Error{Status: 400, Message: "base_version is missing; expected the committed version the file was edited from (GET /v1/config), 0 when nothing is committed"}
 	}
-	next, err := config.Parse("the new configuration", []byte(req.YAML), config.Options{Types: s.cfg.Types})
+	next, err := config.Parse("the new configuration", []byte(req.YAML), s.cfg.ConfigOptions)
 	if err != nil {
 		return api.ConfigResponse{}, &api.Error{Status: 400, Message: "the configuration is not valid; nothing changed:\n" + err.Error()}
 	}

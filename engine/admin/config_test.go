@@ -118,6 +118,11 @@ func TestApplyConfig_RefusesStaleBasesAndBadFiles(t *testing.T) {
 	apiError(t, err, 400, "the configuration is not valid; nothing changed:\n")
 	_, err = h.svc.ApplyConfig(ctx, api.ConfigRequest{YAML: testYAML})
 	apiError(t, err, 400, "base_version is missing")
+	// The binary's registries decide what can run: here, nothing.
+	h.svc.cfg.ConfigOptions = config.Options{Types: func(string) (model.AgentType, bool) { return nil, false }}
+	_, err = h.svc.ApplyConfig(ctx, api.ConfigRequest{YAML: testYAML, BaseVersion: version(1)})
+	apiError(t, err, 400, "the configuration is not valid; nothing changed:\n", "exec")
+	h.svc.cfg.ConfigOptions = config.Options{}
 	// Another change wins between the check and the commit: 409 naming
 	// the version that won.
 	other := edit(t, "name: t,", "name: t, expected_votes: 3,")

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/havenha/haven/engine/api"
+	"github.com/havenha/haven/engine/config"
 	"github.com/havenha/haven/engine/model"
 	"github.com/havenha/haven/engine/scheduler"
 	"github.com/havenha/haven/engine/state"
@@ -110,8 +111,9 @@ type Config struct {
 	// configuration change (voter set, raft addresses, cluster identity);
 	// nil checks nothing there.
 	CheckChange func(old, next *model.Cluster) error
-	// Types validates resource parameters in `config apply` files.
-	Types model.TypeLookup
+	// ConfigOptions are the binary's registries a `config apply` file is
+	// checked against (a type nothing here can run is refused).
+	ConfigOptions config.Options
 	// Logger records every committed change; nil discards.
 	Logger *slog.Logger
 	// Now is the clock commands are stamped with (nil: time.Now).
