@@ -17,6 +17,7 @@ import (
 	"github.com/hashicorp/raft"
 
 	"github.com/havenha/haven/engine/state"
+	"github.com/havenha/haven/internal/testenv"
 )
 
 // Multi-process tests: three testnode processes (consensus/internal/testnode)
@@ -59,7 +60,7 @@ func newMP(t *testing.T, extra ...string) *mpCluster {
 
 func newMPNamed(t *testing.T, names []string, extra ...string) *mpCluster {
 	if testing.Short() {
-		t.Skip("multi-process test")
+		testenv.Skip(t, testenv.Short, "multi-process test")
 	}
 	m := &mpCluster{t: t, bin: buildTestnode(t), root: t.TempDir(), names: names,
 		addrs: map[string]string{}, procs: map[string]*exec.Cmd{}, extra: extra}

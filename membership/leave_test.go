@@ -8,6 +8,7 @@ import (
 	"github.com/hashicorp/memberlist"
 
 	"github.com/havenha/haven/engine/model"
+	"github.com/havenha/haven/internal/testenv"
 )
 
 func TestLeaveNotice_RoundTripAndGarbage(t *testing.T) {
@@ -58,7 +59,7 @@ func TestLeaveNotice_OnlyForTheInstanceItNames(t *testing.T) {
 // nodes on ::1 find each other, and a graceful leave shows as left.
 func TestMembership_IPv6LoopbackJoinAndLeave(t *testing.T) {
 	if l, err := net.ListenPacket("udp", "[::1]:0"); err != nil {
-		t.Skipf("no IPv6 loopback: %v", err)
+		testenv.Skip(t, testenv.Machine, "no IPv6 loopback: %v", err)
 	} else {
 		l.Close()
 	}

@@ -12,6 +12,7 @@ import (
 
 	"github.com/mdlayher/arp"
 
+	"github.com/havenha/haven/internal/testenv"
 	"github.com/havenha/haven/test/netns"
 )
 
@@ -85,10 +86,10 @@ func median(ds []time.Duration) time.Duration {
 // (docs/vip.md). HAVEN_VIP_TRIALS sets the trials (default 5).
 func TestVIP_CompareWithIPaddr2(t *testing.T) {
 	if testing.Short() {
-		t.Skip("about a minute of IPaddr2 runs; skipped with -short")
+		testenv.Skip(t, testenv.Short, "about a minute of IPaddr2 runs")
 	}
 	if _, err := os.Stat(ipaddr2); err != nil {
-		t.Skip("resource-agents' IPaddr2 is not installed (apt-get install resource-agents)")
+		testenv.MissingPackage(t, "resource-agents", "resource-agents' IPaddr2 is not installed")
 	}
 	trials := 5
 	if s := os.Getenv("HAVEN_VIP_TRIALS"); s != "" {

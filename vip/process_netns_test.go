@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/havenha/haven/engine/model"
+	"github.com/havenha/haven/internal/testenv"
 	"github.com/havenha/haven/test/netns"
 	"github.com/havenha/haven/vip"
 )
@@ -26,7 +27,7 @@ const helperEnv = "HAVEN_VIP_HELPER_PARAMS"
 func TestHelperVIPProcess(t *testing.T) {
 	raw := os.Getenv(helperEnv)
 	if raw == "" {
-		t.Skip("helper process for TestVIP_ProcessMode")
+		testenv.Skip(t, testenv.Helper, "helper process for TestVIP_ProcessMode")
 	}
 	var params map[string]any
 	if err := json.Unmarshal([]byte(raw), &params); err != nil {

@@ -9,6 +9,8 @@ import (
 	"regexp"
 	"testing"
 	"time"
+
+	"github.com/havenha/haven/internal/testenv"
 )
 
 // TestDemo_ShowsFailoverPlan runs the plan part of the demo on the embedded
@@ -35,7 +37,7 @@ func TestDemo_ShowsFailoverPlan(t *testing.T) {
 // on another node, and nothing the demo started is left running.
 func TestDemo_LiveFailover(t *testing.T) {
 	if testing.Short() {
-		t.Skip("starts three agents; skipped with -short")
+		testenv.Skip(t, testenv.Short, "starts three agents")
 	}
 	bin := filepath.Join(t.TempDir(), "haven")
 	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {

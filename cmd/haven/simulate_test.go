@@ -7,6 +7,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/havenha/haven/internal/testenv"
 )
 
 // buildHaven builds the real binary once per test.
@@ -89,7 +91,7 @@ func TestSimulate_Seed000QuorumLossStopsEverything(t *testing.T) {
 func TestSimulate_CIB(t *testing.T) {
 	cibFile := "../../../shared/oracle/scheduler/seed000-four-node-cib.xml"
 	if _, err := os.Stat(cibFile); err != nil {
-		t.Skip("oracle CIB not found beside the checkout")
+		testenv.Missing(t, "the oracle CIB %s is not there: ../shared must be beside the checkout", cibFile)
 	}
 	bin := buildHaven(t)
 	doc := runSim(t, bin, "--cib", cibFile)

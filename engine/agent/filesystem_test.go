@@ -15,6 +15,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/havenha/haven/engine/model"
+	"github.com/havenha/haven/internal/testenv"
 )
 
 func fsRes(params map[string]any) model.Resource {
@@ -121,7 +122,7 @@ func labelledLoopImage(t *testing.T, fstype string) (img, dev, label string) {
 	mkfs := map[string][]string{"ext4": {"mkfs.ext4", "-q", "-F", "-L", label}, "xfs": {"mkfs.xfs", "-q", "-f", "-L", label}}[fstype]
 	for _, tool := range []string{mkfs[0], "losetup"} {
 		if _, err := exec.LookPath(tool); err != nil {
-			t.Skipf("needs %s (e2fsprogs or xfsprogs, util-linux)", tool)
+			testenv.MissingPackage(t, map[string]string{"mkfs.ext4": "e2fsprogs", "mkfs.xfs": "xfsprogs", "losetup": "util-linux"}[tool], "%s is not installed", tool)
 		}
 	}
 	img = filepath.Join(t.TempDir(), "disk.img")
@@ -140,7 +141,7 @@ func labelledLoopImage(t *testing.T, fstype string) (img, dev, label string) {
 	}
 	out, err := exec.Command("losetup", "--find", "--show", img).CombinedOutput()
 	if err != nil {
-		t.Skipf("no loop device available: losetup: %v: %s", err, out)
+		testenv.Skip(t, testenv.Machine, "no loop device available: losetup: %v: %s", err, out)
 	}
 	dev = strings.TrimSpace(string(out))
 	t.Cleanup(func() { exec.Command("losetup", "-d", dev).Run() })

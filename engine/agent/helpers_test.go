@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/havenha/haven/engine/model"
+	"github.com/havenha/haven/internal/testenv"
 )
 
 // TestMain doubles as a helper program: with HAVEN_AGENT_TEST_HELPER set,
@@ -67,7 +68,7 @@ func opCtx(t testing.TB, d time.Duration) context.Context {
 func needRoot(t testing.TB) {
 	t.Helper()
 	if os.Geteuid() != 0 {
-		t.Skip("needs root (mounts, namespaces, process credentials); run the tests as root")
+		testenv.Missing(t, "needs root (mounts, namespaces, process credentials); run the tests as root")
 	}
 }
 

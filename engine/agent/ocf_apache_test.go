@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/havenha/haven/engine/model"
+	"github.com/havenha/haven/internal/testenv"
 )
 
 // TestOCF_ApacheInNamespace runs resource-agents' apache script (seed 001's
@@ -17,7 +18,7 @@ import (
 func TestOCF_ApacheInNamespace(t *testing.T) {
 	needScript(t, "heartbeat", "apache")
 	if _, err := os.Stat("/usr/sbin/apache2"); err != nil {
-		t.Skip("needs apache2 (apt-get install --no-install-recommends apache2)")
+		testenv.MissingPackage(t, "apache2", "/usr/sbin/apache2 is not installed")
 	}
 	ns := testNetns(t)
 	dir := t.TempDir()

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/havenha/haven/engine/model"
+	"github.com/havenha/haven/internal/testenv"
 )
 
 const systemOCFRoot = "/usr/lib/ocf"
@@ -22,7 +23,7 @@ func needScript(t *testing.T, provider, agentName string) {
 	t.Helper()
 	p := filepath.Join(systemOCFRoot, "resource.d", provider, agentName)
 	if _, err := os.Stat(p); err != nil {
-		t.Skipf("%s is missing: install Debian's resource-agents package (apt-get install resource-agents) to run this test", p)
+		testenv.MissingPackage(t, map[string]string{"heartbeat": "resource-agents", "pacemaker": "pacemaker-resource-agents"}[provider], "%s is missing", p)
 	}
 }
 
@@ -264,7 +265,7 @@ func testNetns(t *testing.T) string {
 	t.Helper()
 	needRoot(t)
 	if _, err := exec.LookPath("ip"); err != nil {
-		t.Skip("needs ip from iproute2")
+		testenv.MissingPackage(t, "iproute2", "ip is not installed")
 	}
 	b := make([]byte, 4)
 	rand.Read(b)

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/havenha/haven/engine/model"
+	"github.com/havenha/haven/internal/testenv"
 )
 
 // attrLog records SetAttribute calls.
@@ -163,7 +164,7 @@ func TestPing_Validate(t *testing.T) {
 // 10.251.0.99 nobody.
 func TestPing_ICMPInNamespace(t *testing.T) {
 	if _, err := exec.LookPath("ping"); err != nil {
-		t.Skip("needs ping (iputils-ping)")
+		testenv.MissingPackage(t, "iputils-ping", "ping is not installed")
 	}
 	ns := testNetns(t)
 	exe, _ := os.Executable()
@@ -179,7 +180,7 @@ func TestPing_ICMPInNamespace(t *testing.T) {
 func TestPingICMPHelper(t *testing.T) {
 	peer := os.Getenv("HAVEN_PING_HELPER_PEER")
 	if peer == "" {
-		t.Skip("runs only inside TestPing_ICMPInNamespace's namespace")
+		testenv.Skip(t, testenv.Helper, "runs only inside TestPing_ICMPInNamespace's namespace")
 	}
 	var l attrLog
 	a := mustNew(t, PingType{}, model.Resource{ID: "ping", Params: map[string]any{

@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"github.com/havenha/haven/engine/model"
+	"github.com/havenha/haven/internal/testenv"
 )
 
 type stubType struct{}
@@ -85,7 +86,7 @@ func TestRegistry_EveryTypeRefusesBadParamsInNew(t *testing.T) {
 func TestPackage_ImportsNoClusterInternals(t *testing.T) {
 	goBin, err := exec.LookPath("go")
 	if err != nil {
-		t.Skip("go tool not in PATH")
+		testenv.Missing(t, "the go tool is not in PATH")
 	}
 	out, err := exec.CommandContext(context.Background(), goBin, "list", "-deps", ".").CombinedOutput()
 	if err != nil {

@@ -13,6 +13,7 @@ import (
 
 	"github.com/havenha/haven/engine/api"
 	"github.com/havenha/haven/engine/api/client"
+	"github.com/havenha/haven/internal/testenv"
 )
 
 type fakeBackend struct{ q api.QuorumView }
@@ -165,7 +166,7 @@ func TestAPI_SecondAgentOnSameSocketRefused(t *testing.T) {
 func TestAPI_ImportsNoMembershipOrRaft(t *testing.T) {
 	out, err := exec.Command("go", "list", "-deps", "github.com/havenha/haven/engine/api/...").CombinedOutput()
 	if err != nil {
-		t.Skipf("go list unavailable: %v %s", err, out)
+		testenv.Missing(t, "go list failed: %v %s", err, out)
 	}
 	for _, bad := range []string{"hashicorp/memberlist", "hashicorp/raft", "havenha/haven/membership", "havenha/haven/consensus"} {
 		if strings.Contains(string(out), bad) {

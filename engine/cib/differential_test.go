@@ -17,6 +17,7 @@ import (
 
 	"github.com/havenha/haven/engine/cib"
 	"github.com/havenha/haven/engine/scheduler"
+	"github.com/havenha/haven/internal/testenv"
 )
 
 var (
@@ -36,8 +37,7 @@ var (
 func TestDifferential_CrmSimulate(t *testing.T) {
 	bin, err := exec.LookPath("crm_simulate")
 	if err != nil {
-		t.Skip("SKIPPED LOUDLY: crm_simulate not found; install pacemaker-cli-utils " +
-			"(apt-get install -y --no-install-recommends pacemaker-cli-utils) to compare haven with Pacemaker")
+		testenv.MissingPackage(t, "pacemaker-cli-utils", "crm_simulate is not installed: haven was not compared with Pacemaker")
 	}
 	dir := t.TempDir()
 	r := rand.New(rand.NewSource(*diffSeed))

@@ -12,6 +12,7 @@ import (
 
 	"github.com/havenha/haven/engine/cib"
 	"github.com/havenha/haven/engine/scheduler"
+	"github.com/havenha/haven/internal/testenv"
 )
 
 var oracleDir = flag.String("oracle", "../../../shared/oracle/scheduler", "folder of Pacemaker's scheduler regression cases")
@@ -32,7 +33,7 @@ var knownDifferences = map[string]string{
 func TestOracle_PacemakerRegressionCases(t *testing.T) {
 	list, err := os.ReadFile(filepath.Join(*oracleDir, "cases.txt"))
 	if err != nil {
-		t.Skipf("oracle not found (%v): run from the checkout beside ../shared", err)
+		testenv.Missing(t, "the oracle is not there (%v): ../shared must be beside the checkout", err)
 	}
 	cases := strings.Fields(string(list))
 	agree := 0

@@ -8,6 +8,8 @@ import (
 	"regexp"
 	"strings"
 	"testing"
+
+	"github.com/havenha/haven/internal/testenv"
 )
 
 // FuzzParse feeds arbitrary bytes to the decoder and validator (without the
@@ -55,7 +57,7 @@ var unsafeName = regexp.MustCompile(`[^a-z0-9]+`)
 // TestWriteFuzzCorpus regenerates the seed corpus files when asked.
 func TestWriteFuzzCorpus(t *testing.T) {
 	if os.Getenv("HAVEN_WRITE_CORPUS") == "" {
-		t.Skip("set HAVEN_WRITE_CORPUS=1 to rewrite testdata/fuzz/FuzzParse seeds")
+		testenv.Skip(t, testenv.OptIn, "set HAVEN_WRITE_CORPUS=1 to rewrite testdata/fuzz/FuzzParse seeds")
 	}
 	dir := filepath.Join("testdata", "fuzz", "FuzzParse")
 	if err := os.MkdirAll(dir, 0o755); err != nil {

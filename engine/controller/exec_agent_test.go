@@ -43,7 +43,7 @@ func pidsOf(args ...string) []int {
 func TestReconciler_WithTheBuiltinExecAgent(t *testing.T) {
 	reg := agent.Builtin()
 	if _, ok := reg.Lookup("exec"); !ok {
-		t.Skip("engine/agent has no exec type registered")
+		t.Fatal("engine/agent has no exec type registered")
 	}
 	arg := fmt.Sprintf("%d", 3000+os.Getpid()%1000) // unique per test process
 	rep := &fakeReporter{}

@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/havenha/haven/engine/model"
+	"github.com/havenha/haven/internal/testenv"
 )
 
 // procType runs `sleep` as the resource: a real process, started, killed and
@@ -108,7 +109,7 @@ func (a *procAgent) Monitor(ctx context.Context) (model.Status, error) {
 // restarted once a placement computed from the failure arrives.
 func TestReconciler_RealProcessKilledIsRestartedAfterTheClusterSawIt(t *testing.T) {
 	if _, err := exec.LookPath("sleep"); err != nil {
-		t.Skip("no sleep binary: cannot run a real process")
+		testenv.MissingPackage(t, "coreutils", "sleep is not installed: cannot run a real process")
 	}
 	typ := &procType{procs: map[int]chan struct{}{}}
 	rep := &fakeReporter{}

@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/havenha/haven/engine/model"
+	"github.com/havenha/haven/internal/testenv"
 )
 
 // The test binary plays three roles, chosen by HAVEN_GUARD_TEST_ROLE: the
@@ -411,11 +412,11 @@ func TestGuard_KillGroupChecksTheLeadersStartTime(t *testing.T) {
 // that is not a mount point.
 func TestGuard_Unmount(t *testing.T) {
 	if os.Geteuid() != 0 {
-		t.Skip("SKIPPING: mounting a tmpfs needs root")
+		testenv.Missing(t, "mounting a tmpfs needs root")
 	}
 	dir := t.TempDir()
 	if err := syscall.Mount("tmpfs", dir, "tmpfs", 0, "size=1m"); err != nil {
-		t.Skipf("SKIPPING: cannot mount a tmpfs here: %v", err)
+		testenv.Missing(t, "cannot mount a tmpfs here as root: %v", err)
 	}
 	t.Cleanup(func() { _ = syscall.Unmount(dir, syscall.MNT_DETACH) })
 	// A busy mount: a file open on it.

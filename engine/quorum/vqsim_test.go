@@ -13,6 +13,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/havenha/haven/internal/testenv"
 )
 
 // The tests in this file run corosync-vqsim (corosync's own votequorum code
@@ -321,11 +323,11 @@ var vqScenarios = []vqScenario{
 
 func TestQuorum_MatchesVQSim(t *testing.T) {
 	if testing.Short() {
-		t.Skip("skipping the corosync-vqsim comparison (about 45 s) in -short mode")
+		testenv.Skip(t, testenv.Short, "the corosync-vqsim comparison takes about 45 s")
 	}
 	bin, err := exec.LookPath("corosync-vqsim")
 	if err != nil {
-		t.Skip("SKIPPING the corosync-vqsim comparison: corosync-vqsim is not installed (apt-get install corosync-vqsim); CI must install it")
+		testenv.MissingPackage(t, "corosync-vqsim", "corosync-vqsim is not installed: the votequorum comparison did not run")
 	}
 	for _, sc := range vqScenarios {
 		t.Run(sc.name, func(t *testing.T) {

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/havenha/haven/engine/api"
+	"github.com/havenha/haven/internal/testenv"
 	"github.com/havenha/haven/test/harness"
 )
 
@@ -25,7 +26,7 @@ const baseResources = `resources:
 func threeNodes(t *testing.T) *harness.Cluster {
 	t.Helper()
 	if testing.Short() {
-		t.Skip("multi-process cluster test; skipped with -short")
+		testenv.Skip(t, testenv.Short, "multi-process cluster test")
 	}
 	return harness.New(t, harness.Spec{Name: "rep", PerNodeConfig: true, Profile: profile(),
 		Nodes: []harness.NodeSpec{{Name: "a"}, {Name: "b"}, {Name: "c"}}, Extra: baseResources})

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/havenha/haven/engine/api"
+	"github.com/havenha/haven/internal/testenv"
 	"github.com/havenha/haven/test/harness"
 )
 
@@ -127,7 +128,7 @@ func mustRead(t *testing.T, path string) string {
 // agent` refuses the witness.
 func TestWitness_TwoNodesKeepApplying(t *testing.T) {
 	if testing.Short() {
-		t.Skip("multi-process cluster test; skipped with -short")
+		testenv.Skip(t, testenv.Short, "multi-process cluster test")
 	}
 	c := harness.New(t, harness.Spec{Name: "wit", PerNodeConfig: true, Profile: "fast", Extra: baseResources,
 		Nodes: []harness.NodeSpec{{Name: "n1"}, {Name: "n2"}, {Name: "w", Role: "witness"}}})

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/havenha/haven/engine/api"
+	"github.com/havenha/haven/internal/testenv"
 	"github.com/havenha/haven/test/harness"
 )
 
@@ -17,7 +18,7 @@ import (
 // and catches up.
 func TestTwoNode_IgnoreSurvivorContinues(t *testing.T) {
 	if testing.Short() {
-		t.Skip("multi-process cluster test; skipped with -short")
+		testenv.Skip(t, testenv.Short, "multi-process cluster test")
 	}
 	c := harness.New(t, harness.Spec{Name: "two", PerNodeConfig: true, Profile: "fast", TwoNode: true,
 		ClusterExtra: "  no_quorum_policy: ignore", Extra: baseResources,
@@ -63,7 +64,7 @@ func TestTwoNode_IgnoreSurvivorContinues(t *testing.T) {
 // the agent refuses to start and says what to do.
 func TestTwoNode_WithoutWitnessFencingOrIgnoreRefused(t *testing.T) {
 	if testing.Short() {
-		t.Skip("multi-process cluster test; skipped with -short")
+		testenv.Skip(t, testenv.Short, "multi-process cluster test")
 	}
 	c := harness.New(t, harness.Spec{Name: "two", TwoNode: true, Nodes: []harness.NodeSpec{{Name: "a"}, {Name: "b"}}})
 	_, stderr, err := c.CLI(c.Node("a").AgentArgs(c.ConfigPath)...)

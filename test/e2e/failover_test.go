@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/havenha/haven/internal/testenv"
 	"github.com/havenha/haven/test/netns"
 )
 
@@ -37,7 +38,7 @@ func TestMain(m *testing.M) {
 func newRig(t *testing.T, v6 bool) *Rig {
 	t.Helper()
 	if testing.Short() {
-		t.Skip("end-to-end namespace test; skipped with -short")
+		testenv.Skip(t, testenv.Short, "end-to-end namespace test")
 	}
 	r := New(t, Options{IPv6: v6, ServerBin: serverBin, Profile: os.Getenv("HAVEN_TEST_PROFILE")})
 	t.Cleanup(func() {

@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/havenha/haven/engine/api"
+	"github.com/havenha/haven/internal/testenv"
 	"github.com/havenha/haven/test/harness"
 	"github.com/havenha/haven/test/netns"
 )
@@ -76,7 +77,7 @@ func BuildServer(dir string) (string, error) {
 func New(t testing.TB, o Options) *Rig {
 	t.Helper()
 	if _, err := exec.LookPath("nft"); err != nil {
-		t.Skip("SKIPPING: nft (nftables) is not installed; the end-to-end tests cut links with it")
+		testenv.MissingPackage(t, "nftables", "nft is not installed; the end-to-end tests cut links with it")
 	}
 	if o.Profile == "" {
 		o.Profile = "lan"

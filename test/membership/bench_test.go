@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/havenha/haven/engine/api"
+	"github.com/havenha/haven/internal/testenv"
 	"github.com/havenha/haven/test/harness"
 )
 
@@ -203,7 +204,7 @@ func detectionRun(b *testing.B, profile string, size, trials int, hog bool, quie
 // (each bounded by timeout 600 s); stop kills them by PID.
 func startHog(b *testing.B, pid int) func() {
 	if _, err := exec.LookPath("taskset"); err != nil {
-		b.Skip("taskset not found (util-linux)")
+		testenv.MissingPackage(b, "util-linux", "taskset is not installed")
 	}
 	if out, err := exec.Command("taskset", "-a", "-p", "-c", "0", strconv.Itoa(pid)).CombinedOutput(); err != nil {
 		b.Fatalf("taskset the agent: %v %s", err, out)

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/havenha/haven/engine/api"
+	"github.com/havenha/haven/internal/testenv"
 	"github.com/havenha/haven/test/harness"
 	"github.com/havenha/haven/test/netns"
 )
@@ -19,7 +20,7 @@ import (
 // the drop brings the link back. Needs root, ip and nft (skips otherwise).
 func TestRedundantLinks_CutOneLinkInNamespaces(t *testing.T) {
 	if _, err := exec.LookPath("nft"); err != nil {
-		t.Skip("SKIPPING: nft (nftables) is not installed; CI must install nftables")
+		testenv.MissingPackage(t, "nftables", "nft is not installed")
 	}
 	bed := netns.New(t, netns.Options{Nodes: []string{"a", "b", "c"}})
 	var specs []harness.NodeSpec

@@ -39,6 +39,8 @@ import (
 	"time"
 
 	"github.com/vishvananda/netlink"
+
+	"github.com/havenha/haven/internal/testenv"
 )
 
 // Prefix starts every namespace name this package creates; the stale sweep
@@ -95,10 +97,10 @@ type Bed struct {
 func New(t testing.TB, o Options) *Bed {
 	t.Helper()
 	if os.Geteuid() != 0 {
-		t.Skip("netns test bed needs root (CAP_NET_ADMIN, CAP_SYS_ADMIN)")
+		testenv.Missing(t, "the netns test bed needs root (CAP_NET_ADMIN, CAP_SYS_ADMIN)")
 	}
 	if _, err := exec.LookPath("ip"); err != nil {
-		t.Skip("netns test bed needs ip(8) from iproute2")
+		testenv.MissingPackage(t, "iproute2", "the netns test bed needs ip(8)")
 	}
 	if len(o.Nodes) == 0 {
 		o.Nodes = []string{"n1", "n2", "n3"}

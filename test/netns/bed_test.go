@@ -14,6 +14,8 @@ import (
 
 	"github.com/mdlayher/packet"
 	"github.com/vishvananda/netlink"
+
+	"github.com/havenha/haven/internal/testenv"
 )
 
 // ourNamespaces lists the namespaces whose names start with id.
@@ -65,7 +67,7 @@ func TestBed_CreateAndTeardownLeavesNothing(t *testing.T) {
 		}
 	})
 	if id == "" {
-		t.Skip("bed not built")
+		testenv.Missing(t, "the bed was not built (see the bed subtest)")
 	}
 	if left := ourNamespaces(t, id); len(left) != 0 {
 		t.Fatalf("after teardown these namespaces remain: %v", left)
@@ -91,7 +93,7 @@ func TestBed_StalePIDParse(t *testing.T) {
 
 func TestBed_SweepsStaleNamespaces(t *testing.T) {
 	if os.Geteuid() != 0 {
-		t.Skip("needs root")
+		testenv.Missing(t, "needs root")
 	}
 	// A name for a process that cannot exist (pid above pid_max).
 	stale := fmt.Sprintf("%s%dx%04x-n1", Prefix, 1<<30, os.Getpid()&0xffff)
@@ -510,7 +512,7 @@ const crashEnv = "HAVEN_NETNS_CRASH_HELPER"
 func TestHelperCrash(t *testing.T) {
 	out := os.Getenv(crashEnv)
 	if out == "" {
-		t.Skip("helper for TestBed_CrashedRunLeavesNothing")
+		testenv.Skip(t, testenv.Helper, "helper for TestBed_CrashedRunLeavesNothing")
 	}
 	bed := New(t, Options{Nodes: []string{"n1"}})
 	p := bed.Start("n1", "sleep", "300")
@@ -522,7 +524,7 @@ func TestHelperCrash(t *testing.T) {
 
 func TestBed_CrashedRunLeavesNothing(t *testing.T) {
 	if os.Geteuid() != 0 {
-		t.Skip("needs root")
+		testenv.Missing(t, "needs root")
 	}
 	out := t.TempDir() + "/crash"
 	cmd := exec.Command(os.Args[0], "-test.run=^TestHelperCrash$", "-test.count=1")

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/havenha/haven/engine/api"
+	"github.com/havenha/haven/internal/testenv"
 	"github.com/havenha/haven/test/harness"
 )
 
@@ -42,7 +43,7 @@ type rig struct {
 func newRig(t *testing.T, clusterExtra string, nodes []harness.NodeSpec, extra string) *rig {
 	t.Helper()
 	if testing.Short() {
-		t.Skip("multi-process resource test; skipped with -short")
+		testenv.Skip(t, testenv.Short, "multi-process resource test")
 	}
 	logDir := t.TempDir()
 	r := &rig{t: t, logDir: logDir}

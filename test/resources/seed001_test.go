@@ -5,6 +5,7 @@ import (
 	"testing"
 
 	"github.com/havenha/haven/engine/api"
+	"github.com/havenha/haven/internal/testenv"
 	"github.com/havenha/haven/test/harness"
 )
 
@@ -101,7 +102,7 @@ func TestResources_Seed001WitnessCoordinates(t *testing.T) {
 		r.c.Node(leader).WaitStatus("back with a leader", waitFor, func(s api.StatusView) bool { return s.Leader != "" })
 	}
 	if leader != "witness" {
-		t.Skipf("the witness never became raft leader in 8 handovers (leader %s); nothing to check", leader)
+		testenv.Skip(t, testenv.Chance, "the witness never became raft leader in 8 handovers (leader %s); nothing to check", leader)
 	}
 	r.c.Node("witness").WaitStatus("the witness coordinating", waitFor, func(s api.StatusView) bool {
 		return s.Controller != nil && s.Controller.Leading
