@@ -1,6 +1,7 @@
 #!/bin/sh
 # Boots a throwaway systemd in a Docker container so that TestSystemd_RealUnits
 # can run on a machine without systemd as PID 1 (CI runners, containers).
+# `make test` (.ci/test) runs it as root when docker answers; by hand:
 #
 #   eval "$(engine/agent/testdata/systemd-in-docker.sh start)"
 #   go test ./engine/agent -run TestSystemd_RealUnits -v
