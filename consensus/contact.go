@@ -15,7 +15,7 @@ import (
 // heartbeat/10–/5 (22 a second per follower on the lan profile), and that
 // rate is fixed in the library. haven's coordinator already exchanges a
 // lease renewal with every node each lease/8, authenticated and stamped with
-// the raft term (engine/controller's lease wire). Two seams let that traffic
+// the raft term (the lease wire, leasewire). Two seams let that traffic
 // stand in for most heartbeats without changing raft's timing:
 //
 //   - Follower side, Node.Contact: a renewal the node accepted from the

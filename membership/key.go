@@ -33,7 +33,7 @@ type Keys struct {
 	Gossip []byte // AES-256-GCM key of memberlist (Config.SecretKey)
 	Raft   []byte // for the raft transport (consensus)
 	API    []byte // the HTTP API's bearer token is derived from it
-	Lease  []byte // HMAC key of the lease renewals' datagrams (engine/controller's lease wire)
+	Lease  []byte // HMAC key of the lease renewals' datagrams (leasewire)
 }
 
 // LoadKeyFile reads a cluster key file and derives the per-layer keys.

@@ -73,7 +73,8 @@ func hasPrefixAny(s string, prefixes []string) (string, bool) {
 // import none of raft, memberlist, netlink, gotgt or go-ipmi, even indirectly.
 func TestLayout_EngineCoreImportsNoInfrastructure(t *testing.T) {
 	core := []string{"engine", "engine/model", "engine/config", "engine/state", "engine/scheduler",
-		"engine/controller", "engine/api", "engine/agent", "engine/cib", "engine/quorum", "engine/admin"}
+		"engine/clock", "engine/lease", "engine/reconcile", "engine/coord", "engine/controller",
+		"engine/api", "engine/agent", "engine/cib", "engine/quorum", "engine/admin"}
 	pkgs := map[string]bool{}
 	for _, p := range goList(t) {
 		pkgs[p.ImportPath] = true
@@ -95,6 +96,48 @@ func TestLayout_EngineCoreImportsNoInfrastructure(t *testing.T) {
 	}
 }
 
+// decision lists the packages that decide (and the one that composes
+// them): what runs where, when a lost node's resources may start
+// elsewhere, what a node does when its lease lapses. They are tested with
+// fakes and a fake clock, so they import no resource agent and no socket
+// code; the agents (engine/agent) and the transports (leasewire, consensus,
+// membership) are given to them through interfaces by cmd/haven.
+var decision = []string{"engine/model", "engine/config", "engine/state", "engine/scheduler", "engine/quorum",
+	"engine/clock", "engine/lease", "engine/reconcile", "engine/coord", "engine/controller"}
+
+// noAgentNorSocket: the resource agents, the raw-socket helpers and the
+// standard library's socket package (net/http and the rest import it;
+// net/netip, plain values, does not).
+var noAgentNorSocket = []string{module + "/engine/agent", module + "/internal/rawudp", module + "/internal/rawtcp", "net"}
+
+// TestLayout_DecisionPackagesImportNoAgentNorSockets: the decision packages
+// depend, even indirectly, on neither engine/agent nor any socket code.
+func TestLayout_DecisionPackagesImportNoAgentNorSockets(t *testing.T) {
+	pkgs := map[string]bool{}
+	for _, p := range goList(t) {
+		pkgs[p.ImportPath] = true
+	}
+	for _, d := range decision {
+		path := module + "/" + d
+		if !pkgs[path] {
+			t.Errorf("decision package %s does not exist; update the list in layout_test.go", d)
+			continue
+		}
+		out, err := exec.Command("go", "list", "-deps", path).Output()
+		if err != nil {
+			t.Fatalf("go list -deps %s: %v", path, err)
+		}
+		deps := strings.Fields(string(out))
+		for _, bad := range noAgentNorSocket {
+			for _, dep := range deps {
+				if dep == bad {
+					t.Errorf("%s depends on %s; decision packages take agents (model.TypeLookup) and transports (lease.Renewer, coord.Log) through interfaces — implement them outside (leasewire, engine/agent) and wire them in cmd/haven", d, strings.TrimPrefix(bad, module+"/"))
+				}
+			}
+		}
+	}
+}
+
 // TestLayout_DependencyDirection: which haven folders each folder may import.
 // internal/ holds leaf helpers (internal/rawudp) that any layer may use; they
 // import nothing from haven but each other.
@@ -107,14 +150,20 @@ func TestLayout_DependencyDirection(t *testing.T) {
 	// the reverse). It may import only engine/model from haven, so it can
 	// never pull membership (and memberlist with it) into the engine.
 	allowed := map[string][]string{ // folder -> haven folders it may import
-		"engine/model":  {},
-		"engine/quorum": {"engine/model"},
-		"vip":           {"engine/model", "vip", "test/netns"},
-		"iscsi":         {"engine/model", "iscsi", "storage"},
-		"fencing":       {"engine/model", "fencing"},
-		"membership":    {"engine/model", "engine/quorum", "membership"},
-		"consensus":     {"engine/model", "engine/quorum", "engine/state", "consensus", "storage"},
-		"storage":       {"engine/model", "storage"},
+		"engine/model":      {},
+		"engine/quorum":     {"engine/model"},
+		"engine/clock":      {},
+		"engine/lease":      {"engine/clock"},
+		"engine/reconcile":  {"engine/model", "engine/state", "engine/clock", "engine/lease"},
+		"engine/coord":      {"engine/model", "engine/state", "engine/scheduler", "engine/clock", "engine/lease"},
+		"engine/controller": {"engine/model", "engine/state", "engine/clock", "engine/lease", "engine/reconcile", "engine/coord"},
+		"leasewire":         {"engine/lease", "leasewire"},
+		"vip":               {"engine/model", "vip", "test/netns"},
+		"iscsi":             {"engine/model", "iscsi", "storage"},
+		"fencing":           {"engine/model", "fencing"},
+		"membership":        {"engine/model", "engine/quorum", "membership"},
+		"consensus":         {"engine/model", "engine/quorum", "engine/state", "consensus", "storage"},
+		"storage":           {"engine/model", "storage"},
 		// The operator service decides from the state and the scheduler; it
 		// sees the running node only through the interfaces it declares.
 		"engine/admin": {"engine/model", "engine/config", "engine/state", "engine/scheduler", "engine/api"},

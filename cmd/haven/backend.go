@@ -14,6 +14,7 @@ import (
 	"github.com/havenha/haven/engine/admin"
 	"github.com/havenha/haven/engine/api"
 	"github.com/havenha/haven/engine/controller"
+	"github.com/havenha/haven/engine/coord"
 	"github.com/havenha/haven/engine/model"
 	"github.com/havenha/haven/engine/scheduler"
 	"github.com/havenha/haven/engine/state"
@@ -80,7 +81,7 @@ func checkChange(old, next *model.Cluster) error {
 // coordinatorInput builds the scheduler input as the coordinator does, so
 // the service's previews match what the cluster will do.
 func coordinatorInput(c *model.Cluster, v state.Data, self string, alive func(string) bool, quorate bool, now time.Time) scheduler.Input {
-	return controller.BuildInput(controller.CoordInput{View: v, Cluster: c, Self: self, Alive: alive, Quorate: quorate}, now).Input
+	return coord.BuildInput(coord.Input{View: v, Cluster: c, Self: self, Alive: alive, Quorate: quorate}, now).Input
 }
 
 // gossipView is admin.Members over membership.

@@ -14,10 +14,13 @@ import (
 	"time"
 
 	"github.com/havenha/haven/consensus"
+	"github.com/havenha/haven/engine/clock"
 	"github.com/havenha/haven/engine/controller"
 	"github.com/havenha/haven/engine/guard"
+	"github.com/havenha/haven/engine/lease"
 	"github.com/havenha/haven/engine/model"
 	"github.com/havenha/haven/engine/state"
+	"github.com/havenha/haven/leasewire"
 	"github.com/havenha/haven/membership"
 )
 
@@ -25,7 +28,7 @@ import (
 // Lease renewals travel coordinator-to-node as datagrams on the lease wire
 // (newLeaseWire); SetGrant is left to the caller.
 func newController(startup *model.Cluster, name, dataDir string, st *state.State, mem *membership.Membership,
-	cn *consensus.Node, wire *controller.LeaseWire, grd *guard.Client, logger *slog.Logger) (*controller.Node, error) {
+	cn *consensus.Node, wire *leasewire.Wire, grd *guard.Client, logger *slog.Logger) (*controller.Node, error) {
 	t := startup.EffectiveTiming()
 	cfg := controller.NodeConfig{
 		Name: name, State: st, Log: cn, Members: membersView{mem},
@@ -33,7 +36,7 @@ func newController(startup *model.Cluster, name, dataDir string, st *state.State
 		Renewer: wire,
 		Types:   builtinTypes().Lookup, DataDir: filepath.Join(dataDir, "resources"),
 		Lease: t.Lease.D(), NoQuorumDelay: t.NoQuorumDelay.D(), LeaseTakeover: takeover(startup),
-		Clock: controller.SystemClock{}, Logger: logger,
+		Clock: clock.System{}, Logger: logger,
 		Handoff: raftHandoff{cn}, VerifyLeader: cn.VerifyLeader, QuietHeartbeats: cn.QuietHeartbeats,
 	}
 	guardController(&cfg, grd, logger) // guard.go: the guard, armed with the lease (OnLease)
@@ -45,17 +48,17 @@ func newController(startup *model.Cluster, name, dataDir string, st *state.State
 // from the committed configuration (the startup file until one is
 // committed). Datagrams are authenticated with the key derived from the
 // cluster key.
-func newLeaseWire(startup *model.Cluster, self model.Node, st *state.State, key []byte, logger *slog.Logger) (*controller.LeaseWire, error) {
+func newLeaseWire(startup *model.Cluster, self model.Node, st *state.State, key []byte, logger *slog.Logger) (*leasewire.Wire, error) {
 	_, _, apiPort := self.Ports()
 	bind := net.JoinHostPort(self.Addresses[0], strconv.Itoa(apiPort))
 	conn, err := net.ListenPacket("udp", bind)
 	if err != nil {
 		return nil, fmt.Errorf("lease renewals use UDP on the API port: %w; is another agent using api_port %d on this host?", err, apiPort)
 	}
-	w, err := controller.NewLeaseWire(controller.LeaseWireConfig{
+	w, err := leasewire.New(leasewire.Config{
 		Conn: conn, Key: key, Name: self.Name, Logger: logger,
 		// No resend: a lost datagram is retried by the next round, lease/8
-		// later (LeaseSender.Run).
+		// later (lease.Sender.Run).
 		Addr: func(node string) (net.Addr, error) {
 			c, _, err := st.Cluster()
 			if err != nil || c == nil {
@@ -88,12 +91,12 @@ func newLeaseWire(startup *model.Cluster, self model.Node, st *state.State, key 
 // window on, so it hears something within 0.7 of its timeout even when a
 // round is late. A deposed leader keeps its confidence that much longer:
 // the coordinator adds it to the wait for nodes it never heard from
-// (controller.LeaseTableConfig.Takeover).
+// (lease.TableConfig.Takeover).
 func contactWindow(c *model.Cluster) time.Duration { return c.EffectiveTiming().RaftHeartbeat.D() / 2 }
 
 // takeover is how much longer than its election a new coordinator waits
 // before it recovers the resources of a node it never heard from
-// (controller.LeaseTableConfig.Takeover): the time a deposed coordinator
+// (lease.TableConfig.Takeover): the time a deposed coordinator
 // may still renew leases. A follower's last ack at t0 lets the old leader
 // answer heartbeats locally until t0 + window, and raft's leader lease
 // keeps it leading until raft_leader_lease after that, so it renews until
@@ -111,10 +114,10 @@ func takeover(c *model.Cluster) time.Duration {
 // than this node's raft term (so an ack tells the leader this node had not
 // moved past its term: what ContactFresh relies on), granted by the node's
 // lease holder, and then handed to raft as contact from the leader.
-func grantAndContact(ctl *controller.Node, cn *consensus.Node, self string) func(controller.Renewal) (uint64, error) {
-	return func(r controller.Renewal) (uint64, error) {
+func grantAndContact(ctl *controller.Node, cn *consensus.Node, self string) func(lease.Renewal) (uint64, error) {
+	return func(r lease.Renewal) (uint64, error) {
 		if cur := cn.CurrentTerm(); r.Term < cur {
-			return 0, fmt.Errorf("%w: term %d from %s is older than this node's raft term %d", controller.ErrStaleLease, r.Term, r.Leader, cur)
+			return 0, fmt.Errorf("%w: term %d from %s is older than this node's raft term %d", lease.ErrStale, r.Term, r.Leader, cur)
 		}
 		tok, err := ctl.GrantLease(r)
 		if err == nil && r.Leader != self {
@@ -132,7 +135,7 @@ func (m membersView) Quorate() bool          { return m.mem.Quorum().Quorate }
 
 var _ controller.Membership = membersView{}
 
-// raftHandoff moves the coordinator role over raft (controller.Handoff).
+// raftHandoff moves the coordinator role over raft (coord.Handoff).
 type raftHandoff struct{ cn *consensus.Node }
 
 func (h raftHandoff) Voters() []string { return h.cn.Voters() }

@@ -20,12 +20,12 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/spf13/cobra"
-
 	"github.com/havenha/haven/engine/controller"
 	"github.com/havenha/haven/engine/guard"
+	"github.com/havenha/haven/engine/lease"
 	"github.com/havenha/haven/engine/model"
 	"github.com/havenha/haven/vip"
+	"github.com/spf13/cobra"
 )
 
 func init() {
@@ -156,8 +156,8 @@ func guardController(cfg *controller.NodeConfig, grd *guard.Client, logger *slog
 // half of the time between a node's own lapse and the instant the
 // coordinator may recover its resources (lease × drift + margin, the
 // coordinator's bound counted from the same or a later instant).
-func watchdogGrace(lease, margin time.Duration) time.Duration {
-	tc := controller.DefaultLeaseTableConfig(lease)
+func watchdogGrace(leaseLen, margin time.Duration) time.Duration {
+	tc := lease.DefaultTableConfig(leaseLen)
 	if margin > 0 {
 		tc.Margin = margin
 	}

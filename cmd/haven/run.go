@@ -14,7 +14,8 @@ package main
 //     fence-to-win against a node that is merely stopping;
 //   - membership leaves last and gracefully, so peers see "left", not "dead".
 //
-// The controller (engine/controller: leader loop, reconciler, leases) is
+// The controller (engine/controller: the coordinator's leader loop, the
+// reconciler and the lease protocol, composed) is
 // built with raft (its Lead is raft's OnLeader) and its node side runs after
 // the membership event consumer; it stops before raft closes. On SIGTERM
 // the node first stops its resources while still a member
@@ -251,7 +252,7 @@ func runAgent(ctx context.Context, o agentOptions, stderr io.Writer) error {
 	}
 	be.node = raftNode
 	// The resource engine (engine/controller): reconciler, leader loop,
-	// lease sender and holder. Built now so OnLeader (called once raft
+	// lease sender and holder; the lease wire (leasewire) carries renewals. Built now so OnLeader (called once raft
 	// runs) finds it; run after the committed-file keeper.
 	ctl, err = newController(cl, node.Name, dataDir, st, mem, raftNode, wire, grd, logger)
 	if err != nil {

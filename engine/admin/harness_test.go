@@ -17,7 +17,7 @@ import (
 
 	"github.com/havenha/haven/engine/api"
 	"github.com/havenha/haven/engine/config"
-	"github.com/havenha/haven/engine/controller"
+	"github.com/havenha/haven/engine/coord"
 	"github.com/havenha/haven/engine/model"
 	"github.com/havenha/haven/engine/scheduler"
 	"github.com/havenha/haven/engine/state"
@@ -148,7 +148,7 @@ func (c *clock) advance(d time.Duration) {
 
 // coordinatorInput is what the agent wires: the coordinator's own builder.
 func coordinatorInput(c *model.Cluster, v state.Data, self string, alive func(string) bool, quorate bool, now time.Time) scheduler.Input {
-	return controller.BuildInput(controller.CoordInput{View: v, Cluster: c, Self: self, Alive: alive, Quorate: quorate}, now).Input
+	return coord.BuildInput(coord.Input{View: v, Cluster: c, Self: self, Alive: alive, Quorate: quorate}, now).Input
 }
 
 // testYAML: three resource nodes and a witness; web (never on n3), a group

@@ -58,7 +58,7 @@ type Engine interface {
 
 // InputFunc builds the scheduler's input from the replicated state and the
 // membership view exactly as the coordinator does before each computation
-// (engine/controller.BuildInput in the agent), so a preview is what the
+// (engine/coord.BuildInput in the agent), so a preview is what the
 // coordinator will decide. self is the answering node; alive and quorate
 // are Members' view.
 type InputFunc func(c *model.Cluster, view state.Data, self string, alive func(string) bool, quorate bool, now time.Time) scheduler.Input

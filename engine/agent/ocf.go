@@ -198,17 +198,6 @@ func (e *OCFError) Unwrap() error {
 	return nil
 }
 
-type probeKey struct{}
-
-// WithProbe marks ctx as a probe: the first, one-off monitor of a resource
-// on a node. OCF scripts then see OCF_RESKEY_CRM_meta_interval=0, as under
-// Pacemaker, and some (Filesystem, LVM…) skip checks that would fail on a
-// node where the resource never ran.
-func WithProbe(ctx context.Context) context.Context { return context.WithValue(ctx, probeKey{}, true) }
-
-// IsProbe reports whether ctx was marked by WithProbe.
-func IsProbe(ctx context.Context) bool { v, _ := ctx.Value(probeKey{}).(bool); return v }
-
 // run runs the script with action. A missing script is exit code 5.
 func (a *ocfAgent) run(ctx context.Context, action string, interval time.Duration) (int, string, error) {
 	return a.invoke(ctx, action, interval, 2000)
@@ -295,7 +284,7 @@ func (a *ocfAgent) Stop(ctx context.Context) error {
 // (as a Pacemaker probe on a node without the agent installed).
 func (a *ocfAgent) Monitor(ctx context.Context) (model.Status, error) {
 	interval := a.interval
-	if IsProbe(ctx) {
+	if model.IsProbe(ctx) {
 		interval = 0
 	}
 	code, out, err := a.run(ctx, "monitor", interval)

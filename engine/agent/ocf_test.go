@@ -161,7 +161,7 @@ func TestOCF_EnvironmentAsPacemakerSetsIt(t *testing.T) {
 	if got := readEnvFile(t, envFile+".monitor")["OCF_RESKEY_CRM_meta_interval"]; got != "30000" {
 		t.Errorf("monitor interval %q, want 30000", got)
 	}
-	if _, err := a.Monitor(WithProbe(opCtx(t, 5*time.Second))); err != nil {
+	if _, err := a.Monitor(model.WithProbe(opCtx(t, 5*time.Second))); err != nil {
 		t.Fatal(err)
 	}
 	if got := readEnvFile(t, envFile+".monitor")["OCF_RESKEY_CRM_meta_interval"]; got != "0" {

@@ -6,6 +6,8 @@ import (
 	"sort"
 	"strings"
 	"time"
+
+	"github.com/havenha/haven/engine/reconcile"
 )
 
 // StopResources stops every resource this node runs and waits until none is
@@ -39,7 +41,7 @@ func (n *Node) StopResources(ctx context.Context) error {
 
 // activeInstances names the instances that run, have an operation in flight,
 // or are blocked (a failed stop: still possibly active).
-func activeInstances(st []InstanceStatus) []string {
+func activeInstances(st []reconcile.InstanceStatus) []string {
 	var out []string
 	for _, s := range st {
 		if s.Running || s.Busy != "" || s.Blocked {

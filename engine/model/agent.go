@@ -41,6 +41,19 @@ type Agent interface {
 	Monitor(ctx context.Context) (Status, error)
 }
 
+type probeKey struct{}
+
+// WithProbe marks ctx as a probe: the first, one-off monitor of a resource
+// on a node (the reconciler marks it; agents read it with IsProbe). OCF
+// scripts then see OCF_RESKEY_CRM_meta_interval=0, as under Pacemaker, and
+// some (Filesystem, LVM…) skip checks that would fail on a node where the
+// resource never ran. It lives here, beside Agent, so that the reconciler
+// and the agents share it without the reconciler importing any agent.
+func WithProbe(ctx context.Context) context.Context { return context.WithValue(ctx, probeKey{}, true) }
+
+// IsProbe reports whether ctx was marked by WithProbe.
+func IsProbe(ctx context.Context) bool { v, _ := ctx.Value(probeKey{}).(bool); return v }
+
 // AgentEnv is what the node gives an agent when creating it.
 type AgentEnv struct {
 	Node    string       // this node's name

@@ -181,3 +181,17 @@ func TestScore_JSONAcceptsNumbersAndNames(t *testing.T) {
 		t.Error("UnmarshalJSON accepted \"lots\"")
 	}
 }
+
+func TestInstanceIDs_CloneSuffixAndAssignment(t *testing.T) {
+	for id, want := range map[string][2]string{"hb:1": {"hb", ":1"}, "web": {"web", ""}, "a:b:2": {"a:b", ":2"}, ":0": {":0", ""}} {
+		if p, s := SplitInstance(id); p != want[0] || s != want[1] {
+			t.Errorf("SplitInstance(%q) = %q, %q; want %q, %q", id, p, s, want[0], want[1])
+		}
+	}
+	if got := (Assignment{Resource: "hb", Instance: "hb:1"}).InstanceID(); got != "hb:1" {
+		t.Errorf("clone instance id %q; want hb:1", got)
+	}
+	if got := (Assignment{Resource: "web"}).InstanceID(); got != "web" {
+		t.Errorf("primitive instance id %q; want web", got)
+	}
+}

@@ -1,5 +1,7 @@
 package model
 
+import "strings"
+
 // Action kinds of a Plan, in the order a transition runs them: stops (and the
 // stop half of moves and restarts) before starts.
 const (
@@ -20,6 +22,24 @@ type Assignment struct {
 	// Reason says why Node is empty (e.g. "no node can run it", "target_role
 	// Stopped", "no quorum") or why the instance stays put; empty otherwise.
 	Reason string `json:"reason,omitempty"`
+}
+
+// InstanceID returns the id of the instance a places: Instance for a clone
+// instance, else Resource.
+func (a Assignment) InstanceID() string {
+	if a.Instance != "" {
+		return a.Instance
+	}
+	return a.Resource
+}
+
+// SplitInstance returns an instance id's primitive and clone suffix:
+// ("hb", ":1") for "hb:1", (id, "") for an id without one.
+func SplitInstance(id string) (prim, suffix string) {
+	if i := strings.LastIndexByte(id, ':'); i > 0 {
+		return id[:i], id[i:]
+	}
+	return id, ""
 }
 
 // Action is one step of a transition.

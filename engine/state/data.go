@@ -72,6 +72,18 @@ const (
 	Blocked  = "blocked"
 )
 
+// Active reports whether an observed state means the instance may be
+// running there: started, starting, stopping, failed (not yet stopped) or
+// blocked (a failed stop). A node's Desired waits for such an instance to
+// be stopped on the other node, and the coordinator counts it as running.
+func Active(s string) bool {
+	switch s {
+	case Started, Starting, Stopping, Failed, Blocked:
+		return true
+	}
+	return false
+}
+
 // Observed is one node's report about one resource.
 type Observed struct {
 	State       string    `json:"state"`

@@ -383,3 +383,11 @@ func TestReport_OnFailRulesOutliveTheReporter(t *testing.T) {
 		t.Errorf("blocked fs after cleanup: %+v; want stopping until the node probes it", o)
 	}
 }
+
+func TestActive_EveryStateThatMayStillRun(t *testing.T) {
+	for s, want := range map[string]bool{Started: true, Starting: true, Stopping: true, Failed: true, Blocked: true, Stopped: false, "": false} {
+		if got := Active(s); got != want {
+			t.Errorf("Active(%q) = %v; want %v", s, got, want)
+		}
+	}
+}

@@ -21,7 +21,7 @@ import (
 // After the heal, the node's late reports and a placement computed while
 // a start was under way once made the VIP flap between two nodes with both
 // holding it for ~100 ms; starts are now announced in the log before they
-// run and stale reports are ignored (engine/controller), and two owners in
+// run and stale reports are ignored (engine/reconcile, engine/state), and two owners in
 // any window fail the test.
 func TestFailover_LinkCutLeaseStopsFirst(t *testing.T) {
 	r := newRig(t, false)

@@ -24,7 +24,7 @@ func pollFor(timeout time.Duration, cond func() bool) error {
 // raft and the API still pass, so gossip goes on seeing it alive. Its
 // lease lapses, it stops the web server and removes the VIP; the
 // coordinator, having had no ack for a whole bound, treats it as lost
-// (engine/controller BuildInput) and the service moves to another node —
+// (engine/coord BuildInput) and the service moves to another node —
 // before, it stayed stopped on the node gossip called alive. Never two
 // holders, and the blocked node's server stops before the new one starts.
 // Unblocked, the node acks again and the service stays on one node.

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"github.com/havenha/haven/test/stamps"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -17,13 +16,16 @@ import (
 	"time"
 
 	"github.com/hashicorp/raft"
-
 	"github.com/havenha/haven/consensus"
 	"github.com/havenha/haven/engine/agent"
+	"github.com/havenha/haven/engine/clock"
 	"github.com/havenha/haven/engine/config"
 	"github.com/havenha/haven/engine/controller"
+	"github.com/havenha/haven/engine/coord"
+	"github.com/havenha/haven/engine/lease"
 	"github.com/havenha/haven/engine/model"
 	"github.com/havenha/haven/engine/state"
+	"github.com/havenha/haven/test/stamps"
 )
 
 var testKey = []byte("0123456789abcdef0123456789abcdef")
@@ -120,8 +122,8 @@ type cluster struct {
 
 	mu    sync.Mutex
 	nodes map[string]*tnode
-	// fencer, when set before startAll, is every node's controller.Fencer.
-	fencer controller.Fencer
+	// fencer, when set before startAll, is every node's coord.Fencer.
+	fencer coord.Fencer
 }
 
 // types is the agent registry of the in-process clusters: the built-in
@@ -241,7 +243,7 @@ type renewer struct {
 	from string
 }
 
-func (r renewer) Renew(ctx context.Context, node string, rn controller.Renewal) (uint64, error) {
+func (r renewer) Renew(ctx context.Context, node string, rn lease.Renewal) (uint64, error) {
 	if !r.c.world.sees(r.from, node) {
 		return 0, fmt.Errorf("%s unreachable from %s", node, r.from)
 	}
@@ -275,7 +277,7 @@ func (c *cluster) startNode(name string) *tnode {
 		Renewer: renewer{c: c, from: name},
 		Types:   types.Lookup, DataDir: filepath.Join(c.root, name, "res"),
 		Lease: c.lease, NoQuorumDelay: c.model.EffectiveTiming().NoQuorumDelay.D(),
-		Clock: controller.SystemClock{}, Logger: log, LeaderInterval: 2 * time.Second,
+		Clock: clock.System{}, Logger: log, LeaderInterval: 2 * time.Second,
 		Resync: 200 * time.Millisecond, Fencer: c.fencer, VerifyLeader: cn.VerifyLeader,
 	})
 	if err != nil {
