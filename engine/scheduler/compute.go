@@ -14,6 +14,9 @@ func Compute(in Input, now time.Time) (model.Plan, Explanation) {
 	if in.Cluster == nil {
 		in.Cluster = &model.Cluster{}
 	}
+	orig := in
+	cl := classify(in, now)
+	in.Nodes = cl.nodes
 	w := build(in, now)
 	w.constraints()
 	w.observe()
@@ -37,6 +40,12 @@ func Compute(in Input, now time.Time) (model.Plan, Explanation) {
 	w.blockedStops()
 	plan := model.Plan{Placement: w.placement(), Assignments: w.assignments()}
 	plan.Actions = w.transition()
+	plan = holdForFence(plan, cl.fencing)
+	plan.Actions = append(cl.fences, plan.Actions...)
+	if h := handoff(orig, plan, cl); h != nil {
+		plan.Actions = append(plan.Actions, *h)
+	}
+	plan.Nodes, plan.RecheckAt = cl.states, cl.recheck
 	why := w.explain()
 	return plan, why
 }

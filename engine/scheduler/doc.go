@@ -7,6 +7,11 @@
 // stages, each recording the score contributions it makes so that the
 // Explanation can say, for every resource and node, why the node won or lost:
 //
+//	classify    each node is online, standby, maintenance, offline, unclean,
+//	            lost-unclean, lost-lease-lapsed or fenced, with the reason, from
+//	            membership, the coordinator's lease snapshot and the fencing
+//	            history (classify.go: where a failover is decided); with stonith,
+//	            fence actions
 //	build       the working set: nodes sorted by name, resources (groups, clone
 //	            instances), effective meta attributes, colocations
 //	observe     observed state: where each instance runs or failed, fail counts
@@ -22,6 +27,10 @@
 //	            INFINITY colocation target cannot run does not run; mandatory
 //	            colocations hold even through colocation loops
 //	transition  stops (reverse order) before starts; moves, restarts
+//	fence hold  nothing leaves a node being fenced before the fence is
+//	            confirmed; fences come first in the plan
+//	handoff     a settled plan hands the coordinator role to a live voter
+//	            running nothing (coordinator input only)
 //
 // Scores are model.Score: INFINITY = 1,000,000, sums saturate and -INFINITY
 // beats +INFINITY. A node can run a resource when its score is >= 0 and the

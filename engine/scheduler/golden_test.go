@@ -54,6 +54,14 @@ var goldenNow = time.Date(2026, 1, 1, 12, 0, 0, 0, time.UTC)
 //	role RSC Started|Stopped    administrative target role
 //	prefer NAME RSC NODE SCORE  move/ban preference
 //	now DURATION                compute at goldenNow + DURATION
+//	stonith true                fencing on (Input.Stonith)
+//	lease NODE KEY=VALUE...     lease snapshot (turns Input.Leases on): recover=DUR,
+//	                            lapse=DUR (relative to goldenNow), fenced, answering
+//	fence-requested NODE WHY... a fence request (on_fail fence)
+//	last-fence NODE ok|failed DUR [ERROR...]  newest fence attempt, at goldenNow + DUR
+//	coordinator SELF VOTER...   the coordinator and the raft voters (handoff)
+//	pending RSC@NODE...         observed running with an operation in flight
+//	blocked RSC@NODE...         observed running, blocked after a failed stop
 func TestGolden(t *testing.T) {
 	files, _ := filepath.Glob("testdata/*.txt")
 	if len(files) == 0 {
@@ -165,6 +173,62 @@ func parseGolden(head string) (Input, time.Time, error) {
 				}
 				in.Resources = append(in.Resources, o)
 			}
+		case "stonith":
+			in.Stonith = args[0] == "true"
+		case "lease":
+			in.Leases = true
+			for _, kv := range args[1:] {
+				k, v, _ := strings.Cut(kv, "=")
+				var d time.Duration
+				if v != "" {
+					var err error
+					if d, err = time.ParseDuration(v); err != nil {
+						return in, now, err
+					}
+				}
+				err := error(nil)
+				setNode(args[0], func(s *NodeStatus) {
+					switch k {
+					case "recover":
+						s.Lease.RecoverAt = goldenNow.Add(d)
+					case "lapse":
+						s.Lease.LapseAt = goldenNow.Add(d)
+					case "fenced":
+						s.Lease.Fenced = true
+					case "answering":
+						s.Lease.Answering = true
+					default:
+						err = fmt.Errorf("lease: unknown key %q", k)
+					}
+				})
+				if err != nil {
+					return in, now, err
+				}
+			}
+		case "fence-requested":
+			setNode(args[0], func(s *NodeStatus) { s.FenceRequested = strings.Join(args[1:], " ") })
+		case "last-fence":
+			d, err := time.ParseDuration(args[2])
+			if err != nil {
+				return in, now, err
+			}
+			setNode(args[0], func(s *NodeStatus) {
+				s.LastFence = &FenceAttempt{At: goldenNow.Add(d), OK: args[1] == "ok", Error: strings.Join(args[3:], " ")}
+			})
+		case "coordinator":
+			in.Coordinator = &Coordinator{Self: args[0], Voters: args[1:]}
+		case "pending", "blocked":
+			for _, a := range args {
+				r, n, _, err := rscNode(a)
+				if err != nil {
+					return in, now, err
+				}
+				o := Observed{Resource: r, Node: n, State: StateRunning, Pending: f[0] == "pending", Blocked: f[0] == "blocked"}
+				in.Resources = append(in.Resources, o)
+				if o.Blocked {
+					in.Admin.Unmanaged = append(in.Admin.Unmanaged, r)
+				}
+			}
 		case "role":
 			if in.Admin.TargetRole == nil {
 				in.Admin.TargetRole = map[string]string{}
@@ -216,6 +280,26 @@ func renderGolden(in Input, plan model.Plan, why Explanation) string {
 	for _, a := range plan.Actions {
 		fmt.Fprintf(&b, "  %s\n", formatAction(a))
 	}
+	var nodes []string
+	for _, ns := range plan.Nodes {
+		if ns.State == model.NodeOnline && ns.Reason == "" {
+			continue
+		}
+		line := "  " + ns.Node + ": " + ns.State
+		if len(ns.Active) > 0 {
+			line += " [" + strings.Join(ns.Active, " ") + "]"
+		}
+		if ns.Reason != "" {
+			line += " (" + ns.Reason + ")"
+		}
+		nodes = append(nodes, line)
+	}
+	if len(nodes) > 0 {
+		b.WriteString("nodes:\n" + strings.Join(nodes, "\n") + "\n")
+	}
+	if !plan.RecheckAt.IsZero() {
+		fmt.Fprintf(&b, "recheck: %s\n", plan.RecheckAt.Sub(goldenNow))
+	}
 	b.WriteString("scores:\n")
 	for _, r := range why.Resources {
 		var parts []string
@@ -243,6 +327,10 @@ func formatAction(a model.Action) string {
 	switch a.Action {
 	case model.ActionMove:
 		s += " " + a.From + " -> " + a.Node
+	case model.ActionFence:
+		s = a.Action + " " + a.Node
+	case model.ActionHandoff:
+		s = a.Action + " " + a.From + " -> " + a.Node
 	default:
 		s += " on " + a.Node
 	}

@@ -26,6 +26,49 @@ type Input struct {
 	Resources []Observed `json:"resources,omitempty"`
 	// Admin holds administrative overrides from the replicated state.
 	Admin Admin `json:"admin,omitempty"`
+	// Stonith: fencing is on and the coordinator can fence. A lost node the
+	// state shows running something is fenced before its resources start
+	// elsewhere, never recovered on its lease alone; so is a live node with
+	// a fence request (on_fail fence) or a blocked instance (a failed stop).
+	Stonith bool `json:"stonith,omitempty"`
+	// Leases: every node's Lease holds the coordinator's lease snapshot. A
+	// lost node with active resources is then recovered only once its lease
+	// has certainly lapsed; without Leases (offline what-ifs, Pacemaker
+	// CIBs) a node that is not online runs nothing.
+	Leases bool `json:"leases,omitempty"`
+	// Coordinator, when set, lets the plan hand the coordinator role over
+	// (a handoff action) once the cluster is settled.
+	Coordinator *Coordinator `json:"coordinator,omitempty"`
+}
+
+// Coordinator names the node computing the plan and the raft voters.
+type Coordinator struct {
+	Self   string   `json:"self"`
+	Voters []string `json:"voters"`
+}
+
+// LeaseSnapshot is what the coordinator's lease table says about a node, as
+// plain times on the coordinator's clock.
+type LeaseSnapshot struct {
+	// RecoverAt: after this instant the node's lease has certainly lapsed
+	// (its last ack, or this coordinator's election, plus lease × (1 +
+	// drift) + margin); zero when unknown.
+	RecoverAt time.Time `json:"recover_at,omitzero"`
+	// LapseAt: after this instant the node counts as lost even while gossip
+	// sees it (no ack for a whole bound and a renewal unanswered); zero when
+	// there is no such evidence.
+	LapseAt time.Time `json:"lapse_at,omitzero"`
+	// Fenced: a fence of the node was confirmed in this coordinator's term.
+	Fenced bool `json:"fenced,omitempty"`
+	// Answering: the node acked a renewal recently (a handoff target must).
+	Answering bool `json:"answering,omitempty"`
+}
+
+// FenceAttempt is the newest fencing attempt against a node.
+type FenceAttempt struct {
+	At    time.Time `json:"at"`
+	OK    bool      `json:"ok"`
+	Error string    `json:"error,omitempty"`
 }
 
 // NodeStatus is one node's membership and administrative status.
@@ -44,6 +87,12 @@ type NodeStatus struct {
 	// resource); they are merged over the node's configured Attributes and
 	// are what location rules see. #uname is always the node's name.
 	Attributes map[string]string `json:"attributes,omitempty"`
+	// Lease is the coordinator's lease snapshot (used when Input.Leases).
+	Lease LeaseSnapshot `json:"lease,omitzero"`
+	// FenceRequested says why the node must be fenced (on_fail fence).
+	FenceRequested string `json:"fence_requested,omitempty"`
+	// LastFence is the newest fencing attempt against the node, if any.
+	LastFence *FenceAttempt `json:"last_fence,omitempty"`
 }
 
 // Observed states of a resource instance on a node.
@@ -71,6 +120,11 @@ type Observed struct {
 	FailCount model.Score `json:"fail_count,omitempty"`
 	// LastFailure is when the last failure happened (for failure_timeout).
 	LastFailure time.Time `json:"last_failure,omitempty"`
+	// Pending: a start or stop is in flight (the cluster is not settled).
+	Pending bool `json:"pending,omitempty"`
+	// Blocked: a stop failed; the instance is left alone until cleanup, and
+	// with stonith its node is fenced.
+	Blocked bool `json:"blocked,omitempty"`
 }
 
 // Admin holds administrative overrides (haven resource move/ban/enable/...).

@@ -88,6 +88,9 @@ func (w *working) transition() []model.Action {
 		}
 		if off >= 0 && w.nodes[off].unclean {
 			note := "node " + w.nodes[off].name + " is unclean: fence it first"
+			if w.in.Leases && !w.in.Stonith {
+				note = "node " + w.nodes[off].name + " is lost: its resources start elsewhere once its lease has certainly lapsed"
+			}
 			if s.reason == "" {
 				s.reason = note
 			} else {
