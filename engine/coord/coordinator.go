@@ -14,7 +14,6 @@ import (
 	"github.com/havenha/haven/engine/clock"
 	"github.com/havenha/haven/engine/lease"
 	"github.com/havenha/haven/engine/model"
-	"github.com/havenha/haven/engine/scheduler"
 	"github.com/havenha/haven/engine/state"
 )
 
@@ -60,7 +59,7 @@ type Config struct {
 	// lapsed.
 	Fencer Fencer
 	// Handoff, when not nil, moves the coordinator role off this node while
-	// it runs resources and a live voter runs none (see HandoffTarget).
+	// it runs resources and a live voter runs none (the plan's handoff action).
 	Handoff Handoff
 	// Trigger, when not nil, asks the leader loop for a new computation
 	// (LeaderLoop.Trigger); it is called when a fence attempt ends. Never
@@ -151,8 +150,12 @@ func (co *StateCoordinator) Propose(ctx context.Context, now time.Time) (Proposa
 	if c.StonithEnabled() && co.cfg.Fencer == nil {
 		co.warnOnce("stonith is on but this node has no fencer: lost nodes are recovered on the lease alone")
 	}
-	dec := BuildInput(Input{View: v, Cluster: c, Self: co.cfg.Name, Alive: co.cfg.Members.Alive,
-		Quorate: co.cfg.Members.Quorate(), Leases: co.cfg.Leases, Stonith: stonith}, now)
+	var voters []string
+	if co.cfg.Handoff != nil {
+		voters = co.cfg.Handoff.Voters()
+	}
+	dec := Decide(Input{View: v, Cluster: c, Self: co.cfg.Name, Alive: co.cfg.Members.Alive,
+		Quorate: co.cfg.Members.Quorate(), Leases: co.cfg.Leases, Stonith: stonith, Voters: voters}, now)
 	for _, node := range sortedKeys(dec.Fence) {
 		if node != co.cfg.Name {
 			co.fence(ctx, node, dec.Fence[node])
@@ -172,12 +175,11 @@ func (co *StateCoordinator) Propose(ctx context.Context, now time.Time) (Proposa
 		}
 		return p, nil
 	}
-	plan, why := scheduler.Compute(dec.Input, now)
-	plan = holdForFence(plan, dec.Fence)
+	plan, why := dec.Plan, dec.Why
 	same := samePlan(plan, v.Placement)
 	if same && !dec.FailureAfterPlan && v.Placement.BasedOn != 0 {
-		if len(dec.Unclean) == 0 {
-			if at := co.considerHandoff(v, c, now); !at.IsZero() && (p.RecheckAt.IsZero() || at.Before(p.RecheckAt)) {
+		if dec.Handoff != "" {
+			if at := co.considerHandoff(dec.Handoff, dec.HandoffWhy, now); !at.IsZero() && (p.RecheckAt.IsZero() || at.Before(p.RecheckAt)) {
 				p.RecheckAt = at
 			}
 		}
@@ -185,6 +187,9 @@ func (co *StateCoordinator) Propose(ctx context.Context, now time.Time) (Proposa
 	}
 	p.Changed, p.Plan = true, coordPlan{plan: plan}
 	for _, a := range plan.Actions {
+		if a.Action == model.ActionFence || a.Action == model.ActionHandoff {
+			continue // fences started above; a handoff waits for a committed, settled plan
+		}
 		line := fmt.Sprintf("%s %s", a.Action, instanceOrResource(a))
 		if a.From != "" {
 			line += " from " + a.From

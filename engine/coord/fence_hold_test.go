@@ -4,7 +4,6 @@ import (
 	"testing"
 
 	"github.com/havenha/haven/engine/model"
-	"github.com/havenha/haven/engine/scheduler"
 	"github.com/havenha/haven/engine/state"
 )
 
@@ -24,12 +23,11 @@ func TestHoldForFence_FailedResourceWaitsForTheFence(t *testing.T) {
 			"n2": {Resources: map[string]*state.Observed{"db": obs(state.Started)}},
 		}}
 		in := Input{View: v, Cluster: c, Self: "n3", Alive: func(string) bool { return true }, Quorate: true, Stonith: true}
-		dec := BuildInput(in, t0)
-		if dec.Fence["n1"] == "" || !dec.Input.Nodes["n1"].Unclean {
-			t.Fatalf("%s: n1 with a fence request: fence %v node %+v; want fenced and unclean", name, dec.Fence, dec.Input.Nodes["n1"])
+		dec := Decide(in, t0)
+		if dec.Fence["n1"] == "" || nodeClass(dec, "n1") != model.NodeUnclean {
+			t.Fatalf("%s: n1 with a fence request: fence %v node %s; want fenced and unclean", name, dec.Fence, nodeClass(dec, "n1"))
 		}
-		plan, _ := scheduler.Compute(dec.Input, t0)
-		held := holdForFence(plan, dec.Fence)
+		held := dec.Plan
 		for _, a := range held.Assignments {
 			if a.Resource == "web" && a.Node != "" {
 				t.Errorf("%s: web assigned to %s before the fence of n1 (%+v)", name, a.Node, held.Assignments)
@@ -55,9 +53,8 @@ func TestHoldForFence_FailedResourceWaitsForTheFence(t *testing.T) {
 		in.Alive = func(n string) bool { return n != "n1" }
 		v.Nodes["n1"] = &state.NodeState{Resources: map[string]*state.Observed{"web": {State: state.Stopped, FailCount: 1, LastFailure: t0, LastFailureIndex: 8}}}
 		in.View = v
-		dec = BuildInput(in, t0)
-		plan, _ = scheduler.Compute(dec.Input, t0)
-		after := holdForFence(plan, dec.Fence)
+		dec = Decide(in, t0)
+		after := dec.Plan
 		if got := after.Placement["web"]; len(got) != 1 || got[0] == "n1" {
 			t.Errorf("%s: after the fence web placed on %v; want one other node", name, got)
 		}

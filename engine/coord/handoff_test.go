@@ -11,60 +11,6 @@ import (
 	"github.com/havenha/haven/engine/state"
 )
 
-func TestHandoffTarget_MovesOffAResourceNodeToAnIdleVoterWitnessFirst(t *testing.T) {
-	three := &model.Cluster{Nodes: []model.Node{{Name: "n1"}, {Name: "n2"}, {Name: "n3"}}}
-	withWitness := testCluster() // n1, n2, witness w
-	on := func(pairs ...string) state.Data {
-		v := state.Data{Nodes: map[string]*state.NodeState{}}
-		for i := 0; i < len(pairs); i += 2 {
-			n := v.Nodes[pairs[i]]
-			if n == nil {
-				n = &state.NodeState{Resources: map[string]*state.Observed{}}
-				v.Nodes[pairs[i]] = n
-			}
-			n.Resources["r"+pairs[i]+pairs[i+1]] = obs(pairs[i+1])
-		}
-		return v
-	}
-	all := func(string) bool { return true }
-	placed := func(v state.Data, id, node string) state.Data {
-		v.Placement.Assignments = append(v.Placement.Assignments, model.Assignment{Resource: id, Node: node})
-		return v
-	}
-	cases := []struct {
-		name   string
-		c      *model.Cluster
-		v      state.Data
-		self   string
-		voters []string
-		alive  func(string) bool
-		want   string
-	}{
-		{"idle coordinator stays", three, on("n2", state.Started), "n1", []string{"n1", "n2", "n3"}, all, ""},
-		{"busy coordinator moves to the first idle voter by name", three, on("n1", state.Started), "n1", []string{"n1", "n2", "n3"}, all, "n2"},
-		{"a voter running something is no target", three, on("n1", state.Started, "n2", state.Started), "n1", []string{"n1", "n2", "n3"}, all, "n3"},
-		{"a non-voter is no target", three, on("n1", state.Started), "n1", []string{"n1", "n3"}, all, "n3"},
-		{"a dead voter is no target", three, on("n1", state.Started), "n1", []string{"n1", "n2", "n3"}, func(n string) bool { return n != "n2" }, "n3"},
-		{"nothing settles while starting", three, on("n1", state.Started, "n2", state.Starting), "n1", []string{"n1", "n2", "n3"}, all, ""},
-		{"nothing settles while stopping", three, on("n1", state.Stopping), "n1", []string{"n1", "n2", "n3"}, all, ""},
-		{"every voter busy: stay", three, on("n1", state.Started, "n2", state.Started, "n3", state.Failed), "n1", []string{"n1", "n2", "n3"}, all, ""},
-		{"the witness is preferred", withWitness, on("n1", state.Started), "n1", []string{"n1", "n2", "w"}, all, "w"},
-		{"not converged: a placed instance is not started yet", three, placed(on("n1", state.Started), "x", "n1"), "n1", []string{"n1", "n2", "n3"}, all, ""},
-		{"converged: every placed instance started where placed", three, placed(on("n1", state.Started), "rn1started", "n1"), "n1", []string{"n1", "n2", "n3"}, all, "n2"},
-	}
-	for _, c := range cases {
-		t.Run(c.name, func(t *testing.T) {
-			got, why := HandoffTarget(c.v, c.c, c.self, c.voters, c.alive)
-			if got != c.want {
-				t.Fatalf("HandoffTarget = %q (%s); want %q", got, why, c.want)
-			}
-			if got != "" && why == "" {
-				t.Fatal("a handoff without a reason")
-			}
-		})
-	}
-}
-
 // An empty plan equals the committed empty placement it becomes after JSON
 // (nil lists): otherwise a coordinator without resources commits forever.
 func TestSamePlan_EmptyAndAbsentAreEqual(t *testing.T) {
@@ -115,14 +61,22 @@ func TestConsiderHandoff_OnlyToANodeThatAnswersRenewals(t *testing.T) {
 		Nodes: map[string]*state.NodeState{"n1": {Resources: map[string]*state.Observed{"web": obs(state.Started)}}}}
 	tab.BecameLeader(t0)
 	now := t0.Add(5 * time.Second)
+	decide := func() Decision {
+		return Decide(Input{View: v, Cluster: c, Self: "n1", Alive: func(string) bool { return true }, Quorate: true,
+			Leases: tab, Voters: h.Voters()}, now)
+	}
 	tab.Acked("n2", now.Add(-300*time.Millisecond)) // more than lease/4 ago
-	if at := co.considerHandoff(v, c, now); !at.IsZero() {
-		t.Fatalf("recheck at %v with no node answering; want none", at)
+	if d := decide(); d.Handoff != "" {
+		t.Fatalf("handoff to %s with no node answering; want none", d.Handoff)
 	}
 	tab.Acked("n3", now.Add(-100*time.Millisecond))
-	co.considerHandoff(v, c, now)
+	d := decide()
+	if d.Handoff != "n3" {
+		t.Fatalf("handoff to %q; want n3 (n2 has not answered a renewal for two rounds)", d.Handoff)
+	}
+	co.considerHandoff(d.Handoff, d.HandoffWhy, now)
 	eventually(t, "transfer", func() bool { h.mu.Lock(); defer h.mu.Unlock(); return len(h.to) == 1 })
 	if h.to[0] != "n3" {
-		t.Fatalf("handed over to %s; want n3 (n2 has not answered a renewal for two rounds)", h.to[0])
+		t.Fatalf("handed over to %s; want n3", h.to[0])
 	}
 }

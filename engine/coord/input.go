@@ -1,7 +1,6 @@
 package coord
 
 import (
-	"strings"
 	"time"
 
 	"github.com/havenha/haven/engine/lease"
@@ -21,69 +20,129 @@ type Input struct {
 	// quorum of this partition.
 	Alive   func(node string) bool
 	Quorate bool
-	// Leases says when a lost node's resources may be recovered.
+	// Leases says when a lost node's resources may be recovered (nil: no
+	// evidence, so a lost node's resources are held, as in a preview).
 	Leases *lease.Table
-	// Stonith: fencing is on and a fencer is available. A lost node's
-	// resources are then recovered only after its fence is confirmed (the
-	// fence record marks them stopped), never on the lease alone; and a node
-	// with a blocked instance (a failed stop) is fenced.
+	// Stonith: fencing is on and a fencer is available (the scheduler's
+	// classify stage then fences lost nodes instead of trusting leases).
 	Stonith bool
+	// Voters are the raft voters; with Leases they let the plan hand the
+	// coordinator role over (a handoff action).
+	Voters []string
 }
 
-// Decision is BuildInput's result.
+// Decision is Decide's result: the plan and what the coordinator must
+// do about lost nodes before committing it.
 type Decision struct {
 	Input scheduler.Input
+	Plan  model.Plan
+	Why   scheduler.Explanation
 	// Lapsed lists, per lost node whose lease has certainly lapsed (or that
 	// was fenced), the instances the state still shows active there: the
 	// coordinator records them stopped before recovering them elsewhere.
 	Lapsed map[string][]string
-	// Unclean lists lost nodes that may still run resources (lease not
-	// certainly lapsed): their resources are not recovered yet.
+	// Unclean lists lost nodes that may still run resources: their
+	// resources are not recovered yet.
 	Unclean []string
 	// LeaseLost lists nodes gossip still sees alive whose lease has
-	// certainly lapsed (lease.Table.Lapsed): they count as lost.
+	// certainly lapsed: they count as lost.
 	LeaseLost []string
-	// RecheckAt is the earliest instant the input changes by itself (a lease
-	// certainly lapsing, a failure expiring, a preference expiring).
+	// RecheckAt is the earliest instant the decision changes by itself (a
+	// lease certainly lapsing, a failure expiring, a preference expiring).
 	RecheckAt time.Time
 	// FailureAfterPlan: a failure was recorded after the committed
 	// placement's base index; a placement must be committed even if unchanged.
 	FailureAfterPlan bool
-	// Fence lists the nodes to fence (Stonith only), each with the reason.
+	// Fence lists the nodes the plan fences, each with the reason.
 	Fence map[string]string
+	// Handoff is the voter the plan hands the coordinator role to, if any.
+	Handoff, HandoffWhy string
+}
+
+// Decide is the coordinator's decision at now: BuildInput, then the pure
+// scheduler (whose classify stage says which lost node may have its
+// resources recovered, and which must be fenced first), then what that
+// means for the coordinator. Pure apart from reading the lease table.
+func Decide(in Input, now time.Time) Decision {
+	dec := BuildInput(in, now)
+	si := dec.Input
+	plan, why := scheduler.Compute(si, now)
+	dec.Plan, dec.Why = plan, why
+	dec.Lapsed, dec.Fence = map[string][]string{}, map[string]string{}
+	for _, ns := range plan.Nodes {
+		switch ns.State {
+		case model.NodeLostLeaseLapsed, model.NodeFenced:
+			if len(ns.Active) > 0 {
+				dec.Lapsed[ns.Node] = ns.Active
+			}
+		case model.NodeLostUnclean:
+			if len(ns.Active) > 0 {
+				dec.Unclean = append(dec.Unclean, ns.Node)
+			}
+		}
+		if ns.State != model.NodeOnline && ns.State != model.NodeStandby && ns.State != model.NodeMaintenance &&
+			ns.State != model.NodeUnclean && si.Nodes[ns.Node].Online {
+			dec.LeaseLost = append(dec.LeaseLost, ns.Node)
+		}
+	}
+	for _, a := range plan.Actions {
+		switch a.Action {
+		case model.ActionFence:
+			dec.Fence[a.Node] = a.Reason
+		case model.ActionHandoff:
+			dec.Handoff, dec.HandoffWhy = a.Node, a.Reason
+		}
+	}
+	if t := plan.RecheckAt; !t.IsZero() && (dec.RecheckAt.IsZero() || t.Before(dec.RecheckAt)) {
+		dec.RecheckAt = t
+	}
+	return dec
 }
 
 // BuildInput maps the replicated state, the membership view and the lease
-// table onto the scheduler's input. Pure apart from reading the lease table.
+// table onto the scheduler's input: facts only, no decision. Which node is
+// lost, which lost node's resources may start elsewhere and which must be
+// fenced first is the scheduler's classify stage (engine/scheduler
+// classify.go), so `haven simulate` and the golden cases see it too.
 //
-//   - A node gossip does not see is offline, and so is a node whose lease
-//     has certainly lapsed (no ack for a whole bound: lease.Table.Lapsed)
-//     even while gossip sees it: it stopped its resources, and it cannot
-//     start any before its lease is renewed. Failover then waits for the
-//     lease alone, not for gossip's failure detector, and a node cut off
-//     from the lease wire only (a firewall dropping its UDP) has its
-//     resources recovered elsewhere instead of left stopped. The lease
-//     sender triggers a computation when a lease lapses or comes back
-//     (lease.SenderConfig.OnChange).
-//   - If the state shows resources active on an offline node and its
-//     lease may still hold, it is unclean (its resources are not
-//     recovered) until lease.Table.SafeToRecover.
-//   - Observed states: started, starting and stopping count as running,
-//     failed as failed, blocked as running with the resource unmanaged
-//     (nothing moves it until cleanup).
+//   - Every node's gossip liveness (self always alive), administrative
+//     state, fence request, attributes, the newest fence attempt, and — when
+//     a lease table leads — its lease snapshot: RecoverAt (after it the
+//     node's lease has certainly lapsed), LapseAt (after it the node counts
+//     as lost even while gossip sees it: no ack for a whole bound with a
+//     renewal unanswered, so a node cut off from the lease wire only has its
+//     resources recovered instead of left stopped), Fenced, and Answering
+//     (acked within a quarter lease: a handoff target must). Self and
+//     witnesses are never renewed, so they get no lapse evidence.
+//   - Observed states: started, starting and stopping count as running
+//     (starting and stopping pending), failed as failed, blocked as running
+//     with the resource unmanaged (nothing moves it until cleanup) and the
+//     instance blocked. A stopped instance with failures on a node with a
+//     fence request counts as failed under stonith: the node's own report of
+//     the stop is not trusted until the fence.
 //   - Fail counts travel with their last failure time (the scheduler applies
 //     failure_timeout); a held instance (on_fail stop) gets target role
 //     Stopped while its failure counts.
+//
+// Only Input, RecheckAt and FailureAfterPlan of the result are set; Decide
+// fills the rest from the plan.
 func BuildInput(in Input, now time.Time) Decision {
 	v, c := in.View, in.Cluster
-	out := Decision{Lapsed: map[string][]string{}, Fence: map[string]string{}}
+	var out Decision
 	recheck := func(t time.Time) {
 		if t.After(now) && (out.RecheckAt.IsZero() || t.Before(out.RecheckAt)) {
 			out.RecheckAt = t
 		}
 	}
 	si := scheduler.Input{Cluster: c, Nodes: map[string]scheduler.NodeStatus{}, Quorate: in.Quorate,
-		Admin: scheduler.Admin{TargetRole: map[string]string{}}}
+		Admin: scheduler.Admin{TargetRole: map[string]string{}}, Stonith: in.Stonith,
+		// Always: without a lease table (a preview) a lost node has no
+		// evidence of a lapse, and its resources are held, as the
+		// coordinator would hold them.
+		Leases: true}
+	if in.Leases != nil && len(in.Voters) > 0 {
+		si.Coordinator = &scheduler.Coordinator{Self: in.Self, Voters: append([]string(nil), in.Voters...)}
+	}
 	primOf := func(instance string) string {
 		p, sfx := model.SplitInstance(instance)
 		if sfx != "" {
@@ -107,59 +166,24 @@ func BuildInput(in Input, now time.Time) Decision {
 		}
 		return ft.D()
 	}
+	lastFence := map[string]*scheduler.FenceAttempt{}
+	for _, f := range v.Fencing {
+		lastFence[f.Node] = &scheduler.FenceAttempt{At: f.Time, OK: f.OK, Error: f.Error}
+	}
 	unmanaged := map[string]bool{}
 	for _, n := range c.Nodes {
 		ns := v.Nodes[n.Name]
 		alive := n.Name == in.Self || (in.Alive != nil && in.Alive(n.Name))
-		if alive && n.Name != in.Self && !n.IsWitness() && in.Leases != nil {
-			if in.Leases.Lapsed(n.Name, now) {
-				alive = false
-				out.LeaseLost = append(out.LeaseLost, n.Name)
-			}
+		st := scheduler.NodeStatus{Online: alive, LastFence: lastFence[n.Name]}
+		if in.Leases != nil && n.Name != in.Self && !n.IsWitness() {
+			st.Lease = leaseSnapshot(in.Leases, n.Name, now, alive)
 		}
-		st := scheduler.NodeStatus{Online: alive}
 		if ns != nil {
-			st.Standby, st.Maintenance = ns.Standby, ns.Maintenance
-			if ns.FenceRequested != "" {
-				if in.Stonith {
-					// Nothing leaves or starts there until the fence.
-					st.Unclean = true
-					out.Fence[n.Name] = ns.FenceRequested
-				} else {
-					st.Standby = true // no fencer: keep it out like standby
-				}
-			}
+			st.Standby, st.Maintenance, st.FenceRequested = ns.Standby, ns.Maintenance, ns.FenceRequested
 			if len(ns.Attributes) > 0 {
 				st.Attributes = map[string]string{}
 				for k, val := range ns.Attributes {
 					st.Attributes[k] = val
-				}
-			}
-		}
-		var act []string
-		if ns != nil {
-			for _, id := range sortedKeys(ns.Resources) {
-				if state.Active(ns.Resources[id].State) {
-					act = append(act, id)
-				}
-			}
-		}
-		if !alive && len(act) > 0 && in.Stonith {
-			// With stonith, only a confirmed fence recovers them.
-			st.Unclean = true
-			out.Unclean = append(out.Unclean, n.Name)
-			out.Fence[n.Name] = "node lost with " + strings.Join(act, ", ") + " active"
-		} else if !alive && len(act) > 0 {
-			if in.Leases != nil && in.Leases.SafeToRecover(n.Name, now) {
-				out.Lapsed[n.Name] = act
-			} else {
-				st.Unclean = true
-				out.Unclean = append(out.Unclean, n.Name)
-				if in.Leases != nil {
-					if at, ok := in.Leases.RecoverAt(n.Name); ok && !at.IsZero() {
-						// One tick past the bound: SafeToRecover is strict.
-						recheck(at.Add(time.Millisecond))
-					}
 				}
 			}
 		}
@@ -172,22 +196,19 @@ func BuildInput(in Input, now time.Time) Decision {
 			prim := primOf(id)
 			ob := scheduler.Observed{Resource: id, Node: n.Name, State: scheduler.StateStopped}
 			switch o.State {
-			case state.Started, state.Starting, state.Stopping:
+			case state.Started:
 				ob.State = scheduler.StateRunning
+			case state.Starting, state.Stopping:
+				ob.State, ob.Pending = scheduler.StateRunning, true
 			case state.Failed:
 				ob.State = scheduler.StateFailed
 			case state.Stopped:
 				if o.FailCount > 0 && ns.FenceRequested != "" && in.Stonith {
-					// The failure that asked for the fence: the node's own
-					// report of the stop is not trusted until the fence.
 					ob.State = scheduler.StateFailed
 				}
 			case state.Blocked:
-				ob.State = scheduler.StateRunning
+				ob.State, ob.Blocked = scheduler.StateRunning, true
 				unmanaged[prim] = true
-				if in.Stonith && out.Fence[n.Name] == "" {
-					out.Fence[n.Name] = id + " blocked after a failed stop"
-				}
 			}
 			counting := o.FailCount > 0
 			if o.FailCount > 0 {
@@ -237,3 +258,25 @@ func BuildInput(in Input, now time.Time) Decision {
 	out.Input = si
 	return out
 }
+
+// leaseSnapshot reads what the lease table says about node as plain times.
+func leaseSnapshot(t *lease.Table, node string, now time.Time, alive bool) scheduler.LeaseSnapshot {
+	var s scheduler.LeaseSnapshot
+	at, ok := t.RecoverAt(node)
+	switch {
+	case !ok:
+		// Not leading: no evidence at all.
+	case at.IsZero():
+		s.Fenced = true
+	default:
+		s.RecoverAt = at
+	}
+	if lap, ok := t.LapseAt(node); ok {
+		s.LapseAt = lap
+	}
+	if a, ok := t.LastAck(node); ok && alive && now.Sub(a) <= t.Config().Lease/4 {
+		s.Answering = true
+	}
+	return s
+}
+

@@ -42,9 +42,9 @@ func TestBuildInput_LostNodeUncleanUntilLeaseLapsesThenRecorded(t *testing.T) {
 	}}
 	alive := func(n string) bool { return n != "n2" }
 	in := Input{View: v, Cluster: c, Self: "n1", Alive: alive, Quorate: true, Leases: tab}
-	dec := BuildInput(in, t0.Add(500*time.Millisecond))
-	if !dec.Input.Nodes["n2"].Unclean || dec.Input.Nodes["n2"].Online || len(dec.Lapsed) != 0 {
-		t.Fatalf("n2 lost with db started, lease may hold: %+v lapsed %v; want unclean", dec.Input.Nodes["n2"], dec.Lapsed)
+	dec := Decide(in, t0.Add(500*time.Millisecond))
+	if nodeClass(dec, "n2") != model.NodeLostUnclean || len(dec.Lapsed) != 0 || !reflect.DeepEqual(dec.Unclean, []string{"n2"}) {
+		t.Fatalf("n2 lost with db started, lease may hold: %s lapsed %v; want lost-unclean", nodeClass(dec, "n2"), dec.Lapsed)
 	}
 	if at, _ := tab.RecoverAt("n2"); !dec.RecheckAt.Equal(at.Add(time.Millisecond)) {
 		t.Errorf("recheck %v; want just after the lease bound %v", dec.RecheckAt, at)
@@ -68,9 +68,9 @@ func TestBuildInput_LostNodeUncleanUntilLeaseLapsesThenRecorded(t *testing.T) {
 	if _, ok := got["n2/web"]; ok {
 		t.Error("a stopped instance without failures is left out")
 	}
-	later := BuildInput(in, t0.Add(2*time.Second))
-	if later.Input.Nodes["n2"].Unclean || !reflect.DeepEqual(later.Lapsed["n2"], []string{"db"}) {
-		t.Errorf("after the bound: n2 %+v lapsed %v; want offline clean with db to record stopped", later.Input.Nodes["n2"], later.Lapsed)
+	later := Decide(in, t0.Add(2*time.Second))
+	if nodeClass(later, "n2") != model.NodeLostLeaseLapsed || !reflect.DeepEqual(later.Lapsed["n2"], []string{"db"}) {
+		t.Errorf("after the bound: n2 %s lapsed %v; want lost-lease-lapsed with db to record stopped", nodeClass(later, "n2"), later.Lapsed)
 	}
 }
 
@@ -96,15 +96,15 @@ func TestBuildInput_StonithWaitsForTheFenceNotTheLease(t *testing.T) {
 		"n1": {Resources: map[string]*state.Observed{"fs": obs(state.Blocked)}},
 	}}
 	in := Input{View: v, Cluster: c, Self: "n1", Alive: func(n string) bool { return n != "n2" }, Quorate: true, Leases: tab, Stonith: true}
-	dec := BuildInput(in, t0.Add(time.Hour)) // the lease lapsed long ago
-	if !dec.Input.Nodes["n2"].Unclean || len(dec.Lapsed) != 0 {
-		t.Errorf("stonith: n2 %+v lapsed %v; want unclean until fenced", dec.Input.Nodes["n2"], dec.Lapsed)
+	dec := Decide(in, t0.Add(time.Hour)) // the lease lapsed long ago
+	if nodeClass(dec, "n2") != model.NodeLostUnclean || len(dec.Lapsed) != 0 {
+		t.Errorf("stonith: n2 %s lapsed %v; want lost-unclean until fenced", nodeClass(dec, "n2"), dec.Lapsed)
 	}
 	if dec.Fence["n2"] == "" || dec.Fence["n1"] == "" {
 		t.Errorf("fence %v; want n2 (lost) and n1 (failed stop)", dec.Fence)
 	}
 	in.Stonith = false
-	if dec := BuildInput(in, t0.Add(time.Hour)); len(dec.Fence) != 0 || len(dec.Lapsed["n2"]) != 1 {
+	if dec := Decide(in, t0.Add(time.Hour)); len(dec.Fence) != 0 || len(dec.Lapsed["n2"]) != 1 {
 		t.Errorf("without stonith: fence %v lapsed %v; want no fence, n2 recovered on the lease", dec.Fence, dec.Lapsed)
 	}
 }
@@ -122,18 +122,18 @@ func TestBuildInput_LiveNodeWithLapsedLeaseIsLost(t *testing.T) {
 	}}
 	in := Input{View: v, Cluster: c, Self: "n1", Alive: func(string) bool { return true }, Quorate: true, Leases: tab}
 	tab.Acked("n2", t0.Add(100*time.Millisecond))
-	if dec := BuildInput(in, t0.Add(time.Second)); !dec.Input.Nodes["n2"].Online || len(dec.LeaseLost) != 0 || len(dec.Lapsed) != 0 {
-		t.Fatalf("n2 acked 0.9 s ago: %+v lease lost %v lapsed %v; want online", dec.Input.Nodes["n2"], dec.LeaseLost, dec.Lapsed)
+	if dec := Decide(in, t0.Add(time.Second)); nodeClass(dec, "n2") != model.NodeOnline || len(dec.LeaseLost) != 0 || len(dec.Lapsed) != 0 {
+		t.Fatalf("n2 acked 0.9 s ago: %s lease lost %v lapsed %v; want online", nodeClass(dec, "n2"), dec.LeaseLost, dec.Lapsed)
 	}
 	at := t0.Add(100*time.Millisecond + tab.Config().Bound() + time.Millisecond)
 	// Past the bound but no renewal tried since the ack (a coordinator that
 	// was frozen itself, say): not lost. One just sent: not lost until it
 	// has gone unanswered for a quarter lease.
-	if dec := BuildInput(in, at); !dec.Input.Nodes["n2"].Online {
+	if dec := Decide(in, at); nodeClass(dec, "n2") != model.NodeOnline {
 		t.Fatal("n2 lost on the lease with no renewal unanswered")
 	}
 	tab.Sent("n2", at.Add(-100*time.Millisecond))
-	if dec := BuildInput(in, at); !dec.Input.Nodes["n2"].Online {
+	if dec := Decide(in, at); nodeClass(dec, "n2") != model.NodeOnline {
 		t.Fatal("n2 lost on the lease with a renewal unanswered for 100 ms only")
 	}
 	tab.Sent("n2", at.Add(-50*time.Millisecond)) // a resend: the first unanswered one counts
@@ -141,20 +141,30 @@ func TestBuildInput_LiveNodeWithLapsedLeaseIsLost(t *testing.T) {
 		t.Fatalf("lapse at %v; want a quarter lease after the first unanswered renewal, %v", lap, at.Add(150*time.Millisecond))
 	}
 	at = at.Add(151 * time.Millisecond)
-	dec := BuildInput(in, at)
-	if dec.Input.Nodes["n2"].Online || dec.Input.Nodes["n2"].Unclean || !reflect.DeepEqual(dec.LeaseLost, []string{"n2"}) ||
+	dec := Decide(in, at)
+	if nodeClass(dec, "n2") != model.NodeLostLeaseLapsed || !reflect.DeepEqual(dec.LeaseLost, []string{"n2"}) ||
 		!reflect.DeepEqual(dec.Lapsed["n2"], []string{"db"}) {
-		t.Fatalf("n2 silent for the bound: %+v lease lost %v lapsed %v; want offline, clean, db recorded stopped", dec.Input.Nodes["n2"], dec.LeaseLost, dec.Lapsed)
+		t.Fatalf("n2 silent for the bound: %s lease lost %v lapsed %v; want lost-lease-lapsed, db recorded stopped", nodeClass(dec, "n2"), dec.LeaseLost, dec.Lapsed)
 	}
-	if !dec.Input.Nodes["n1"].Online || !dec.Input.Nodes["w"].Online {
-		t.Errorf("self %+v witness %+v: never lost on the lease (neither is renewed)", dec.Input.Nodes["n1"], dec.Input.Nodes["w"])
+	if nodeClass(dec, "n1") != model.NodeOnline || nodeClass(dec, "w") != model.NodeOnline {
+		t.Errorf("self %s witness %s: never lost on the lease (neither is renewed)", nodeClass(dec, "n1"), nodeClass(dec, "w"))
 	}
 	tab.Acked("n2", at)
-	if dec := BuildInput(in, at.Add(time.Millisecond)); !dec.Input.Nodes["n2"].Online || len(dec.LeaseLost) != 0 {
-		t.Fatalf("n2 acked again: %+v lease lost %v; want online", dec.Input.Nodes["n2"], dec.LeaseLost)
+	if dec := Decide(in, at.Add(time.Millisecond)); nodeClass(dec, "n2") != model.NodeOnline || len(dec.LeaseLost) != 0 {
+		t.Fatalf("n2 acked again: %s lease lost %v; want online", nodeClass(dec, "n2"), dec.LeaseLost)
 	}
 	tab.SteppedDown()
-	if dec := BuildInput(in, at.Add(time.Hour)); !dec.Input.Nodes["n2"].Online {
+	if dec := Decide(in, at.Add(time.Hour)); nodeClass(dec, "n2") != model.NodeOnline {
 		t.Fatal("a table that no longer leads decided a node lost")
 	}
+}
+
+// nodeClass is the plan's class of node.
+func nodeClass(d Decision, node string) string {
+	for _, ns := range d.Plan.Nodes {
+		if ns.Node == node {
+			return ns.State
+		}
+	}
+	return "(unclassified)"
 }
