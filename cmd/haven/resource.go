@@ -21,6 +21,7 @@ import (
 	"github.com/havenha/haven/engine/api"
 	"github.com/havenha/haven/engine/api/client"
 	"github.com/havenha/haven/engine/config"
+	"github.com/havenha/haven/engine/model"
 	"github.com/havenha/haven/membership"
 )
 
@@ -241,4 +242,13 @@ func reachAgent(ctx context.Context, cfgPath, socket, agent, prefer string) (*cl
 		errs = append(errs, fmt.Errorf("%s: %w", name, err))
 	}
 	return nil, fmt.Errorf("no agent of %s answers: %w", cfgPath, errors.Join(errs...))
+}
+
+// nodeNames lists c's node names for an error message.
+func nodeNames(c *model.Cluster) string {
+	var names []string
+	for _, n := range c.Nodes {
+		names = append(names, n.Name)
+	}
+	return strings.Join(names, ", ")
 }

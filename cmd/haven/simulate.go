@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"sort"
 	"strings"
 	"time"
 
@@ -14,8 +13,8 @@ import (
 	"github.com/havenha/haven/engine/cib"
 	"github.com/havenha/haven/engine/config"
 	"github.com/havenha/haven/engine/model"
-	"github.com/havenha/haven/engine/quorum"
 	"github.com/havenha/haven/engine/scheduler"
+	"github.com/havenha/haven/engine/simulate"
 )
 
 type simulateFlags struct {
@@ -38,13 +37,21 @@ format of engine/scheduler.Input). --cib reads a Pacemaker CIB (configuration an
 What-if flags then change the state: --down/--up/--standby NODE, --fail RSC@NODE (a failed
 monitor: the fail count grows by one), --no-quorum.
 
+A node taken --down was lost (crm_simulate's --node-fail). With stonith off it was lost long
+enough for its lease to have certainly lapsed, so its resources start elsewhere. With stonith on
+(a CIB or a state file may have it; this binary refuses it in haven.yaml until fencing is built)
+the plan fences it first and holds its resources; the transition then continues "once the
+fences are confirmed", as crm_simulate shows it after a successful fence. The revised status
+names every lost node's class (engine/scheduler's classify stage: lost-unclean, fenced...).
+
 Quorum is votequorum's, computed by the code membership runs (engine/quorum), and printed
 with its votes as haven status prints them. A what-if is of a running cluster: every node has
 been seen, so wait_for_all has ended and a node taken --down is simply not live, and the
 highest expected votes count every configured vote; under two_node the survivor keeps quorum 1.
 With -c the quorum follows the votes of the online nodes. A --state file's or CIB's own quorate
 is kept until --down or --up changes the nodes; --no-quorum overrides all. --json gives the
-votes as "votes", with "quorate_from" (votes, state, cib or no-quorum) saying which applied.`,
+votes as "votes", with "quorate_from" (votes, state, cib or no-quorum) saying which applied,
+every node's class as "nodes", fences as actions, and the plan after them as "after_fence".`,
 		Args: cobra.NoArgs,
 		RunE: func(c *cobra.Command, _ []string) error { return runSimulate(c.OutOrStdout(), f, time.Now()) },
 	}
@@ -64,166 +71,136 @@ votes as "votes", with "quorate_from" (votes, state, cib or no-quorum) saying wh
 }
 
 func runSimulate(out io.Writer, f simulateFlags, now time.Time) error {
-	in, unmodelled, err := simulateInput(f, now)
+	src, err := simulateSource(f, now)
 	if err != nil {
 		return err
 	}
-	before := in
-	before.Nodes = map[string]scheduler.NodeStatus{}
-	for k, v := range in.Nodes {
-		before.Nodes[k] = v
+	res, err := simulate.Run(src, simulate.WhatIf{Down: f.down, Up: f.up, Standby: f.standby, Fail: f.fail,
+		Attrs: f.attrs, NoQuorum: f.noQuorum}, now)
+	if err != nil {
+		return err
 	}
-	beforeQ := votesOf(before, quorateGiven(f))
-	if beforeQ.From == fromVotes {
-		before.Quorate = beforeQ.Quorate
+	final, finalIn := res.Plan, res.After
+	if res.AfterFence != nil {
+		final, finalIn = *res.AfterFence, *res.Fenced
 	}
-	var changes []string
-	nodesChanged := len(f.down)+len(f.up) > 0
-	for _, a := range f.attrs {
-		n, kv, ok1 := strings.Cut(a, ":")
-		k, v, ok2 := strings.Cut(kv, "=")
-		if !ok1 || !ok2 || k == "" {
-			return fmt.Errorf("--attr %q: expected NODE:NAME=VALUE", a)
-		}
-		err := setNode(&in, n, func(s *scheduler.NodeStatus) {
-			m := map[string]string{}
-			for x, y := range s.Attributes {
-				m[x] = y
-			}
-			m[k] = v
-			s.Attributes = m
-		})
-		if err != nil {
-			return err
-		}
-		changes = append(changes, fmt.Sprintf("Setting node attribute %s=%s on %s", k, v, n))
-	}
-	for _, n := range f.down {
-		changes = append(changes, "Taking node "+n+" down")
-	}
-	for _, n := range f.up {
-		changes = append(changes, "Bringing node "+n+" up")
-	}
-	for _, n := range f.standby {
-		changes = append(changes, "Putting node "+n+" in standby")
-	}
-	for _, rn := range f.fail {
-		changes = append(changes, "Failing resource "+rn)
-	}
-	if f.noQuorum {
-		changes = append(changes, "Removing quorum")
-	}
-	for _, n := range f.down {
-		if err := setNode(&in, n, func(s *scheduler.NodeStatus) { s.Online = false }); err != nil {
-			return err
-		}
-	}
-	for _, n := range f.up {
-		if err := setNode(&in, n, func(s *scheduler.NodeStatus) { s.Online, s.Unclean = true, false }); err != nil {
-			return err
-		}
-	}
-	for _, n := range f.standby {
-		if err := setNode(&in, n, func(s *scheduler.NodeStatus) { s.Standby = true }); err != nil {
-			return err
-		}
-	}
-	for _, rn := range f.fail {
-		r, n, ok := strings.Cut(rn, "@")
-		if !ok || r == "" || n == "" {
-			return fmt.Errorf("--fail %q: expected RSC@NODE", rn)
-		}
-		if _, ok := in.Cluster.Node(n); !ok {
-			return fmt.Errorf("--fail %q: node %q is not configured", rn, n)
-		}
-		failResource(&in, r, n, now)
-	}
-	afterQ := votesOf(in, beforeQ.From)
-	if nodesChanged {
-		afterQ.From = fromVotes
-	}
-	if f.noQuorum {
-		afterQ.From = fromNoQuorum
-	}
-	switch afterQ.From {
-	case fromVotes:
-		in.Quorate = afterQ.Quorate
-	case fromNoQuorum:
-		in.Quorate = false
-	}
-	plan, why := scheduler.Compute(in, now)
 	if f.asJSON {
 		type action struct {
 			Action   string `json:"action"`
-			Resource string `json:"resource"`
+			Resource string `json:"resource,omitempty"`
 			Node     string `json:"node,omitempty"`
 			From     string `json:"from,omitempty"`
 			Instance string `json:"instance,omitempty"`
 			Reason   string `json:"reason,omitempty"`
 		}
+		actions := func(p model.Plan) []action {
+			list := []action{}
+			for _, a := range p.Actions {
+				list = append(list, action{Action: a.Action, Resource: a.Resource, Node: a.Node, From: a.From, Instance: a.Instance, Reason: a.Reason})
+			}
+			return list
+		}
+		type afterFence struct {
+			Placement map[string][]string `json:"placement"`
+			Actions   []action            `json:"actions"`
+			Nodes     []model.NodeState   `json:"nodes"`
+		}
 		doc := struct {
 			Placement  map[string][]string               `json:"placement"`
 			Actions    []action                          `json:"actions"`
+			Nodes      []model.NodeState                 `json:"nodes"`
+			AfterFence *afterFence                       `json:"after_fence,omitempty"`
 			Scores     map[string]map[string]model.Score `json:"scores"`
 			Quorate    bool                              `json:"quorate"`
-			Votes      simVotes                          `json:"votes"`
+			Votes      simulate.Votes                    `json:"votes"`
 			Warnings   []string                          `json:"warnings,omitempty"`
 			Unmodelled []string                          `json:"unmodelled,omitempty"`
-		}{Placement: plan.Placement, Actions: []action{}, Scores: why.Scores(), Quorate: in.Quorate, Votes: afterQ,
-			Warnings: why.Warnings, Unmodelled: unmodelled}
-		for _, a := range plan.Actions {
-			doc.Actions = append(doc.Actions, action{Action: a.Action, Resource: a.Resource, Node: a.Node, From: a.From, Instance: a.Instance, Reason: a.Reason})
+		}{Placement: res.Plan.Placement, Actions: actions(res.Plan), Nodes: res.Plan.Nodes, Scores: res.Why.Scores(),
+			Quorate: res.After.Quorate, Votes: res.AfterVotes, Warnings: res.Why.Warnings, Unmodelled: res.Unmodelled}
+		if res.AfterFence != nil {
+			doc.AfterFence = &afterFence{Placement: final.Placement, Actions: actions(final), Nodes: final.Nodes}
 		}
 		enc := json.NewEncoder(out)
 		enc.SetIndent("", "  ")
 		return enc.Encode(doc)
 	}
-	for _, u := range unmodelled {
+	for _, u := range res.Unmodelled {
 		fmt.Fprintf(out, "warning: not modelled by haven (skipped): %s\n", u)
 	}
 	fmt.Fprintln(out, "Current cluster status:")
-	printStatus(out, before, beforeQ, currentPlacement(before))
+	printStatus(out, res.Before, res.BeforeVotes, simulate.CurrentPlacement(res.Before), nil)
 	fmt.Fprintln(out)
-	if len(changes) > 0 {
+	if len(res.Changes) > 0 {
 		fmt.Fprintln(out, "Performing requested modifications:")
-		for _, c := range changes {
+		for _, c := range res.Changes {
 			fmt.Fprintf(out, "  * %s\n", c)
 		}
 		fmt.Fprintln(out)
 	}
 	if f.scores {
 		fmt.Fprintln(out, "Allocation scores:")
-		fmt.Fprint(out, why.String())
+		fmt.Fprint(out, res.Why.String())
 		fmt.Fprintln(out)
 	} else {
-		for _, w := range why.Warnings {
+		for _, w := range res.Why.Warnings {
 			fmt.Fprintf(out, "warning: %s\n", w)
 		}
 	}
 	fmt.Fprintln(out, "Transition Summary:")
-	for _, a := range plan.Actions {
+	printSummary(out, res.Plan)
+	if res.AfterFence != nil {
+		fmt.Fprintln(out, "  Once the fences are confirmed:")
+		printSummary(out, *res.AfterFence)
+	}
+	fmt.Fprintln(out)
+	fmt.Fprintln(out, "Executing Cluster Transition:")
+	printExecuted(out, res.Plan)
+	if res.AfterFence != nil {
+		printExecuted(out, *res.AfterFence)
+	}
+	fmt.Fprintln(out)
+	fmt.Fprintln(out, "Revised Cluster Status:")
+	printStatus(out, finalIn, res.AfterVotes, final.Placement, final.Nodes)
+	return nil
+}
+
+// printSummary prints a plan's actions as crm_simulate's Transition Summary.
+func printSummary(out io.Writer, p model.Plan) {
+	for _, a := range p.Actions {
 		id := a.Resource
 		if a.Instance != "" {
 			id = a.Instance
 		}
-		where := "( " + a.Node + " )"
-		if a.Action == model.ActionMove {
-			where = "( " + a.From + " -> " + a.Node + " )"
-		}
-		line := fmt.Sprintf("  * %-10s %-15s %s", strings.ToUpper(a.Action[:1])+a.Action[1:], id, where)
-		if a.Reason != "" {
-			line += "  due to " + a.Reason
+		var line string
+		switch a.Action {
+		case model.ActionFence:
+			line = fmt.Sprintf("  * Fence (off) %s '%s'", a.Node, a.Reason)
+		case model.ActionHandoff:
+			line = fmt.Sprintf("  * Handoff    coordinator     ( %s -> %s )  due to %s", a.From, a.Node, a.Reason)
+		default:
+			where := "( " + a.Node + " )"
+			if a.Action == model.ActionMove {
+				where = "( " + a.From + " -> " + a.Node + " )"
+			}
+			line = fmt.Sprintf("  * %-10s %-15s %s", strings.ToUpper(a.Action[:1])+a.Action[1:], id, where)
+			if a.Reason != "" {
+				line += "  due to " + a.Reason
+			}
 		}
 		fmt.Fprintln(out, line)
 	}
-	fmt.Fprintln(out)
-	fmt.Fprintln(out, "Executing Cluster Transition:")
-	for _, a := range plan.Actions {
+}
+
+// printExecuted prints a plan's steps as crm_simulate's Executing Cluster Transition.
+func printExecuted(out io.Writer, p model.Plan) {
+	for _, a := range p.Actions {
 		id := a.Resource
 		if a.Instance != "" {
 			id = a.Instance
 		}
 		switch a.Action {
+		case model.ActionFence:
+			fmt.Fprintf(out, "  * Fencing %s (off)\n", a.Node)
 		case model.ActionStart:
 			fmt.Fprintf(out, "  * Resource action: %-15s start on %s\n", id, a.Node)
 		case model.ActionStop:
@@ -236,161 +213,70 @@ func runSimulate(out io.Writer, f simulateFlags, now time.Time) error {
 			fmt.Fprintf(out, "  * Resource action: %-15s start on %s\n", id, a.Node)
 		}
 	}
-	fmt.Fprintln(out)
-	fmt.Fprintln(out, "Revised Cluster Status:")
-	printStatus(out, in, afterQ, plan.Placement)
-	return nil
 }
 
-// simulateInput loads the starting state.
-func simulateInput(f simulateFlags, now time.Time) (scheduler.Input, []string, error) {
-	var in scheduler.Input
+// simulateSource loads the starting state.
+func simulateSource(f simulateFlags, now time.Time) (simulate.Source, error) {
+	var src simulate.Source
 	switch {
 	case f.cibFile != "" && (f.configFile != "" || f.stateFile != ""):
-		return in, nil, fmt.Errorf("--cib reads configuration and status from the CIB; do not combine it with -c or --state")
+		return src, fmt.Errorf("--cib reads configuration and status from the CIB; do not combine it with -c or --state")
 	case f.cibFile != "":
 		res, err := cib.ReadFile(f.cibFile)
 		if err != nil {
-			return in, nil, err
+			return src, err
 		}
-		return res.Input, res.Unmodelled, nil
+		return simulate.Source{Input: res.Input, Unmodelled: res.Unmodelled, QuorateFrom: simulate.FromCIB}, nil
 	}
+	src.QuorateFrom = simulate.FromVotes
 	if f.stateFile != "" {
+		src.QuorateFrom = simulate.FromState
 		data, err := os.ReadFile(f.stateFile)
 		if err != nil {
-			return in, nil, fmt.Errorf("read state: %w", err)
+			return src, fmt.Errorf("read state: %w", err)
 		}
-		if err := json.Unmarshal(data, &in); err != nil {
-			return in, nil, fmt.Errorf("state %s: %v; expected the JSON of a scheduler input", f.stateFile, err)
+		if err := json.Unmarshal(data, &src.Input); err != nil {
+			return src, fmt.Errorf("state %s: %v; expected the JSON of a scheduler input", f.stateFile, err)
 		}
 	}
 	if f.configFile != "" {
 		c, err := config.Load(f.configFile, config.Options{})
 		if err != nil {
-			return in, nil, err
+			return src, err
 		}
-		in.Cluster = c
+		src.Input.Cluster = c
 	}
-	if in.Cluster == nil {
-		return in, nil, fmt.Errorf("no configuration: give -c FILE, a --state FILE holding \"cluster\", or --cib CIB.xml")
-	}
-	if in.Nodes == nil {
-		in.Nodes = map[string]scheduler.NodeStatus{}
+	if src.Input.Cluster == nil {
+		return src, fmt.Errorf("no configuration: give -c FILE, a --state FILE holding \"cluster\", or --cib CIB.xml")
 	}
 	if f.stateFile == "" {
-		// Steady state: every node online, every resource where the scheduler puts it.
-		for _, n := range in.Cluster.Nodes {
-			in.Nodes[n.Name] = scheduler.NodeStatus{Online: true}
-		}
-		in.Quorate = votesOf(in, fromVotes).Quorate
-		plan, _ := scheduler.Compute(in, now)
-		for _, a := range plan.Assignments {
-			if a.Node != "" {
-				id := a.Resource
-				if a.Instance != "" {
-					id = a.Instance
-				}
-				in.Resources = append(in.Resources, scheduler.Observed{Resource: id, Node: a.Node, State: scheduler.StateRunning})
-			}
-		}
+		src.Input = simulate.Steady(src.Input.Cluster, now)
 	}
-	return in, nil, nil
-}
-
-func setNode(in *scheduler.Input, name string, f func(*scheduler.NodeStatus)) error {
-	if _, ok := in.Cluster.Node(name); !ok {
-		return fmt.Errorf("node %q is not configured; expected one of %s", name, nodeNames(in.Cluster))
-	}
-	st := in.Nodes[name]
-	f(&st)
-	in.Nodes[name] = st
-	return nil
-}
-
-func nodeNames(c *model.Cluster) string {
-	var names []string
-	for _, n := range c.Nodes {
-		names = append(names, n.Name)
-	}
-	return strings.Join(names, ", ")
-}
-
-// failResource records a failed monitor of r (primitive id, or instance) on node n.
-func failResource(in *scheduler.Input, r, n string, now time.Time) {
-	for i := range in.Resources {
-		o := &in.Resources[i]
-		if o.Node == n && (o.Resource == r || strings.HasPrefix(o.Resource, r+":")) {
-			o.State = scheduler.StateFailed
-			o.FailCount = o.FailCount.Add(1)
-			o.LastFailure = now
-			return
-		}
-	}
-	in.Resources = append(in.Resources, scheduler.Observed{Resource: r, Node: n, State: scheduler.StateFailed, FailCount: 1, LastFailure: now})
-}
-
-// simVotes is the quorum of one simulated state: what votequorum makes of
-// the online nodes' votes, and From, where the scheduler's quorate came
-// from (fromVotes, or the state file, the CIB or --no-quorum overriding it).
-type simVotes struct {
-	quorum.Result
-	From string `json:"quorate_from"`
-}
-
-// Where a simulated state's quorate comes from (simVotes.From, and
-// --json's quorate_from), and how the output names it.
-const (
-	fromVotes    = "votes"
-	fromState    = "state"
-	fromCIB      = "cib"
-	fromNoQuorum = "no-quorum"
-)
-
-var fromText = map[string]string{fromState: "the state file", fromCIB: "the CIB's have-quorum", fromNoQuorum: "--no-quorum"}
-
-// quorateGiven is where the starting state's quorate comes from.
-func quorateGiven(f simulateFlags) string {
-	switch {
-	case f.cibFile != "":
-		return fromCIB
-	case f.stateFile != "":
-		return fromState
-	}
-	return fromVotes
-}
-
-// votesOf counts the votes of in's online nodes as a member of that
-// partition would in a running cluster (see quorum.Offline: every node was
-// seen before, so wait_for_all does not hold the survivors back).
-func votesOf(in scheduler.Input, from string) simVotes {
-	return simVotes{Result: quorum.Offline(in.Cluster, func(n string) bool { return in.Nodes[n].Online }), From: from}
-}
-
-// currentPlacement derives resource -> nodes from the observed state.
-func currentPlacement(in scheduler.Input) map[string][]string {
-	out := map[string][]string{}
-	for _, o := range in.Resources {
-		if o.State == scheduler.StateStopped {
-			continue
-		}
-		id := o.Resource
-		if i := strings.LastIndexByte(id, ':'); i > 0 {
-			id = id[:i]
-		}
-		out[id] = append(out[id], o.Node)
-	}
-	return out
+	return src, nil
 }
 
 // printStatus prints nodes and resources like crm_simulate's status sections,
 // with the votes on the quorum line.
-func printStatus(out io.Writer, in scheduler.Input, q simVotes, pl map[string][]string) {
+// classes, when given, are the plan's node classes: lost nodes then show
+// why (lease lapsed, fenced) and unclean ones what waits for the fence.
+func printStatus(out io.Writer, in scheduler.Input, q simulate.Votes, pl map[string][]string, classes []model.NodeState) {
 	c := in.Cluster
 	var online, offline []string
+	class := map[string]model.NodeState{}
+	for _, ns := range classes {
+		class[ns.Node] = ns
+	}
 	fmt.Fprintln(out, "  * Node List:")
 	for _, n := range c.Nodes {
 		st := in.Nodes[n.Name]
+		cl, classified := class[n.Name]
 		switch {
+		case classified && cl.State == model.NodeLostUnclean:
+			fmt.Fprintf(out, "    * Node %s: UNCLEAN (offline): %s\n", n.Name, cl.Reason)
+		case classified && cl.State == model.NodeUnclean:
+			fmt.Fprintf(out, "    * Node %s: UNCLEAN (online): %s\n", n.Name, cl.Reason)
+		case classified && cl.State == model.NodeFenced:
+			fmt.Fprintf(out, "    * Node %s: OFFLINE (fenced)\n", n.Name)
 		case st.Unclean:
 			fmt.Fprintf(out, "    * Node %s: UNCLEAN (offline)\n", n.Name)
 		case !st.Online:
@@ -417,12 +303,12 @@ func printStatus(out io.Writer, in scheduler.Input, q simVotes, pl map[string][]
 			q.TotalVotes, q.HighestExpected, q.Quorum, c.NoQuorumPolicy())
 	}
 	fmt.Fprintf(out, "  * Quorum: %s\n", quorumLine)
-	if q.From != fromVotes && q.Quorate != in.Quorate {
+	if q.From != simulate.FromVotes && q.Quorate != in.Quorate {
 		verdict := "not quorate"
 		if q.Quorate {
 			verdict = "quorate"
 		}
-		fmt.Fprintf(out, "    (quorum as given by %s; the votes alone are %s)\n", fromText[q.From], verdict)
+		fmt.Fprintf(out, "    (quorum as given by %s; the votes alone are %s)\n", simulate.FromText[q.From], verdict)
 	}
 	fmt.Fprintln(out)
 	fmt.Fprintln(out, "  * Full List of Resources:")
@@ -440,7 +326,7 @@ func printStatus(out io.Writer, in scheduler.Input, q simVotes, pl map[string][]
 		if r, ok := c.Resource(id); ok {
 			typ = r.Type
 		}
-		nodes := dedupe(pl[id])
+		nodes := simulate.Dedupe(pl[id])
 		state := "Stopped"
 		if len(nodes) > 0 {
 			state = "Started " + strings.Join(nodes, " ")
@@ -486,17 +372,4 @@ func printStatus(out io.Writer, in scheduler.Input, q simVotes, pl map[string][]
 			fmt.Fprintf(out, "      * Stopped: [ %s ]\n", strings.Join(off, " "))
 		}
 	}
-}
-
-func dedupe(list []string) []string {
-	seen := map[string]bool{}
-	var out []string
-	for _, s := range list {
-		if !seen[s] {
-			seen[s] = true
-			out = append(out, s)
-		}
-	}
-	sort.Strings(out)
-	return out
 }

@@ -16,6 +16,7 @@ import (
 
 	"github.com/havenha/haven/engine/config"
 	"github.com/havenha/haven/engine/quorum"
+	"github.com/havenha/haven/engine/simulate"
 	"github.com/havenha/haven/membership"
 )
 
@@ -71,12 +72,12 @@ func TestSimulate_QuorumAgreesWithMembership(t *testing.T) {
 			}
 			var doc struct {
 				Quorate bool     `json:"quorate"`
-				Votes   simVotes `json:"votes"`
+				Votes   simulate.Votes `json:"votes"`
 			}
 			if err := json.Unmarshal(out.Bytes(), &doc); err != nil {
 				t.Fatalf("simulate --json: %v\n%s", err, out.String())
 			}
-			if !sameQuorum(doc.Votes.Result, qc.want) || doc.Quorate != qc.want.Quorate || doc.Votes.From != fromVotes {
+			if !sameQuorum(doc.Votes.Result, qc.want) || doc.Quorate != qc.want.Quorate || doc.Votes.From != simulate.FromVotes {
 				t.Errorf("simulate: quorate %v, votes %+v; want %+v from the votes", doc.Quorate, doc.Votes, qc.want)
 			}
 
@@ -288,12 +289,12 @@ func TestSimulate_VotesLine(t *testing.T) {
 	}
 	var got struct {
 		Quorate bool     `json:"quorate"`
-		Votes   simVotes `json:"votes"`
+		Votes   simulate.Votes `json:"votes"`
 	}
 	if err := json.Unmarshal(js.Bytes(), &got); err != nil {
 		t.Fatal(err)
 	}
-	if got.Quorate || got.Votes.TotalVotes != 3 || got.Votes.From != fromVotes {
+	if got.Quorate || got.Votes.TotalVotes != 3 || got.Votes.From != simulate.FromVotes {
 		t.Errorf("state file then --down cl1: quorate %v, votes %+v; want the votes' answer, 3 of 8, not quorate", got.Quorate, got.Votes)
 	}
 }
