@@ -140,7 +140,7 @@ type NodeConfig struct {
 	// (SIGSTOP, a stall) cannot stop them itself.
 	OnLease func(deadline time.Time)
 	// Handoff, when not nil, moves the coordinator role off this node while
-	// it runs resources and a live voter runs none (see coord.HandoffTarget).
+	// it runs resources and a live voter runs none (the plan's handoff action).
 	Handoff coord.Handoff
 	// StopDeadline: see reconcile.Config. Default: the time between a lost
 	// node's own lapse and the instant the coordinator may recover its

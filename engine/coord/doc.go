@@ -8,21 +8,21 @@
 //     table leading from its start. Its seam is Coordinator (Barrier,
 //     Propose, Commit); Run it under a context cancelled when leadership
 //     or quorum is lost.
-//   - BuildInput (input.go) is where a failover is decided: it maps the
-//     replicated state, the membership view and the lease table onto the
-//     scheduler's input. A node gossip does not see, or whose lease has
-//     certainly lapsed, is offline; its resources are recovered only once
-//     its lease has certainly lapsed (without stonith) or its fence is
-//     confirmed (with stonith); until then it is unclean. Pure apart from
-//     reading the lease table.
+//   - BuildInput (input.go) maps the replicated state, the membership view,
+//     the lease table (as a snapshot of plain times) and the fencing history
+//     onto the scheduler's input, deciding nothing; Decide runs the
+//     scheduler, whose classify stage (engine/scheduler classify.go) is
+//     where a failover is decided: which lost node's resources may start
+//     elsewhere (its lease has certainly lapsed, stonith off; or it is
+//     fenced), which node must be fenced first, and whether the coordinator
+//     role moves (a handoff action). Pure apart from reading the lease table.
 //   - StateCoordinator implements Coordinator over engine/state, the log,
-//     the membership view and the lease.Table: Propose runs BuildInput,
-//     starts the fences it asks for, runs engine/scheduler and holds back
-//     what a fence must precede (holdForFence), and hands the coordinator
-//     role to an idle voter when this node runs resources
-//     (HandoffTarget); Commit records the lapsed nodes' instances as
-//     stopped, forgets entries no longer configured, or commits the
-//     placement (ErrStalePlan when the state moved on).
+//     the membership view and the lease.Table: Propose runs Decide, starts
+//     the plan's fences, and hands the coordinator role over when the plan
+//     says so and the committed placement is settled; Commit records the
+//     lapsed nodes' instances as stopped, forgets entries no longer
+//     configured, or commits the placement (ErrStalePlan when the state
+//     moved on).
 //
 // Seams it declares and others fill: Log and Membership (consensus and
 // membership, through cmd/haven), Fencer (fencing), Handoff (raft

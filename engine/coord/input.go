@@ -279,4 +279,3 @@ func leaseSnapshot(t *lease.Table, node string, now time.Time, alive bool) sched
 	}
 	return s
 }
-
