@@ -125,6 +125,9 @@ func (n *Node) leadOnce(ctx context.Context) {
 
 // liveMembers lists the nodes to renew leases of: this node and every
 // configured member gossip sees alive (a node gossip lost gets nothing).
+// A witness runs no resources, but its acks show that it reaches the
+// others on the lease wire, which a handoff target must (it renews
+// everyone's lease once it coordinates).
 func (n *Node) liveMembers() []string {
 	c, _, _ := n.cfg.State.Cluster()
 	out := []string{n.cfg.Name}
@@ -132,7 +135,7 @@ func (n *Node) liveMembers() []string {
 		return out
 	}
 	for _, nd := range c.Nodes {
-		if nd.Name != n.cfg.Name && !nd.IsWitness() && n.cfg.Members.Alive(nd.Name) {
+		if nd.Name != n.cfg.Name && n.cfg.Members.Alive(nd.Name) {
 			out = append(out, nd.Name)
 		}
 	}

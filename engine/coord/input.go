@@ -112,8 +112,8 @@ func Decide(in Input, now time.Time) Decision {
 //     as lost even while gossip sees it: no ack for a whole bound with a
 //     renewal unanswered, so a node cut off from the lease wire only has its
 //     resources recovered instead of left stopped), Fenced, and Answering
-//     (acked within a quarter lease: a handoff target must). Self and
-//     witnesses are never renewed, so they get no lapse evidence.
+//     (acked within a quarter lease: a handoff target must). Self gets no
+//     snapshot, and a witness only Answering: it holds no resources.
 //   - Observed states: started, starting and stopping count as running
 //     (starting and stopping pending), failed as failed, blocked as running
 //     with the resource unmanaged (nothing moves it until cleanup) and the
@@ -175,8 +175,13 @@ func BuildInput(in Input, now time.Time) Decision {
 		ns := v.Nodes[n.Name]
 		alive := n.Name == in.Self || (in.Alive != nil && in.Alive(n.Name))
 		st := scheduler.NodeStatus{Online: alive, LastFence: lastFence[n.Name]}
-		if in.Leases != nil && n.Name != in.Self && !n.IsWitness() {
+		if in.Leases != nil && n.Name != in.Self {
 			st.Lease = leaseSnapshot(in.Leases, n.Name, now, alive)
+			if n.IsWitness() {
+				// Renewed only to show it answers (a handoff target
+				// must): it holds no resources, so no lapse evidence.
+				st.Lease = scheduler.LeaseSnapshot{Answering: st.Lease.Answering}
+			}
 		}
 		if ns != nil {
 			st.Standby, st.Maintenance, st.FenceRequested = ns.Standby, ns.Maintenance, ns.FenceRequested
