@@ -71,7 +71,7 @@ func TestSimulate_QuorumAgreesWithMembership(t *testing.T) {
 				t.Fatalf("simulate: %v", err)
 			}
 			var doc struct {
-				Quorate bool     `json:"quorate"`
+				Quorate bool           `json:"quorate"`
 				Votes   simulate.Votes `json:"votes"`
 			}
 			if err := json.Unmarshal(out.Bytes(), &doc); err != nil {
@@ -288,7 +288,7 @@ func TestSimulate_VotesLine(t *testing.T) {
 		t.Fatal(err)
 	}
 	var got struct {
-		Quorate bool     `json:"quorate"`
+		Quorate bool           `json:"quorate"`
 		Votes   simulate.Votes `json:"votes"`
 	}
 	if err := json.Unmarshal(js.Bytes(), &got); err != nil {
