@@ -4,7 +4,9 @@
 // the coordinator and its leader loop (engine/coord), the node reconciler
 // (engine/reconcile), the lease protocol (engine/lease), the injected clock
 // (engine/clock), one node's composition of them (engine/controller), the
-// generic resource agents (engine/agent) and the operator API (engine/api).
+// generic resource agents (engine/agent), votequorum (engine/quorum), the
+// simulator (engine/simulate), the operator service (engine/admin) and the
+// operator API (engine/api).
 //
 // engine defines the interfaces it needs from the rest of haven (membership,
 // the replicated log, resource agents, fencers) and never imports how they
