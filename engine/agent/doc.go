@@ -1,8 +1,11 @@
-// Package agent holds haven's resource agent registry and the generic agents:
-// exec (a supervised process), systemd (units over D-Bus), ocf:PROVIDER:AGENT
-// (existing OCF scripts), filesystem (mount/umount), ping (a node attribute
-// from host reachability) and alert (notifications by SMTP, webhook or
-// script). Other packages (vip, iscsi) register their own types.
+// Package agent holds haven's resource agent registry and the generic agents
+// that manage what runs on a node: exec (a supervised process), systemd
+// (units over D-Bus), ocf:PROVIDER:AGENT (existing OCF scripts) and
+// filesystem (mount/umount). Builtin also registers ping (engine/agent/ping:
+// a node attribute from host reachability) and alert (engine/agent/alert:
+// notifications by SMTP, webhook or script); their shared helpers live in
+// engine/agent/internal/agentkit. Other packages' types (vip) are added with
+// Register.
 //
 // Every agent implements model.Agent and honours its contracts: Start and
 // Stop are idempotent, every operation returns when its context ends, and
@@ -13,7 +16,8 @@
 // Agent per resource instance and drives it with Start, Stop and Monitor
 // under the operation timeouts.
 //
-// Errors that a caller should act on wrap the sentinels of this package:
+// Errors that a caller should act on wrap the sentinels of this package
+// (the same values in every agent package):
 // ErrNotInstalled and ErrNotConfigured are hard errors (Pacemaker's
 // OCF_ERR_INSTALLED and OCF_ERR_CONFIGURED) after which retrying on the same
 // node is pointless; anything else is a soft failure.

@@ -19,6 +19,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/havenha/haven/engine/agent/internal/agentkit"
 	"github.com/havenha/haven/engine/guard"
 	"github.com/havenha/haven/engine/model"
 )
@@ -55,7 +56,7 @@ const (
 )
 
 // Defaults returns exec's operation defaults.
-func (ExecType) Defaults() model.OpDefaults { return defaultOps }
+func (ExecType) Defaults() model.OpDefaults { return agentkit.DefaultOps }
 
 // Validate checks exec's params.
 func (ExecType) Validate(params map[string]any) []model.ParamProblem {
@@ -65,7 +66,7 @@ func (ExecType) Validate(params map[string]any) []model.ParamProblem {
 
 func decodeExec(params map[string]any) (execParams, []model.ParamProblem) {
 	var p execParams
-	if ps := decodeProblems(params, &p); ps != nil {
+	if ps := agentkit.DecodeProblems(params, &p); ps != nil {
 		return p, ps
 	}
 	var ps []model.ParamProblem
@@ -123,7 +124,7 @@ func decodeExec(params map[string]any) (execParams, []model.ParamProblem) {
 // New builds an exec agent (no I/O).
 func (ExecType) New(res model.Resource, env model.AgentEnv) (model.Agent, error) {
 	p, ps := decodeExec(res.Params)
-	if err := problemsErr("exec", ps); err != nil {
+	if err := agentkit.ProblemsErr("exec", ps); err != nil {
 		return nil, fmt.Errorf("resource %s: %w", res.ID, err)
 	}
 	if env.DataDir == "" {
@@ -201,7 +202,7 @@ func (a *execAgent) readPid() (*pidRecord, error) {
 		a.log.Warn("ignoring unreadable pid file", "path", a.pidPath(), "err", err)
 		return nil, nil
 	}
-	if r.BootID != "" && r.BootID != bootID() {
+	if r.BootID != "" && r.BootID != agentkit.BootID() {
 		// Written before a reboot: nothing of it runs. Like state in /run,
 		// it is forgotten (stopped, not failed).
 		a.log.Info("forgetting pid file from an earlier boot", "pid", r.PID)
@@ -226,7 +227,7 @@ func (a *execAgent) writePid(r pidRecord) error {
 // liveness says whether the recorded process still runs, and if not, why.
 // reused is true when the pid now belongs to another process.
 func (a *execAgent) liveness(r *pidRecord) (alive, reused bool, why string) {
-	if r.BootID != "" && r.BootID != bootID() {
+	if r.BootID != "" && r.BootID != agentkit.BootID() {
 		return false, false, "was started before this machine rebooted"
 	}
 	c := a.child
@@ -310,7 +311,7 @@ func (a *execAgent) Start(ctx context.Context) error {
 // environ is haven's environment plus HAVEN_RESOURCE and HAVEN_NODE plus the
 // resource's env (which wins).
 func (a *execAgent) environ(u *user.User) []string {
-	env := childEnviron()
+	env := agentkit.ChildEnviron()
 	env = append(env, "HAVEN_RESOURCE="+a.res.ID, "HAVEN_NODE="+a.env.Node)
 	if u != nil {
 		env = append(env, "HOME="+u.HomeDir, "USER="+u.Username, "LOGNAME="+u.Username)
@@ -384,7 +385,7 @@ func (a *execAgent) spawn() (*pidRecord, error) {
 		return nil, fmt.Errorf("start %q: %w", a.p.Command[0], err)
 	}
 	c := &execChild{pid: cmd.Process.Pid, done: make(chan struct{})}
-	rec := pidRecord{PID: c.pid, BootID: bootID(), Command: a.p.Command, Started: time.Now().UTC()}
+	rec := pidRecord{PID: c.pid, BootID: agentkit.BootID(), Command: a.p.Command, Started: time.Now().UTC()}
 	if st, err := readProcStat(c.pid); err == nil {
 		rec.StartTime = st.StartTime
 	}
@@ -414,7 +415,7 @@ func (a *execAgent) waitHealthy(ctx context.Context, r *pidRecord) error {
 	}
 	fail := func(why string) error {
 		msg := fmt.Sprintf("process %d %s during start", pid, why)
-		if t := tailPath(a.logPath(), 400); t != "" {
+		if t := agentkit.TailPath(a.logPath(), 400); t != "" {
 			msg += "; log " + a.logPath() + " ends with: " + t
 		}
 		return errors.New(msg)
@@ -432,7 +433,7 @@ func (a *execAgent) waitHealthy(ctx context.Context, r *pidRecord) error {
 			if d, why := dead(); d {
 				return fail(why)
 			}
-			if !sleepCtx(ctx, min(50*time.Millisecond, time.Until(end))) {
+			if !agentkit.SleepCtx(ctx, min(50*time.Millisecond, time.Until(end))) {
 				break
 			}
 		}
@@ -451,7 +452,7 @@ func (a *execAgent) waitHealthy(ctx context.Context, r *pidRecord) error {
 			a.log.Debug("check passed", "pid", pid)
 			return nil
 		}
-		if !sleepCtx(ctx, backoff) {
+		if !agentkit.SleepCtx(ctx, backoff) {
 			return fmt.Errorf("process %d runs but its check did not pass within the start timeout: %v", pid, last)
 		}
 		backoff = min(backoff*2, 500*time.Millisecond)
@@ -473,7 +474,7 @@ func (a *execAgent) Monitor(ctx context.Context) (model.Status, error) {
 	alive, _, why := a.liveness(r)
 	if !alive {
 		msg := fmt.Sprintf("process %d %s while it should run", r.PID, why)
-		if t := tailPath(a.logPath(), 300); t != "" {
+		if t := agentkit.TailPath(a.logPath(), 300); t != "" {
 			msg += "; log ends with: " + t
 		}
 		return model.StatusFailed, errors.New(msg)
@@ -537,7 +538,7 @@ func (a *execAgent) release() {
 // reused, in which case the group id may now name someone else's group.
 func (a *execAgent) terminate(ctx context.Context, r *pidRecord, alive, reused bool) error {
 	pgid := r.PID
-	if r.BootID != "" && r.BootID != bootID() {
+	if r.BootID != "" && r.BootID != agentkit.BootID() {
 		return nil
 	}
 	if !alive && reused {
@@ -578,7 +579,7 @@ func (a *execAgent) terminate(ctx context.Context, r *pidRecord, alive, reused b
 			_ = syscall.Kill(-pgid, syscall.SIGKILL)
 			killed = true
 		}
-		if !sleepCtx(ctx, pause) {
+		if !agentkit.SleepCtx(ctx, pause) {
 			return fmt.Errorf("process group %d still has processes %v when the stop timeout ended: %w", pgid, groupMembers(pgid), ctx.Err())
 		}
 		pause = min(2*pause, 25*time.Millisecond)

@@ -8,6 +8,8 @@ import (
 	"os/exec"
 	"syscall"
 	"time"
+
+	"github.com/havenha/haven/engine/agent/internal/agentkit"
 )
 
 // check runs the resource's health check once (nil when none is set). It
@@ -33,7 +35,7 @@ func (a *execAgent) check(ctx context.Context) error {
 		cmd.Dir = a.p.Dir
 		cmd.Env = a.environ(u)
 		cmd.SysProcAttr = &syscall.SysProcAttr{Credential: cred} // as the service's user
-		code, out, err := runOutput(ctx, cmd, 300)
+		code, out, err := agentkit.RunOutput(ctx, cmd, 300)
 		if err != nil {
 			return fmt.Errorf("check command %q: %w", c.Command, err)
 		}

@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/havenha/haven/engine/agent/internal/agenttest"
 	"github.com/havenha/haven/engine/guard"
 	"github.com/havenha/haven/engine/model"
 )
@@ -42,13 +43,13 @@ func (g *recGuard) snapshot() map[string]model.Teardown {
 // exec holds its process group (pgid and the leader's start time) once
 // started and releases it once stopped; the held teardown kills the group.
 func TestExec_HoldsItsProcessGroupInTheGuard(t *testing.T) {
-	env := testEnv(t)
+	env := agenttest.Env(t)
 	g := &recGuard{held: map[string]model.Teardown{}}
 	env.Guard = g
-	a := mustNew(t, ExecType{}, execRes("web", map[string]any{
+	a := agenttest.MustNew(t, ExecType{}, execRes("web", map[string]any{
 		"command": []any{"sleep", "1000"}, "startup_grace": "100ms",
 	}), env)
-	if err := a.Start(opCtx(t, 5*time.Second)); err != nil {
+	if err := a.Start(agenttest.OpCtx(t, 5*time.Second)); err != nil {
 		t.Fatal(err)
 	}
 	rec := readRecord(t, env.DataDir)
@@ -60,14 +61,14 @@ func TestExec_HoldsItsProcessGroupInTheGuard(t *testing.T) {
 	if td.Kind != guard.KindKillGroup || td.Args["pgid"] != strconv.Itoa(rec.PID) || td.Args["start_time"] != strconv.FormatUint(rec.StartTime, 10) {
 		t.Fatalf("teardown %+v; expected kill-group of pgid %d, start time %d", td, rec.PID, rec.StartTime)
 	}
-	if err := a.Stop(opCtx(t, 5*time.Second)); err != nil {
+	if err := a.Stop(agenttest.OpCtx(t, 5*time.Second)); err != nil {
 		t.Fatal(err)
 	}
 	if held := g.snapshot(); len(held) != 0 {
 		t.Fatalf("still held after Stop: %v", held)
 	}
 	// Again, and this time the guard's teardown ends the process.
-	if err := a.Start(opCtx(t, 5*time.Second)); err != nil {
+	if err := a.Start(agenttest.OpCtx(t, 5*time.Second)); err != nil {
 		t.Fatal(err)
 	}
 	rec = readRecord(t, env.DataDir)
@@ -77,11 +78,11 @@ func TestExec_HoldsItsProcessGroupInTheGuard(t *testing.T) {
 	if err := guard.KillGroup(ctx, td.Args); err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, 5*time.Second, "the process killed by the teardown", func() bool { return !pidAlive(rec.PID) })
-	if st, _ := a.Monitor(opCtx(t, 5*time.Second)); st != model.StatusFailed {
+	agenttest.Eventually(t, 5*time.Second, "the process killed by the teardown", func() bool { return !pidAlive(rec.PID) })
+	if st, _ := a.Monitor(agenttest.OpCtx(t, 5*time.Second)); st != model.StatusFailed {
 		t.Errorf("monitor after the teardown: %v; expected failed", st)
 	}
-	if err := a.Stop(opCtx(t, 5*time.Second)); err != nil {
+	if err := a.Stop(agenttest.OpCtx(t, 5*time.Second)); err != nil {
 		t.Fatal(err)
 	}
 	if held := g.snapshot(); len(held) != 0 {

@@ -12,6 +12,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/havenha/haven/engine/agent/internal/agentkit"
+	"github.com/havenha/haven/engine/agent/internal/agenttest"
 	"github.com/havenha/haven/engine/model"
 )
 
@@ -33,56 +35,56 @@ func readRecord(t *testing.T, dir string) pidRecord {
 }
 
 func TestExec_StartMonitorStopIdempotent(t *testing.T) {
-	env := testEnv(t)
-	a := mustNew(t, ExecType{}, execRes("web", map[string]any{
+	env := agenttest.Env(t)
+	a := agenttest.MustNew(t, ExecType{}, execRes("web", map[string]any{
 		"command":       []any{"sh", "-c", `echo "hello from $HAVEN_RESOURCE on $HAVEN_NODE with $GREETING"; exec sleep 1000`},
 		"env":           map[string]any{"GREETING": "hi", "PORT": 8080},
 		"startup_grace": "200ms",
 	}), env)
-	wantStatus(t, a, model.StatusStopped)
-	if err := a.Stop(opCtx(t, 5*time.Second)); err != nil {
+	agenttest.WantStatus(t, a, model.StatusStopped)
+	if err := a.Stop(agenttest.OpCtx(t, 5*time.Second)); err != nil {
 		t.Fatalf("Stop before Start: %v", err)
 	}
-	if err := a.Start(opCtx(t, 5*time.Second)); err != nil {
+	if err := a.Start(agenttest.OpCtx(t, 5*time.Second)); err != nil {
 		t.Fatal(err)
 	}
 	rec := readRecord(t, env.DataDir)
-	wantStatus(t, a, model.StatusRunning)
-	if err := a.Start(opCtx(t, 5*time.Second)); err != nil {
+	agenttest.WantStatus(t, a, model.StatusRunning)
+	if err := a.Start(agenttest.OpCtx(t, 5*time.Second)); err != nil {
 		t.Fatalf("second Start: %v", err)
 	}
 	if again := readRecord(t, env.DataDir); again.PID != rec.PID {
 		t.Fatalf("second Start started another process: pid %d, then %d", rec.PID, again.PID)
 	}
 	logPath := filepath.Join(env.DataDir, "web.log")
-	eventually(t, 5*time.Second, "log line", func() bool {
+	agenttest.Eventually(t, 5*time.Second, "log line", func() bool {
 		b, _ := os.ReadFile(logPath)
 		return strings.Contains(string(b), "hello from web on node1 with hi")
 	})
-	if err := a.Stop(opCtx(t, 5*time.Second)); err != nil {
+	if err := a.Stop(agenttest.OpCtx(t, 5*time.Second)); err != nil {
 		t.Fatal(err)
 	}
 	if pidAlive(rec.PID) {
 		t.Fatalf("process %d still alive after Stop", rec.PID)
 	}
-	wantStatus(t, a, model.StatusStopped)
-	if err := a.Stop(opCtx(t, 5*time.Second)); err != nil {
+	agenttest.WantStatus(t, a, model.StatusStopped)
+	if err := a.Stop(agenttest.OpCtx(t, 5*time.Second)); err != nil {
 		t.Fatalf("second Stop: %v", err)
 	}
 }
 
 func TestExec_StopKillsWholeProcessGroup(t *testing.T) {
-	env := testEnv(t)
+	env := agenttest.Env(t)
 	pids := filepath.Join(env.DataDir, "children")
-	a := mustNew(t, ExecType{}, execRes("grp", map[string]any{
+	a := agenttest.MustNew(t, ExecType{}, execRes("grp", map[string]any{
 		"command":       []any{"sh", "-c", `sleep 1000 & echo $! >> ` + pids + `; sleep 1000 & echo $! >> ` + pids + `; wait`},
 		"startup_grace": "100ms",
 	}), env)
-	if err := a.Start(opCtx(t, 5*time.Second)); err != nil {
+	if err := a.Start(agenttest.OpCtx(t, 5*time.Second)); err != nil {
 		t.Fatal(err)
 	}
 	var children []int
-	eventually(t, 5*time.Second, "two children", func() bool {
+	agenttest.Eventually(t, 5*time.Second, "two children", func() bool {
 		b, _ := os.ReadFile(pids)
 		children = nil
 		for _, f := range strings.Fields(string(b)) {
@@ -91,7 +93,7 @@ func TestExec_StopKillsWholeProcessGroup(t *testing.T) {
 		}
 		return len(children) == 2
 	})
-	if err := a.Stop(opCtx(t, 5*time.Second)); err != nil {
+	if err := a.Stop(agenttest.OpCtx(t, 5*time.Second)); err != nil {
 		t.Fatal(err)
 	}
 	for _, c := range children {
@@ -102,11 +104,11 @@ func TestExec_StopKillsWholeProcessGroup(t *testing.T) {
 }
 
 func TestExec_DeadProcessIsFailedUntilStopped(t *testing.T) {
-	env := testEnv(t)
-	a := mustNew(t, ExecType{}, execRes("dies", map[string]any{
+	env := agenttest.Env(t)
+	a := agenttest.MustNew(t, ExecType{}, execRes("dies", map[string]any{
 		"command": []any{"sleep", "1000"}, "startup_grace": "100ms",
 	}), env)
-	if err := a.Start(opCtx(t, 5*time.Second)); err != nil {
+	if err := a.Start(agenttest.OpCtx(t, 5*time.Second)); err != nil {
 		t.Fatal(err)
 	}
 	rec := readRecord(t, env.DataDir)
@@ -114,42 +116,42 @@ func TestExec_DeadProcessIsFailedUntilStopped(t *testing.T) {
 		t.Fatal(err)
 	}
 	var merr error
-	eventually(t, 5*time.Second, "monitor to report failed", func() bool {
-		st, err := a.Monitor(opCtx(t, 5*time.Second))
+	agenttest.Eventually(t, 5*time.Second, "monitor to report failed", func() bool {
+		st, err := a.Monitor(agenttest.OpCtx(t, 5*time.Second))
 		merr = err
 		return st == model.StatusFailed
 	})
 	if merr == nil || !strings.Contains(merr.Error(), "killed by signal") {
 		t.Fatalf("failure reason %v, want it to name the signal", merr)
 	}
-	if err := a.Stop(opCtx(t, 5*time.Second)); err != nil {
+	if err := a.Stop(agenttest.OpCtx(t, 5*time.Second)); err != nil {
 		t.Fatal(err)
 	}
-	wantStatus(t, a, model.StatusStopped)
-	if err := a.Start(opCtx(t, 5*time.Second)); err != nil {
+	agenttest.WantStatus(t, a, model.StatusStopped)
+	if err := a.Start(agenttest.OpCtx(t, 5*time.Second)); err != nil {
 		t.Fatalf("restart: %v", err)
 	}
-	wantStatus(t, a, model.StatusRunning)
-	if err := a.Stop(opCtx(t, 5*time.Second)); err != nil {
+	agenttest.WantStatus(t, a, model.StatusRunning)
+	if err := a.Stop(agenttest.OpCtx(t, 5*time.Second)); err != nil {
 		t.Fatal(err)
 	}
 }
 
 func TestExec_StopEscalatesToSIGKILL(t *testing.T) {
-	env := testEnv(t)
-	a := mustNew(t, ExecType{}, execRes("stubborn", map[string]any{
+	env := agenttest.Env(t)
+	a := agenttest.MustNew(t, ExecType{}, execRes("stubborn", map[string]any{
 		// The shell ignores TERM and INT; its sleeps are restarted.
 		"command":       []any{"sh", "-c", `trap "" TERM INT; while :; do sleep 0.05; done`},
 		"stop_signal":   "SIGINT",
 		"stop_timeout":  "400ms",
 		"startup_grace": "100ms",
 	}), env)
-	if err := a.Start(opCtx(t, 5*time.Second)); err != nil {
+	if err := a.Start(agenttest.OpCtx(t, 5*time.Second)); err != nil {
 		t.Fatal(err)
 	}
 	rec := readRecord(t, env.DataDir)
 	begin := time.Now()
-	if err := a.Stop(opCtx(t, 10*time.Second)); err != nil {
+	if err := a.Stop(agenttest.OpCtx(t, 10*time.Second)); err != nil {
 		t.Fatal(err)
 	}
 	took := time.Since(begin)
@@ -162,46 +164,46 @@ func TestExec_StopEscalatesToSIGKILL(t *testing.T) {
 }
 
 func TestExec_StopKillsBeforeOperationDeadline(t *testing.T) {
-	env := testEnv(t)
-	a := mustNew(t, ExecType{}, execRes("stubborn", map[string]any{
+	env := agenttest.Env(t)
+	a := agenttest.MustNew(t, ExecType{}, execRes("stubborn", map[string]any{
 		"command": []any{"sh", "-c", `trap "" TERM; while :; do sleep 0.05; done`}, "startup_grace": "100ms",
 		// stop_timeout defaults to 10s, longer than the 2s operation below.
 	}), env)
-	if err := a.Start(opCtx(t, 5*time.Second)); err != nil {
+	if err := a.Start(agenttest.OpCtx(t, 5*time.Second)); err != nil {
 		t.Fatal(err)
 	}
-	if err := a.Stop(opCtx(t, 2*time.Second)); err != nil {
+	if err := a.Stop(agenttest.OpCtx(t, 2*time.Second)); err != nil {
 		t.Fatalf("Stop within a 2s operation: %v", err)
 	}
 }
 
 func TestExec_FoundAgainAfterAgentRestart(t *testing.T) {
-	env := testEnv(t)
+	env := agenttest.Env(t)
 	res := execRes("svc", map[string]any{"command": []any{"sleep", "1000"}, "startup_grace": "100ms"})
-	first := mustNew(t, ExecType{}, res, env)
-	if err := first.Start(opCtx(t, 5*time.Second)); err != nil {
+	first := agenttest.MustNew(t, ExecType{}, res, env)
+	if err := first.Start(agenttest.OpCtx(t, 5*time.Second)); err != nil {
 		t.Fatal(err)
 	}
 	rec := readRecord(t, env.DataDir)
 	t.Cleanup(func() { _ = syscall.Kill(-rec.PID, syscall.SIGKILL) })
 
 	// A new agent (as after a restart of haven) finds, monitors and stops it.
-	second := mustNew(t, ExecType{}, res, env)
-	wantStatus(t, second, model.StatusRunning)
-	if err := second.Start(opCtx(t, 5*time.Second)); err != nil {
+	second := agenttest.MustNew(t, ExecType{}, res, env)
+	agenttest.WantStatus(t, second, model.StatusRunning)
+	if err := second.Start(agenttest.OpCtx(t, 5*time.Second)); err != nil {
 		t.Fatal(err)
 	}
 	if readRecord(t, env.DataDir).PID != rec.PID {
 		t.Fatal("Start after restart started a second process")
 	}
-	if err := second.Stop(opCtx(t, 5*time.Second)); err != nil {
+	if err := second.Stop(agenttest.OpCtx(t, 5*time.Second)); err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, 5*time.Second, "process to be gone", func() bool { return !pidAlive(rec.PID) })
+	agenttest.Eventually(t, 5*time.Second, "process to be gone", func() bool { return !pidAlive(rec.PID) })
 }
 
 func TestExec_ReusedPidIsNotOurs(t *testing.T) {
-	env := testEnv(t)
+	env := agenttest.Env(t)
 	// A live process that haven did not start, recorded with another start
 	// time: the pid was reused.
 	other := exec.Command("sleep", "1000")
@@ -214,41 +216,41 @@ func TestExec_ReusedPidIsNotOurs(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	b, _ := json.Marshal(pidRecord{PID: other.Process.Pid, StartTime: st.StartTime - 1, BootID: bootID()})
+	b, _ := json.Marshal(pidRecord{PID: other.Process.Pid, StartTime: st.StartTime - 1, BootID: agentkit.BootID()})
 	if err := os.WriteFile(filepath.Join(env.DataDir, pidFileName), b, 0o644); err != nil {
 		t.Fatal(err)
 	}
-	a := mustNew(t, ExecType{}, execRes("svc", map[string]any{"command": []any{"sleep", "1000"}}), env)
-	if err := wantStatus(t, a, model.StatusFailed); err == nil || !strings.Contains(err.Error(), "another process") {
+	a := agenttest.MustNew(t, ExecType{}, execRes("svc", map[string]any{"command": []any{"sleep", "1000"}}), env)
+	if err := agenttest.WantStatus(t, a, model.StatusFailed); err == nil || !strings.Contains(err.Error(), "another process") {
 		t.Fatalf("monitor reason %v, want it to say the pid was reused", err)
 	}
-	if err := a.Stop(opCtx(t, 5*time.Second)); err != nil {
+	if err := a.Stop(agenttest.OpCtx(t, 5*time.Second)); err != nil {
 		t.Fatal(err)
 	}
 	if !pidAlive(other.Process.Pid) {
 		t.Fatal("Stop killed a process it did not start (reused pid)")
 	}
-	wantStatus(t, a, model.StatusStopped)
+	agenttest.WantStatus(t, a, model.StatusStopped)
 }
 
 func TestExec_ExitDuringStartIsReportedWithLog(t *testing.T) {
-	env := testEnv(t)
-	a := mustNew(t, ExecType{}, execRes("crash", map[string]any{
+	env := agenttest.Env(t)
+	a := agenttest.MustNew(t, ExecType{}, execRes("crash", map[string]any{
 		"command": []any{"sh", "-c", "echo config is broken >&2; exit 3"},
 	}), env)
-	err := a.Start(opCtx(t, 5*time.Second))
+	err := a.Start(agenttest.OpCtx(t, 5*time.Second))
 	if err == nil || !strings.Contains(err.Error(), "exited with status 3") || !strings.Contains(err.Error(), "config is broken") {
 		t.Fatalf("Start error %v, want the exit status and the log tail", err)
 	}
-	wantStatus(t, a, model.StatusFailed)
-	if err := a.Stop(opCtx(t, 5*time.Second)); err != nil {
+	agenttest.WantStatus(t, a, model.StatusFailed)
+	if err := a.Stop(agenttest.OpCtx(t, 5*time.Second)); err != nil {
 		t.Fatal(err)
 	}
 }
 
 func TestExec_MissingProgramIsNotInstalled(t *testing.T) {
-	a := mustNew(t, ExecType{}, execRes("x", map[string]any{"command": []any{"/nonexistent/haven-test"}}), testEnv(t))
-	if err := a.Start(opCtx(t, 5*time.Second)); !errors.Is(err, ErrNotInstalled) {
+	a := agenttest.MustNew(t, ExecType{}, execRes("x", map[string]any{"command": []any{"/nonexistent/haven-test"}}), agenttest.Env(t))
+	if err := a.Start(agenttest.OpCtx(t, 5*time.Second)); !errors.Is(err, ErrNotInstalled) {
 		t.Fatalf("Start = %v, want ErrNotInstalled", err)
 	}
 }
@@ -262,85 +264,85 @@ func helperCommand(t *testing.T, addr, delay string) ([]any, map[string]any) {
 }
 
 func TestExec_StartWaitsForHTTPCheck(t *testing.T) {
-	env := testEnv(t)
-	addr := freePort(t)
+	env := agenttest.Env(t)
+	addr := agenttest.FreePort(t)
 	cmd, henv := helperCommand(t, addr, "700ms")
-	a := mustNew(t, ExecType{}, execRes("http", map[string]any{
+	a := agenttest.MustNew(t, ExecType{}, execRes("http", map[string]any{
 		"command": cmd, "env": henv, "check": map[string]any{"http": "http://" + addr + "/"},
 	}), env)
 	begin := time.Now()
-	if err := a.Start(opCtx(t, 10*time.Second)); err != nil {
+	if err := a.Start(agenttest.OpCtx(t, 10*time.Second)); err != nil {
 		t.Fatal(err)
 	}
 	if took := time.Since(begin); took < 700*time.Millisecond {
 		t.Fatalf("Start returned after %s, before the service listened (700ms)", took)
 	}
-	wantStatus(t, a, model.StatusRunning)
-	if err := a.Stop(opCtx(t, 5*time.Second)); err != nil {
+	agenttest.WantStatus(t, a, model.StatusRunning)
+	if err := a.Stop(agenttest.OpCtx(t, 5*time.Second)); err != nil {
 		t.Fatal(err)
 	}
 }
 
 func TestExec_FailingChecks(t *testing.T) {
-	env := testEnv(t)
-	addr := freePort(t)
+	env := agenttest.Env(t)
+	addr := agenttest.FreePort(t)
 	cmd, henv := helperCommand(t, addr, "0s")
 	// The service is up but /bad answers 503: start times out naming the check.
-	a := mustNew(t, ExecType{}, execRes("bad", map[string]any{
+	a := agenttest.MustNew(t, ExecType{}, execRes("bad", map[string]any{
 		"command": cmd, "env": henv, "check": map[string]any{"http": "http://" + addr + "/bad"},
 	}), env)
-	err := a.Start(opCtx(t, 2*time.Second))
+	err := a.Start(agenttest.OpCtx(t, 2*time.Second))
 	if err == nil || !strings.Contains(err.Error(), "503") {
 		t.Fatalf("Start = %v, want a check failure naming status 503", err)
 	}
-	if err := wantStatus(t, a, model.StatusFailed); err == nil {
+	if err := agenttest.WantStatus(t, a, model.StatusFailed); err == nil {
 		t.Fatal("monitor failed without a reason")
 	}
-	if err := a.Stop(opCtx(t, 5*time.Second)); err != nil {
+	if err := a.Stop(agenttest.OpCtx(t, 5*time.Second)); err != nil {
 		t.Fatal(err)
 	}
 
 	// TCP check and command check on a healthy service.
 	flag := filepath.Join(env.DataDir, "healthy")
-	b := mustNew(t, ExecType{}, execRes("tcp", map[string]any{
+	b := agenttest.MustNew(t, ExecType{}, execRes("tcp", map[string]any{
 		"command": cmd, "env": henv, "check": map[string]any{"tcp": addr},
-	}), testEnv(t))
-	if err := b.Start(opCtx(t, 5*time.Second)); err != nil {
+	}), agenttest.Env(t))
+	if err := b.Start(agenttest.OpCtx(t, 5*time.Second)); err != nil {
 		t.Fatal(err)
 	}
-	defer b.Stop(opCtx(t, 5*time.Second))
-	c := mustNew(t, ExecType{}, execRes("cmd", map[string]any{
+	defer b.Stop(agenttest.OpCtx(t, 5*time.Second))
+	c := agenttest.MustNew(t, ExecType{}, execRes("cmd", map[string]any{
 		"command": []any{"sleep", "1000"}, "check": map[string]any{"command": []any{"test", "-f", flag}, "timeout": "1s"},
-	}), testEnv(t))
-	if err := c.Start(opCtx(t, 700*time.Millisecond)); err == nil || !strings.Contains(err.Error(), "exited with status 1") {
+	}), agenttest.Env(t))
+	if err := c.Start(agenttest.OpCtx(t, 700*time.Millisecond)); err == nil || !strings.Contains(err.Error(), "exited with status 1") {
 		t.Fatalf("Start with failing command check = %v", err)
 	}
 	if err := os.WriteFile(flag, nil, 0o644); err != nil {
 		t.Fatal(err)
 	}
-	if err := c.Start(opCtx(t, 5*time.Second)); err != nil {
+	if err := c.Start(agenttest.OpCtx(t, 5*time.Second)); err != nil {
 		t.Fatalf("Start once the check passes: %v", err)
 	}
-	wantStatus(t, c, model.StatusRunning)
+	agenttest.WantStatus(t, c, model.StatusRunning)
 	os.Remove(flag)
-	wantStatus(t, c, model.StatusFailed)
-	if err := c.Stop(opCtx(t, 5*time.Second)); err != nil {
+	agenttest.WantStatus(t, c, model.StatusFailed)
+	if err := c.Stop(agenttest.OpCtx(t, 5*time.Second)); err != nil {
 		t.Fatal(err)
 	}
 }
 
 func TestExec_RunsAsUser(t *testing.T) {
-	needRoot(t)
-	env := testEnv(t)
-	a := mustNew(t, ExecType{}, execRes("nob", map[string]any{
+	agenttest.NeedRoot(t)
+	env := agenttest.Env(t)
+	a := agenttest.MustNew(t, ExecType{}, execRes("nob", map[string]any{
 		"command": []any{"sh", "-c", "echo uid=$(id -u) home=$HOME; exec sleep 1000"}, "user": "nobody", "dir": "/",
 		"check": map[string]any{"command": []any{"sh", "-c", `test "$(id -u)" = 65534`}},
 	}), env)
-	if err := a.Start(opCtx(t, 5*time.Second)); err != nil {
+	if err := a.Start(agenttest.OpCtx(t, 5*time.Second)); err != nil {
 		t.Fatal(err)
 	}
-	defer a.Stop(opCtx(t, 5*time.Second))
-	eventually(t, 5*time.Second, "uid line in the log", func() bool {
+	defer a.Stop(agenttest.OpCtx(t, 5*time.Second))
+	agenttest.Eventually(t, 5*time.Second, "uid line in the log", func() bool {
 		b, _ := os.ReadFile(filepath.Join(env.DataDir, "nob.log"))
 		return strings.Contains(string(b), "uid=65534")
 	})
@@ -379,30 +381,30 @@ func TestExec_Validate(t *testing.T) {
 func TestExec_ChildDoesNotInheritSystemdNotifySocket(t *testing.T) {
 	t.Setenv("NOTIFY_SOCKET", "/run/systemd/notify")
 	t.Setenv("HAVEN_TEST_KEEP", "kept")
-	env := testEnv(t)
-	a := mustNew(t, ExecType{}, execRes("n", map[string]any{
+	env := agenttest.Env(t)
+	a := agenttest.MustNew(t, ExecType{}, execRes("n", map[string]any{
 		"command": []any{"sh", "-c", `echo "notify=${NOTIFY_SOCKET:-none} keep=$HAVEN_TEST_KEEP"; exec sleep 1000`}, "startup_grace": "100ms",
 	}), env)
-	if err := a.Start(opCtx(t, 5*time.Second)); err != nil {
+	if err := a.Start(agenttest.OpCtx(t, 5*time.Second)); err != nil {
 		t.Fatal(err)
 	}
-	defer a.Stop(opCtx(t, 5*time.Second))
-	eventually(t, 5*time.Second, "environment line", func() bool {
+	defer a.Stop(agenttest.OpCtx(t, 5*time.Second))
+	agenttest.Eventually(t, 5*time.Second, "environment line", func() bool {
 		b, _ := os.ReadFile(filepath.Join(env.DataDir, "n.log"))
 		return strings.Contains(string(b), "notify=none keep=kept")
 	})
 }
 
 func TestExec_PidFileFromEarlierBootMeansStopped(t *testing.T) {
-	env := testEnv(t)
+	env := agenttest.Env(t)
 	// Our own pid, recorded with another boot id: must be neither running
 	// nor failed, and never signalled.
 	st, _ := readProcStat(os.Getpid())
 	b, _ := json.Marshal(pidRecord{PID: os.Getpid(), StartTime: st.StartTime, BootID: "00000000-0000-0000-0000-000000000000"})
 	os.WriteFile(filepath.Join(env.DataDir, pidFileName), b, 0o644)
-	a := mustNew(t, ExecType{}, execRes("svc", map[string]any{"command": []any{"sleep", "1000"}}), env)
-	wantStatus(t, a, model.StatusStopped)
-	if err := a.Stop(opCtx(t, 5*time.Second)); err != nil {
+	a := agenttest.MustNew(t, ExecType{}, execRes("svc", map[string]any{"command": []any{"sleep", "1000"}}), env)
+	agenttest.WantStatus(t, a, model.StatusStopped)
+	if err := a.Stop(agenttest.OpCtx(t, 5*time.Second)); err != nil {
 		t.Fatal(err)
 	}
 }

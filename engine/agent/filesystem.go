@@ -16,6 +16,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/havenha/haven/engine/agent/internal/agentkit"
 	"github.com/havenha/haven/engine/guard"
 	"github.com/havenha/haven/engine/model"
 )
@@ -37,7 +38,7 @@ type fsParams struct {
 // Defaults returns filesystem's operation defaults (Filesystem's 60s for
 // start and stop: fsck and busy unmounts take time).
 func (FilesystemType) Defaults() model.OpDefaults {
-	d := defaultOps
+	d := agentkit.DefaultOps
 	d.StartTimeout = model.Duration(60 * time.Second)
 	d.StopTimeout = model.Duration(60 * time.Second)
 	return d
@@ -51,7 +52,7 @@ func (FilesystemType) Validate(params map[string]any) []model.ParamProblem {
 
 func decodeFS(params map[string]any) (fsParams, []model.ParamProblem) {
 	var p fsParams
-	if ps := decodeProblems(params, &p); ps != nil {
+	if ps := agentkit.DecodeProblems(params, &p); ps != nil {
 		return p, ps
 	}
 	var ps []model.ParamProblem
@@ -75,7 +76,7 @@ func decodeFS(params map[string]any) (fsParams, []model.ParamProblem) {
 // New builds a filesystem agent (no I/O).
 func (FilesystemType) New(res model.Resource, env model.AgentEnv) (model.Agent, error) {
 	p, ps := decodeFS(res.Params)
-	if err := problemsErr("filesystem", ps); err != nil {
+	if err := agentkit.ProblemsErr("filesystem", ps); err != nil {
 		return nil, fmt.Errorf("resource %s: %w", res.ID, err)
 	}
 	log := env.Logger
@@ -247,8 +248,8 @@ func resolveTag(dev string) string {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()
 		cmd := exec.Command("blkid", "-o", "device", "-t", tag+"="+v)
-		cmd.Env = append(childEnviron(), "LC_ALL=C")
-		if code, out, err := runOutput(ctx, cmd, 4096); err == nil && code == 0 {
+		cmd.Env = append(agentkit.ChildEnviron(), "LC_ALL=C")
+		if code, out, err := agentkit.RunOutput(ctx, cmd, 4096); err == nil && code == 0 {
 			if lines := strings.Fields(out); len(lines) == 1 {
 				return lines[0]
 			}
@@ -311,8 +312,8 @@ func (a *fsAgent) runTool(ctx context.Context, argv []string) error {
 		return fmt.Errorf("%s: %v (install util-linux): %w", argv[0], err, ErrNotInstalled)
 	}
 	cmd := exec.Command(path, argv[1:]...)
-	cmd.Env = append(childEnviron(), "LC_ALL=C")
-	code, out, err := runOutput(ctx, cmd, 1000)
+	cmd.Env = append(agentkit.ChildEnviron(), "LC_ALL=C")
+	code, out, err := agentkit.RunOutput(ctx, cmd, 1000)
 	if err != nil {
 		return fmt.Errorf("%s: %w", strings.Join(argv, " "), err)
 	}
@@ -374,7 +375,7 @@ func (a *fsAgent) Stop(ctx context.Context) error {
 				continue
 			}
 		}
-		if !sleepCtx(ctx, wait) {
+		if !agentkit.SleepCtx(ctx, wait) {
 			return fmt.Errorf("%w; the stop timeout ended: %w", last, ctx.Err())
 		}
 	}

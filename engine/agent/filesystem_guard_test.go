@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/havenha/haven/engine/agent/internal/agenttest"
 	"github.com/havenha/haven/engine/guard"
 	"github.com/havenha/haven/engine/model"
 )
@@ -13,27 +14,27 @@ import (
 // filesystem holds its mount point once mounted and releases it once
 // unmounted; the held teardown unmounts it.
 func TestFilesystem_HoldsItsMountInTheGuard(t *testing.T) {
-	needRoot(t)
+	agenttest.NeedRoot(t)
 	dir := filepath.Join(t.TempDir(), "mnt")
 	unmountAll(t, dir)
-	env := testEnv(t)
+	env := agenttest.Env(t)
 	g := &recGuard{held: map[string]model.Teardown{}}
 	env.Guard = g
-	a := mustNew(t, FilesystemType{}, fsRes(map[string]any{"device": "tmpfs", "directory": dir, "fstype": "tmpfs", "options": "size=1m"}), env)
-	if err := a.Start(opCtx(t, 10*time.Second)); err != nil {
+	a := agenttest.MustNew(t, FilesystemType{}, fsRes(map[string]any{"device": "tmpfs", "directory": dir, "fstype": "tmpfs", "options": "size=1m"}), env)
+	if err := a.Start(agenttest.OpCtx(t, 10*time.Second)); err != nil {
 		t.Fatal(err)
 	}
 	td, ok := g.snapshot()["filesystem "+dir]
 	if !ok || td.Kind != guard.KindUnmount || td.Args["directory"] == "" {
 		t.Fatalf("held %v; expected an unmount of %s", g.snapshot(), dir)
 	}
-	if err := a.Stop(opCtx(t, 10*time.Second)); err != nil {
+	if err := a.Stop(agenttest.OpCtx(t, 10*time.Second)); err != nil {
 		t.Fatal(err)
 	}
 	if held := g.snapshot(); len(held) != 0 {
 		t.Fatalf("still held after Stop: %v", held)
 	}
-	if err := a.Start(opCtx(t, 10*time.Second)); err != nil {
+	if err := a.Start(agenttest.OpCtx(t, 10*time.Second)); err != nil {
 		t.Fatal(err)
 	}
 	td = g.snapshot()["filesystem "+dir]
@@ -45,5 +46,5 @@ func TestFilesystem_HoldsItsMountInTheGuard(t *testing.T) {
 	if e := mountedOn(t, dir); e != nil {
 		t.Fatalf("still mounted after the teardown: %+v", e)
 	}
-	wantStatus(t, a, model.StatusStopped)
+	agenttest.WantStatus(t, a, model.StatusStopped)
 }

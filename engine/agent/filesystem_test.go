@@ -14,6 +14,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/havenha/haven/engine/agent/internal/agenttest"
 	"github.com/havenha/haven/engine/model"
 	"github.com/havenha/haven/internal/testenv"
 )
@@ -49,51 +50,51 @@ func mountedOn(t *testing.T, dir string) *mountEntry {
 }
 
 func TestFilesystem_Tmpfs(t *testing.T) {
-	needRoot(t)
+	agenttest.NeedRoot(t)
 	dir := filepath.Join(t.TempDir(), "mnt", "data")
 	unmountAll(t, dir)
-	a := mustNew(t, FilesystemType{}, fsRes(map[string]any{
+	a := agenttest.MustNew(t, FilesystemType{}, fsRes(map[string]any{
 		"device": "tmpfs", "directory": dir, "fstype": "tmpfs", "options": "size=4m,mode=0755", "check_level": 20,
-	}), testEnv(t))
-	wantStatus(t, a, model.StatusStopped)
-	if err := a.Start(opCtx(t, 10*time.Second)); err != nil {
+	}), agenttest.Env(t))
+	agenttest.WantStatus(t, a, model.StatusStopped)
+	if err := a.Start(agenttest.OpCtx(t, 10*time.Second)); err != nil {
 		t.Fatal(err)
 	}
 	if e := mountedOn(t, dir); e == nil || e.FSType != "tmpfs" {
 		t.Fatalf("after start: %+v mounted on %s", e, dir)
 	}
-	wantStatus(t, a, model.StatusRunning)
-	if err := a.Start(opCtx(t, 10*time.Second)); err != nil {
+	agenttest.WantStatus(t, a, model.StatusRunning)
+	if err := a.Start(agenttest.OpCtx(t, 10*time.Second)); err != nil {
 		t.Fatalf("second start: %v", err)
 	}
-	if err := a.Stop(opCtx(t, 10*time.Second)); err != nil {
+	if err := a.Stop(agenttest.OpCtx(t, 10*time.Second)); err != nil {
 		t.Fatal(err)
 	}
 	if e := mountedOn(t, dir); e != nil {
 		t.Fatalf("after stop: %+v still mounted", e)
 	}
-	wantStatus(t, a, model.StatusStopped)
-	if err := a.Stop(opCtx(t, 10*time.Second)); err != nil {
+	agenttest.WantStatus(t, a, model.StatusStopped)
+	if err := a.Stop(agenttest.OpCtx(t, 10*time.Second)); err != nil {
 		t.Fatalf("second stop: %v", err)
 	}
 }
 
 func TestFilesystem_SomethingElseMountedThere(t *testing.T) {
-	needRoot(t)
+	agenttest.NeedRoot(t)
 	dir := t.TempDir()
 	unmountAll(t, dir)
 	if err := unix.Mount("othertmp", dir, "tmpfs", 0, "size=1m"); err != nil {
 		t.Fatal(err)
 	}
-	a := mustNew(t, FilesystemType{}, fsRes(map[string]any{"device": "tmpfs", "directory": dir, "fstype": "tmpfs"}), testEnv(t))
-	err := a.Start(opCtx(t, 10*time.Second))
+	a := agenttest.MustNew(t, FilesystemType{}, fsRes(map[string]any{"device": "tmpfs", "directory": dir, "fstype": "tmpfs"}), agenttest.Env(t))
+	err := a.Start(agenttest.OpCtx(t, 10*time.Second))
 	if err == nil || !strings.Contains(err.Error(), "othertmp") {
 		t.Fatalf("Start = %v, want an error naming what is mounted there (othertmp)", err)
 	}
-	if err := wantStatus(t, a, model.StatusFailed); err == nil || !strings.Contains(err.Error(), "othertmp") {
+	if err := agenttest.WantStatus(t, a, model.StatusFailed); err == nil || !strings.Contains(err.Error(), "othertmp") {
 		t.Fatalf("monitor reason %v", err)
 	}
-	if err := a.Stop(opCtx(t, 10*time.Second)); err != nil {
+	if err := a.Stop(agenttest.OpCtx(t, 10*time.Second)); err != nil {
 		t.Fatalf("Stop = %v, want success without touching the other mount", err)
 	}
 	if e := mountedOn(t, dir); e == nil || e.Source != "othertmp" {
@@ -115,7 +116,7 @@ func loopImageOf(t *testing.T, fstype string) (img, dev string) {
 // label, unique to the test.
 func labelledLoopImage(t *testing.T, fstype string) (img, dev, label string) {
 	t.Helper()
-	needRoot(t)
+	agenttest.NeedRoot(t)
 	b := make([]byte, 4)
 	rand.Read(b)
 	label = "hv" + hex.EncodeToString(b)
@@ -153,15 +154,15 @@ func TestFilesystem_Ext4OnLoopDevice(t *testing.T) {
 	dir := filepath.Join(t.TempDir(), "datab")
 	unmountAll(t, dir)
 	res := fsRes(map[string]any{"device": dev, "directory": dir, "fstype": "ext4", "options": "noatime", "check_level": 20})
-	a := mustNew(t, FilesystemType{}, res, testEnv(t))
-	if err := a.Start(opCtx(t, 20*time.Second)); err != nil {
+	a := agenttest.MustNew(t, FilesystemType{}, res, agenttest.Env(t))
+	if err := a.Start(agenttest.OpCtx(t, 20*time.Second)); err != nil {
 		t.Fatal(err)
 	}
-	wantStatus(t, a, model.StatusRunning)
+	agenttest.WantStatus(t, a, model.StatusRunning)
 	if err := os.WriteFile(filepath.Join(dir, "kept"), []byte("data"), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	if err := a.Start(opCtx(t, 20*time.Second)); err != nil {
+	if err := a.Start(agenttest.OpCtx(t, 20*time.Second)); err != nil {
 		t.Fatalf("second start: %v", err)
 	}
 
@@ -175,7 +176,7 @@ func TestFilesystem_Ext4OnLoopDevice(t *testing.T) {
 	waited := make(chan error, 1)
 	go func() { waited <- busy.Wait() }()
 	t.Cleanup(func() { busy.Process.Kill() })
-	if err := a.Stop(opCtx(t, 20*time.Second)); err != nil {
+	if err := a.Stop(agenttest.OpCtx(t, 20*time.Second)); err != nil {
 		t.Fatal(err)
 	}
 	select {
@@ -187,16 +188,16 @@ func TestFilesystem_Ext4OnLoopDevice(t *testing.T) {
 	case <-time.After(5 * time.Second):
 		t.Fatal("busy process still runs after Stop")
 	}
-	wantStatus(t, a, model.StatusStopped)
+	agenttest.WantStatus(t, a, model.StatusStopped)
 
 	// Data survives a remount.
-	if err := a.Start(opCtx(t, 20*time.Second)); err != nil {
+	if err := a.Start(agenttest.OpCtx(t, 20*time.Second)); err != nil {
 		t.Fatal(err)
 	}
 	if b, err := os.ReadFile(filepath.Join(dir, "kept")); err != nil || string(b) != "data" {
 		t.Fatalf("after remount: %q, %v", b, err)
 	}
-	if err := a.Stop(opCtx(t, 20*time.Second)); err != nil {
+	if err := a.Stop(agenttest.OpCtx(t, 20*time.Second)); err != nil {
 		t.Fatal(err)
 	}
 }
@@ -205,8 +206,8 @@ func TestFilesystem_BusyWithoutForceFailsNamingIt(t *testing.T) {
 	_, dev := loopImage(t)
 	dir := t.TempDir()
 	unmountAll(t, dir)
-	a := mustNew(t, FilesystemType{}, fsRes(map[string]any{"device": dev, "directory": dir, "force_unmount": false}), testEnv(t))
-	if err := a.Start(opCtx(t, 20*time.Second)); err != nil {
+	a := agenttest.MustNew(t, FilesystemType{}, fsRes(map[string]any{"device": dev, "directory": dir, "force_unmount": false}), agenttest.Env(t))
+	if err := a.Start(agenttest.OpCtx(t, 20*time.Second)); err != nil {
 		t.Fatal(err)
 	}
 	busy := exec.Command("sleep", "1000")
@@ -214,14 +215,14 @@ func TestFilesystem_BusyWithoutForceFailsNamingIt(t *testing.T) {
 	if err := busy.Start(); err != nil {
 		t.Fatal(err)
 	}
-	err := a.Stop(opCtx(t, time.Second))
+	err := a.Stop(agenttest.OpCtx(t, time.Second))
 	if err == nil || !strings.Contains(err.Error(), "busy") {
 		t.Fatalf("Stop = %v, want a busy error", err)
 	}
-	wantStatus(t, a, model.StatusRunning)
+	agenttest.WantStatus(t, a, model.StatusRunning)
 	busy.Process.Kill()
 	busy.Wait()
-	if err := a.Stop(opCtx(t, 10*time.Second)); err != nil {
+	if err := a.Stop(agenttest.OpCtx(t, 10*time.Second)); err != nil {
 		t.Fatal(err)
 	}
 }
@@ -233,8 +234,8 @@ func TestFilesystem_ImageFileThroughLoop(t *testing.T) {
 	// The image file itself: mount attaches a loop device; the agent finds
 	// it again through the loop device's backing file.
 	exec.Command("losetup", "-d", dev).Run()
-	a := mustNew(t, FilesystemType{}, fsRes(map[string]any{"device": img, "directory": dir, "fstype": "ext4", "options": "loop"}), testEnv(t))
-	if err := a.Start(opCtx(t, 20*time.Second)); err != nil {
+	a := agenttest.MustNew(t, FilesystemType{}, fsRes(map[string]any{"device": img, "directory": dir, "fstype": "ext4", "options": "loop"}), agenttest.Env(t))
+	if err := a.Start(agenttest.OpCtx(t, 20*time.Second)); err != nil {
 		t.Fatal(err)
 	}
 	e := mountedOn(t, dir)
@@ -242,14 +243,14 @@ func TestFilesystem_ImageFileThroughLoop(t *testing.T) {
 		t.Fatalf("mounted %+v", e)
 	}
 	t.Cleanup(func() { exec.Command("losetup", "-d", e.Source).Run() })
-	wantStatus(t, a, model.StatusRunning)
-	if err := a.Start(opCtx(t, 20*time.Second)); err != nil {
+	agenttest.WantStatus(t, a, model.StatusRunning)
+	if err := a.Start(agenttest.OpCtx(t, 20*time.Second)); err != nil {
 		t.Fatalf("second start (must recognise the loop mount): %v", err)
 	}
-	if err := a.Stop(opCtx(t, 20*time.Second)); err != nil {
+	if err := a.Stop(agenttest.OpCtx(t, 20*time.Second)); err != nil {
 		t.Fatal(err)
 	}
-	wantStatus(t, a, model.StatusStopped)
+	agenttest.WantStatus(t, a, model.StatusStopped)
 }
 
 func TestFilesystem_Validate(t *testing.T) {
@@ -283,19 +284,19 @@ func TestFilesystem_XfsByLabel(t *testing.T) {
 	dir := t.TempDir()
 	unmountAll(t, dir)
 	// LABEL= is found through udev's links or, without udev, blkid.
-	a := mustNew(t, FilesystemType{}, fsRes(map[string]any{"device": "LABEL=" + label, "directory": dir, "fstype": "xfs", "check_level": 20}), testEnv(t))
-	if err := a.Start(opCtx(t, 30*time.Second)); err != nil {
+	a := agenttest.MustNew(t, FilesystemType{}, fsRes(map[string]any{"device": "LABEL=" + label, "directory": dir, "fstype": "xfs", "check_level": 20}), agenttest.Env(t))
+	if err := a.Start(agenttest.OpCtx(t, 30*time.Second)); err != nil {
 		t.Fatal(err)
 	}
 	if e := mountedOn(t, dir); e == nil || e.FSType != "xfs" {
 		t.Fatalf("mounted %+v", e)
 	}
-	wantStatus(t, a, model.StatusRunning)
-	if err := a.Start(opCtx(t, 30*time.Second)); err != nil {
+	agenttest.WantStatus(t, a, model.StatusRunning)
+	if err := a.Start(agenttest.OpCtx(t, 30*time.Second)); err != nil {
 		t.Fatalf("second start (must recognise LABEL=%s as the mounted device): %v", label, err)
 	}
-	if err := a.Stop(opCtx(t, 30*time.Second)); err != nil {
+	if err := a.Stop(agenttest.OpCtx(t, 30*time.Second)); err != nil {
 		t.Fatal(err)
 	}
-	wantStatus(t, a, model.StatusStopped)
+	agenttest.WantStatus(t, a, model.StatusStopped)
 }

@@ -15,6 +15,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/havenha/haven/engine/agent/internal/agentkit"
 	"github.com/havenha/haven/engine/model"
 )
 
@@ -79,7 +80,7 @@ func (t *OCFType) Script() string {
 }
 
 // Defaults returns OCF operation defaults (Pacemaker's 20s).
-func (t *OCFType) Defaults() model.OpDefaults { return defaultOps }
+func (t *OCFType) Defaults() model.OpDefaults { return agentkit.DefaultOps }
 
 // Validate checks that every param is a scalar with a name usable in an
 // environment variable. It does not look for the script: configuration may
@@ -121,7 +122,7 @@ func validEnvName(s string) bool {
 
 // New builds an agent running the script for one resource (no I/O).
 func (t *OCFType) New(res model.Resource, env model.AgentEnv) (model.Agent, error) {
-	if err := problemsErr(t.Name(), t.Validate(res.Params)); err != nil {
+	if err := agentkit.ProblemsErr(t.Name(), t.Validate(res.Params)); err != nil {
 		return nil, fmt.Errorf("resource %s: %w", res.ID, err)
 	}
 	keys := make([]string, 0, len(res.Params))
@@ -220,7 +221,7 @@ func (a *ocfAgent) invoke(ctx context.Context, action string, interval time.Dura
 		timeout = time.Until(dl)
 	}
 	root := a.t.opts.root()
-	cmd.Env = append(childEnviron(),
+	cmd.Env = append(agentkit.ChildEnviron(),
 		"OCF_ROOT="+root,
 		"OCF_FUNCTIONS_DIR="+filepath.Join(root, "lib", "heartbeat"),
 		"OCF_RA_VERSION_MAJOR=1",
@@ -238,7 +239,7 @@ func (a *ocfAgent) invoke(ctx context.Context, action string, interval time.Dura
 	)
 	cmd.Env = append(cmd.Env, a.reskeys...)
 	start := time.Now()
-	code, out, err := runOutput(ctx, cmd, maxOut)
+	code, out, err := agentkit.RunOutput(ctx, cmd, maxOut)
 	a.log.Debug("ocf action", "action", action, "rc", code, "took", time.Since(start).Round(time.Millisecond), "output", out)
 	if err != nil {
 		return -1, out, fmt.Errorf("%s %s: %w", a.t.Name(), action, err)

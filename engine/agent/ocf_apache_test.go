@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/havenha/haven/engine/agent/internal/agenttest"
 	"github.com/havenha/haven/engine/model"
 	"github.com/havenha/haven/internal/testenv"
 )
@@ -20,7 +21,7 @@ func TestOCF_ApacheInNamespace(t *testing.T) {
 	if _, err := os.Stat("/usr/sbin/apache2"); err != nil {
 		testenv.MissingPackage(t, "apache2", "/usr/sbin/apache2 is not installed")
 	}
-	ns := testNetns(t)
+	ns := agenttest.Netns(t)
 	dir := t.TempDir()
 	// The workers run as www-data: let them reach the document root.
 	for _, d := range []string{dir, filepath.Dir(dir)} {
@@ -67,25 +68,25 @@ func TestOCF_ApacheInNamespace(t *testing.T) {
 	res := model.Resource{ID: "serviceWeb", Params: map[string]any{
 		"configfile": conf, "httpd": "/usr/sbin/apache2", "statusurl": "http://127.0.0.1:80/server-status",
 	}}
-	a := mustNew(t, typ, res, testEnv(t))
-	t.Cleanup(func() { a.Stop(opCtx(t, 30*time.Second)) })
-	wantStatus(t, a, model.StatusStopped)
-	if err := a.Start(opCtx(t, 40*time.Second)); err != nil {
+	a := agenttest.MustNew(t, typ, res, agenttest.Env(t))
+	t.Cleanup(func() { a.Stop(agenttest.OpCtx(t, 30*time.Second)) })
+	agenttest.WantStatus(t, a, model.StatusStopped)
+	if err := a.Start(agenttest.OpCtx(t, 40*time.Second)); err != nil {
 		b, _ := os.ReadFile(filepath.Join(dir, "error.log"))
 		t.Fatalf("%v\nerror.log:\n%s", err, b)
 	}
-	wantStatus(t, a, model.StatusRunning)
+	agenttest.WantStatus(t, a, model.StatusRunning)
 	out, err := exec.Command("ip", "netns", "exec", ns, "curl", "-sS", "http://127.0.0.1/").CombinedOutput()
 	if err != nil || !strings.Contains(string(out), "served by haven test") {
 		t.Fatalf("page from the namespace: %v: %s", err, out)
 	}
-	if err := a.Start(opCtx(t, 40*time.Second)); err != nil {
+	if err := a.Start(agenttest.OpCtx(t, 40*time.Second)); err != nil {
 		t.Fatalf("second start: %v", err)
 	}
-	if err := a.Stop(opCtx(t, 30*time.Second)); err != nil {
+	if err := a.Stop(agenttest.OpCtx(t, 30*time.Second)); err != nil {
 		t.Fatal(err)
 	}
-	wantStatus(t, a, model.StatusStopped)
+	agenttest.WantStatus(t, a, model.StatusStopped)
 	if _, err := os.Stat(filepath.Join(dir, "apache2.pid")); err == nil {
 		t.Error("pid file left after stop")
 	}

@@ -1,9 +1,6 @@
 package agent
 
 import (
-	"bufio"
-	"crypto/rand"
-	"encoding/hex"
 	"errors"
 	"os"
 	"os/exec"
@@ -13,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/havenha/haven/engine/agent/internal/agenttest"
 	"github.com/havenha/haven/engine/model"
 	"github.com/havenha/haven/internal/testenv"
 )
@@ -43,20 +41,20 @@ func dummyLifecycle(t *testing.T, typ model.AgentType, params map[string]any) {
 	if ps := typ.Validate(params); len(ps) > 0 {
 		t.Fatalf("Validate: %v", ps)
 	}
-	a := mustNew(t, typ, res, testEnv(t))
-	wantStatus(t, a, model.StatusStopped)
-	if err := a.Start(opCtx(t, 20*time.Second)); err != nil {
+	a := agenttest.MustNew(t, typ, res, agenttest.Env(t))
+	agenttest.WantStatus(t, a, model.StatusStopped)
+	if err := a.Start(agenttest.OpCtx(t, 20*time.Second)); err != nil {
 		t.Fatal(err)
 	}
-	wantStatus(t, a, model.StatusRunning)
-	if err := a.Start(opCtx(t, 20*time.Second)); err != nil {
+	agenttest.WantStatus(t, a, model.StatusRunning)
+	if err := a.Start(agenttest.OpCtx(t, 20*time.Second)); err != nil {
 		t.Fatalf("second start: %v", err)
 	}
-	if err := a.Stop(opCtx(t, 20*time.Second)); err != nil {
+	if err := a.Stop(agenttest.OpCtx(t, 20*time.Second)); err != nil {
 		t.Fatal(err)
 	}
-	wantStatus(t, a, model.StatusStopped)
-	if err := a.Stop(opCtx(t, 20*time.Second)); err != nil {
+	agenttest.WantStatus(t, a, model.StatusStopped)
+	if err := a.Stop(agenttest.OpCtx(t, 20*time.Second)); err != nil {
 		t.Fatalf("second stop: %v", err)
 	}
 }
@@ -76,14 +74,14 @@ func TestOCF_PacemakerDummy(t *testing.T) {
 func TestOCF_MetaDataAndRequiredParams(t *testing.T) {
 	needScript(t, "heartbeat", "IPaddr2")
 	typ := NewOCFType("heartbeat", "IPaddr2", OCFOptions{})
-	md, err := typ.MetaData(opCtx(t, 10*time.Second))
+	md, err := typ.MetaData(agenttest.OpCtx(t, 10*time.Second))
 	if err != nil {
 		t.Fatal(err)
 	}
 	if md.Name != "IPaddr2" || len(md.Parameters) < 5 || len(md.Actions) < 3 {
 		t.Fatalf("metadata %s: %d parameters, %d actions", md.Name, len(md.Parameters), len(md.Actions))
 	}
-	ps, err := typ.CheckParams(opCtx(t, 10*time.Second), map[string]any{"cidr_netmask": 24})
+	ps, err := typ.CheckParams(agenttest.OpCtx(t, 10*time.Second), map[string]any{"cidr_netmask": 24})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -113,33 +111,16 @@ exit $rc
 	return root, envFile
 }
 
-func readEnvFile(t *testing.T, path string) map[string]string {
-	t.Helper()
-	f, err := os.Open(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	m := map[string]string{}
-	sc := bufio.NewScanner(f)
-	for sc.Scan() {
-		if k, v, ok := strings.Cut(sc.Text(), "="); ok {
-			m[k] = v
-		}
-	}
-	return m
-}
-
 func TestOCF_EnvironmentAsPacemakerSetsIt(t *testing.T) {
 	root, envFile := fakeOCFRoot(t)
 	typ := lookupOCF(t, NewRegistry(OCFOptions{Root: root}), "ocf:haventest:recorder")
 	res := model.Resource{ID: "rec1", Params: map[string]any{"ip": "10.0.0.1", "cidr_netmask": 24, "lvs_support": true},
 		Monitor: &model.Op{Interval: model.Duration(30 * time.Second)}}
-	a := mustNew(t, typ, res, testEnv(t))
-	if err := a.Start(opCtx(t, 20*time.Second)); err != nil {
+	a := agenttest.MustNew(t, typ, res, agenttest.Env(t))
+	if err := a.Start(agenttest.OpCtx(t, 20*time.Second)); err != nil {
 		t.Fatal(err)
 	}
-	env := readEnvFile(t, envFile+".start")
+	env := agenttest.ReadEnvFile(t, envFile+".start")
 	want := map[string]string{
 		"OCF_ROOT": root, "OCF_RESOURCE_INSTANCE": "rec1", "OCF_RESOURCE_TYPE": "recorder",
 		"OCF_RESOURCE_PROVIDER": "haventest", "OCF_RESKEY_ip": "10.0.0.1", "OCF_RESKEY_cidr_netmask": "24",
@@ -155,16 +136,16 @@ func TestOCF_EnvironmentAsPacemakerSetsIt(t *testing.T) {
 	if err != nil || ms < 19000 || ms > 20000 {
 		t.Errorf("OCF_RESKEY_CRM_meta_timeout=%q, want about 20000 (the operation timeout in ms)", env["OCF_RESKEY_CRM_meta_timeout"])
 	}
-	if _, err := a.Monitor(opCtx(t, 5*time.Second)); err != nil {
+	if _, err := a.Monitor(agenttest.OpCtx(t, 5*time.Second)); err != nil {
 		t.Fatal(err)
 	}
-	if got := readEnvFile(t, envFile+".monitor")["OCF_RESKEY_CRM_meta_interval"]; got != "30000" {
+	if got := agenttest.ReadEnvFile(t, envFile+".monitor")["OCF_RESKEY_CRM_meta_interval"]; got != "30000" {
 		t.Errorf("monitor interval %q, want 30000", got)
 	}
-	if _, err := a.Monitor(model.WithProbe(opCtx(t, 5*time.Second))); err != nil {
+	if _, err := a.Monitor(model.WithProbe(agenttest.OpCtx(t, 5*time.Second))); err != nil {
 		t.Fatal(err)
 	}
-	if got := readEnvFile(t, envFile+".monitor")["OCF_RESKEY_CRM_meta_interval"]; got != "0" {
+	if got := agenttest.ReadEnvFile(t, envFile+".monitor")["OCF_RESKEY_CRM_meta_interval"]; got != "0" {
 		t.Errorf("probe interval %q, want 0", got)
 	}
 }
@@ -182,8 +163,8 @@ func TestOCF_ExitCodeMapping(t *testing.T) {
 		{5, model.StatusFailed, ErrNotInstalled}, {6, model.StatusFailed, ErrNotConfigured}, {42, model.StatusFailed, nil},
 	}
 	for _, c := range monitor {
-		a := mustNew(t, typ, model.Resource{ID: "r", Params: map[string]any{"rc_monitor": c.rc}}, testEnv(t))
-		st, err := a.Monitor(opCtx(t, 5*time.Second))
+		a := agenttest.MustNew(t, typ, model.Resource{ID: "r", Params: map[string]any{"rc_monitor": c.rc}}, agenttest.Env(t))
+		st, err := a.Monitor(agenttest.OpCtx(t, 5*time.Second))
 		if st != c.want {
 			t.Errorf("monitor rc %d: %s (%v), want %s", c.rc, st, err, c.want)
 		}
@@ -202,12 +183,12 @@ func TestOCF_ExitCodeMapping(t *testing.T) {
 		rc     int
 		ok     bool
 	}{{"start", 0, true}, {"start", 1, false}, {"start", 7, false}, {"stop", 0, true}, {"stop", 7, true}, {"stop", 1, false}} {
-		a := mustNew(t, typ, model.Resource{ID: "r", Params: map[string]any{"rc_" + c.action: c.rc}}, testEnv(t))
+		a := agenttest.MustNew(t, typ, model.Resource{ID: "r", Params: map[string]any{"rc_" + c.action: c.rc}}, agenttest.Env(t))
 		var err error
 		if c.action == "start" {
-			err = a.Start(opCtx(t, 5*time.Second))
+			err = a.Start(agenttest.OpCtx(t, 5*time.Second))
 		} else {
-			err = a.Stop(opCtx(t, 5*time.Second))
+			err = a.Stop(agenttest.OpCtx(t, 5*time.Second))
 		}
 		if (err == nil) != c.ok {
 			t.Errorf("%s rc %d: err %v, want ok=%v", c.action, c.rc, err, c.ok)
@@ -220,9 +201,9 @@ func TestOCF_TimeoutKillsTheScript(t *testing.T) {
 	dir := filepath.Join(root, "resource.d", "haventest")
 	os.MkdirAll(dir, 0o755)
 	os.WriteFile(filepath.Join(dir, "slow"), []byte("#!/bin/sh\nsleep 1000 &\nwait\n"), 0o755)
-	a := mustNew(t, NewOCFType("haventest", "slow", OCFOptions{Root: root}), model.Resource{ID: "s"}, testEnv(t))
+	a := agenttest.MustNew(t, NewOCFType("haventest", "slow", OCFOptions{Root: root}), model.Resource{ID: "s"}, agenttest.Env(t))
 	begin := time.Now()
-	err := a.Start(opCtx(t, 500*time.Millisecond))
+	err := a.Start(agenttest.OpCtx(t, 500*time.Millisecond))
 	if err == nil || time.Since(begin) > 3*time.Second {
 		t.Fatalf("Start = %v after %s, want a timeout error soon after 500ms", err, time.Since(begin))
 	}
@@ -233,15 +214,15 @@ func TestOCF_MissingScript(t *testing.T) {
 	if ps := typ.Validate(map[string]any{"a": 1}); len(ps) > 0 {
 		t.Fatalf("Validate must not need the script: %v", ps)
 	}
-	a := mustNew(t, typ, model.Resource{ID: "m"}, testEnv(t))
-	if err := a.Start(opCtx(t, 5*time.Second)); !errors.Is(err, ErrNotInstalled) || !strings.Contains(err.Error(), "does not exist") {
+	a := agenttest.MustNew(t, typ, model.Resource{ID: "m"}, agenttest.Env(t))
+	if err := a.Start(agenttest.OpCtx(t, 5*time.Second)); !errors.Is(err, ErrNotInstalled) || !strings.Contains(err.Error(), "does not exist") {
 		t.Fatalf("Start = %v, want ErrNotInstalled naming the missing script", err)
 	}
-	wantStatus(t, a, model.StatusStopped)
-	if err := a.Stop(opCtx(t, 5*time.Second)); err != nil {
+	agenttest.WantStatus(t, a, model.StatusStopped)
+	if err := a.Stop(agenttest.OpCtx(t, 5*time.Second)); err != nil {
 		t.Fatalf("Stop = %v, want success (nothing can run)", err)
 	}
-	if _, err := typ.(*OCFType).MetaData(opCtx(t, 5*time.Second)); !errors.Is(err, ErrNotInstalled) {
+	if _, err := typ.(*OCFType).MetaData(agenttest.OpCtx(t, 5*time.Second)); !errors.Is(err, ErrNotInstalled) {
 		t.Fatalf("MetaData = %v, want ErrNotInstalled", err)
 	}
 }
@@ -258,68 +239,35 @@ func TestOCF_ValidateRefusesListsAndMaps(t *testing.T) {
 	}
 }
 
-// testNetns creates two network namespaces joined by a veth pair: the
-// returned one has lo up and hv0 with 10.251.0.1/24; its peer has hv1 with
-// 10.251.0.2/24. Nothing routes out of either.
-func testNetns(t *testing.T) string {
-	t.Helper()
-	needRoot(t)
-	if _, err := exec.LookPath("ip"); err != nil {
-		testenv.MissingPackage(t, "iproute2", "ip is not installed")
-	}
-	b := make([]byte, 4)
-	rand.Read(b)
-	ns, peer := "haventest-"+hex.EncodeToString(b), "haventest-"+hex.EncodeToString(b)+"-p"
-	run := func(args ...string) {
-		t.Helper()
-		if out, err := exec.Command(args[0], args[1:]...).CombinedOutput(); err != nil {
-			t.Fatalf("%v: %v: %s", args, err, out)
-		}
-	}
-	run("ip", "netns", "add", ns)
-	t.Cleanup(func() { exec.Command("ip", "netns", "delete", ns).Run() })
-	run("ip", "netns", "add", peer)
-	t.Cleanup(func() { exec.Command("ip", "netns", "delete", peer).Run() })
-	run("ip", "link", "add", "hv0", "netns", ns, "type", "veth", "peer", "name", "hv1", "netns", peer)
-	for _, n := range []string{ns, peer} {
-		run("ip", "-n", n, "link", "set", "lo", "up")
-	}
-	run("ip", "-n", ns, "link", "set", "hv0", "up")
-	run("ip", "-n", peer, "link", "set", "hv1", "up")
-	run("ip", "-n", ns, "addr", "add", "10.251.0.1/24", "dev", "hv0")
-	run("ip", "-n", peer, "addr", "add", "10.251.0.2/24", "dev", "hv1")
-	return ns
-}
-
 func TestOCF_IPaddr2InNamespace(t *testing.T) {
 	needScript(t, "heartbeat", "IPaddr2")
-	ns := testNetns(t)
+	ns := agenttest.Netns(t)
 	r := NewRegistry(OCFOptions{Prefix: []string{"ip", "netns", "exec", ns}})
 	typ := lookupOCF(t, r, "ocf:heartbeat:IPaddr2")
 	res := model.Resource{ID: "vip1", Params: map[string]any{"ip": "10.251.0.10", "cidr_netmask": 24, "nic": "hv0", "iflabel": "vip"}}
-	a := mustNew(t, typ, res, testEnv(t))
+	a := agenttest.MustNew(t, typ, res, agenttest.Env(t))
 	addrs := func() string {
 		out, _ := exec.Command("ip", "-n", ns, "-4", "addr", "show", "dev", "hv0").CombinedOutput()
 		return string(out)
 	}
-	wantStatus(t, a, model.StatusStopped)
-	if err := a.Start(opCtx(t, 20*time.Second)); err != nil {
+	agenttest.WantStatus(t, a, model.StatusStopped)
+	if err := a.Start(agenttest.OpCtx(t, 20*time.Second)); err != nil {
 		t.Fatal(err)
 	}
 	if got := addrs(); !strings.Contains(got, "10.251.0.10/24") || !strings.Contains(got, "hv0:vip") {
 		t.Fatalf("after start hv0 has:\n%s", got)
 	}
-	wantStatus(t, a, model.StatusRunning)
-	if err := a.Start(opCtx(t, 20*time.Second)); err != nil {
+	agenttest.WantStatus(t, a, model.StatusRunning)
+	if err := a.Start(agenttest.OpCtx(t, 20*time.Second)); err != nil {
 		t.Fatalf("second start: %v", err)
 	}
-	if err := a.Stop(opCtx(t, 20*time.Second)); err != nil {
+	if err := a.Stop(agenttest.OpCtx(t, 20*time.Second)); err != nil {
 		t.Fatal(err)
 	}
 	if got := addrs(); strings.Contains(got, "10.251.0.10") {
 		t.Fatalf("after stop hv0 still has the address:\n%s", got)
 	}
-	wantStatus(t, a, model.StatusStopped)
+	agenttest.WantStatus(t, a, model.StatusStopped)
 }
 
 func TestOCF_ExitReasonIsTheMessage(t *testing.T) {
@@ -327,8 +275,8 @@ func TestOCF_ExitReasonIsTheMessage(t *testing.T) {
 	dir := filepath.Join(root, "resource.d", "haventest")
 	os.MkdirAll(dir, 0o755)
 	os.WriteFile(filepath.Join(dir, "reason"), []byte("#!/bin/sh\necho noise\necho 'ocf-exit-reason:Failed to access httpd status page.' >&2\nexit 1\n"), 0o755)
-	a := mustNew(t, NewOCFType("haventest", "reason", OCFOptions{Root: root}), model.Resource{ID: "r"}, testEnv(t))
-	err := a.Start(opCtx(t, 5*time.Second))
+	a := agenttest.MustNew(t, NewOCFType("haventest", "reason", OCFOptions{Root: root}), model.Resource{ID: "r"}, agenttest.Env(t))
+	err := a.Start(agenttest.OpCtx(t, 5*time.Second))
 	var oe *OCFError
 	if !errors.As(err, &oe) || oe.Reason != "Failed to access httpd status page." ||
 		err.Error() != "ocf:haventest:reason start: exit 1 (OCF_ERR_GENERIC): Failed to access httpd status page." {

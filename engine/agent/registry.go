@@ -7,6 +7,8 @@ import (
 	"strings"
 	"sync"
 
+	"github.com/havenha/haven/engine/agent/alert"
+	"github.com/havenha/haven/engine/agent/ping"
 	"github.com/havenha/haven/engine/model"
 )
 
@@ -100,11 +102,11 @@ func validOCFName(s string) bool {
 	return true
 }
 
-// Builtin returns a registry holding every generic agent of this package:
-// exec, systemd, filesystem, ping, alert and the ocf:PROVIDER:AGENT family.
+// Builtin returns a registry holding every generic agent: exec, systemd,
+// filesystem and the ocf:PROVIDER:AGENT family of this package, ping
+// (engine/agent/ping) and alert (engine/agent/alert).
 // OCF scripts are looked for under $HAVEN_OCF_ROOT, else $OCF_ROOT, else
-// /usr/lib/ocf. Other packages add their types (vip, iscsi-target) with
-// Register.
+// /usr/lib/ocf. Other packages add their types (vip) with Register.
 func Builtin() *Registry {
 	root := os.Getenv("HAVEN_OCF_ROOT")
 	if root == "" {
@@ -115,8 +117,8 @@ func Builtin() *Registry {
 		"exec":       ExecType{},
 		"systemd":    &SystemdType{},
 		"filesystem": FilesystemType{},
-		"ping":       PingType{},
-		"alert":      AlertType{},
+		"ping":       ping.Type{},
+		"alert":      alert.Type{},
 	} {
 		_ = r.Register(name, t) // names are distinct and non-empty
 	}

@@ -2,10 +2,13 @@ package agent
 
 import (
 	"context"
+	"errors"
 	"os/exec"
 	"strings"
 	"testing"
 
+	"github.com/havenha/haven/engine/agent/internal/agentkit"
+	"github.com/havenha/haven/engine/agent/internal/agenttest"
 	"github.com/havenha/haven/engine/model"
 	"github.com/havenha/haven/internal/testenv"
 )
@@ -16,7 +19,7 @@ func (stubType) Validate(map[string]any) []model.ParamProblem { return nil }
 func (stubType) New(model.Resource, model.AgentEnv) (model.Agent, error) {
 	return nil, nil
 }
-func (stubType) Defaults() model.OpDefaults { return defaultOps }
+func (stubType) Defaults() model.OpDefaults { return agentkit.DefaultOps }
 
 func TestRegistry_BuiltinAndFamilies(t *testing.T) {
 	r := Builtin()
@@ -71,9 +74,14 @@ func TestRegistry_EveryTypeRefusesBadParamsInNew(t *testing.T) {
 	r := Builtin()
 	for _, name := range []string{"exec", "systemd", "filesystem", "ping", "alert"} {
 		typ, _ := r.Lookup(name)
-		_, err := typ.New(model.Resource{ID: "r", Params: map[string]any{"no_such_param": []any{1}}}, testEnv(t))
+		_, err := typ.New(model.Resource{ID: "r", Params: map[string]any{"no_such_param": []any{1}}}, agenttest.Env(t))
 		if err == nil || !strings.Contains(err.Error(), "resource r") {
 			t.Errorf("%s: New with bad params = %v, want an error naming the resource", name, err)
+		}
+		// ping and alert live in their own packages and wrap the same
+		// sentinel that callers test against this package's.
+		if !errors.Is(err, ErrNotConfigured) {
+			t.Errorf("%s: New with bad params = %v, want it to wrap agent.ErrNotConfigured", name, err)
 		}
 		if d := typ.Defaults(); d.StartTimeout == 0 || d.StopTimeout == 0 || d.MonitorTimeout == 0 || d.MonitorInterval == 0 {
 			t.Errorf("%s: incomplete defaults %+v", name, d)

@@ -12,6 +12,7 @@ import (
 	sdbus "github.com/coreos/go-systemd/v22/dbus"
 	godbus "github.com/godbus/dbus/v5"
 
+	"github.com/havenha/haven/engine/agent/internal/agentkit"
 	"github.com/havenha/haven/engine/model"
 )
 
@@ -66,7 +67,7 @@ type systemdParams struct {
 // Defaults returns systemd's operation defaults (Pacemaker's 100s for
 // systemd start and stop: units may take long to settle).
 func (t *SystemdType) Defaults() model.OpDefaults {
-	d := defaultOps
+	d := agentkit.DefaultOps
 	d.StartTimeout = model.Duration(100 * time.Second)
 	d.StopTimeout = model.Duration(100 * time.Second)
 	return d
@@ -80,7 +81,7 @@ func (t *SystemdType) Validate(params map[string]any) []model.ParamProblem {
 
 func (t *SystemdType) decode(params map[string]any) (string, []model.ParamProblem) {
 	var p systemdParams
-	if ps := decodeProblems(params, &p); ps != nil {
+	if ps := agentkit.DecodeProblems(params, &p); ps != nil {
 		return "", ps
 	}
 	unit := p.Unit
@@ -111,7 +112,7 @@ func unitName(u string) string {
 // New builds a systemd agent (no I/O).
 func (t *SystemdType) New(res model.Resource, env model.AgentEnv) (model.Agent, error) {
 	unit, ps := t.decode(res.Params)
-	if err := problemsErr("systemd", ps); err != nil {
+	if err := agentkit.ProblemsErr("systemd", ps); err != nil {
 		return nil, fmt.Errorf("resource %s: %w", res.ID, err)
 	}
 	dial := t.Dial
@@ -227,7 +228,7 @@ func (a *systemdAgent) waitState(ctx context.Context, bus SystemdBus, want model
 		if want == model.StatusRunning && (s.Active == "failed" || s.Active == "inactive") {
 			return fmt.Errorf("unit %s is %s/%s right after its start job: %v", a.unit, s.Active, s.Sub, serr)
 		}
-		if !sleepCtx(ctx, 100*time.Millisecond) {
+		if !agentkit.SleepCtx(ctx, 100*time.Millisecond) {
 			return fmt.Errorf("unit %s is %s/%s when the operation timeout ended: %w", a.unit, s.Active, s.Sub, ctx.Err())
 		}
 	}
@@ -293,7 +294,7 @@ func (a *systemdAgent) Stop(ctx context.Context) error {
 			if s.Active == "inactive" || s.Active == "failed" {
 				break
 			}
-			if !sleepCtx(ctx, 100*time.Millisecond) {
+			if !agentkit.SleepCtx(ctx, 100*time.Millisecond) {
 				return fmt.Errorf("unit %s is still %s/%s when the stop timeout ended", a.unit, s.Active, s.Sub)
 			}
 		}

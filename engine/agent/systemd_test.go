@@ -16,6 +16,7 @@ import (
 
 	sdbus "github.com/coreos/go-systemd/v22/dbus"
 
+	"github.com/havenha/haven/engine/agent/internal/agenttest"
 	"github.com/havenha/haven/engine/model"
 	"github.com/havenha/haven/internal/testenv"
 )
@@ -128,40 +129,40 @@ func TestSystemd_AgainstFakeBus(t *testing.T) {
 		failJob: map[string]string{"broken.service": "failed"},
 	}
 	typ := &SystemdType{Dial: f.dial}
-	a := mustNew(t, typ, model.Resource{ID: "web", Params: map[string]any{"unit": "apache2"}}, testEnv(t))
-	wantStatus(t, a, model.StatusStopped)
+	a := agenttest.MustNew(t, typ, model.Resource{ID: "web", Params: map[string]any{"unit": "apache2"}}, agenttest.Env(t))
+	agenttest.WantStatus(t, a, model.StatusStopped)
 	for i := 0; i < 2; i++ {
-		if err := a.Start(opCtx(t, 5*time.Second)); err != nil {
+		if err := a.Start(agenttest.OpCtx(t, 5*time.Second)); err != nil {
 			t.Fatal(err)
 		}
 	}
-	wantStatus(t, a, model.StatusRunning)
+	agenttest.WantStatus(t, a, model.StatusRunning)
 	for i := 0; i < 2; i++ {
-		if err := a.Stop(opCtx(t, 5*time.Second)); err != nil {
+		if err := a.Stop(agenttest.OpCtx(t, 5*time.Second)); err != nil {
 			t.Fatal(err)
 		}
 	}
-	wantStatus(t, a, model.StatusStopped)
+	agenttest.WantStatus(t, a, model.StatusStopped)
 	if got := strings.Join(f.calls, ","); got != "start apache2.service,stop apache2.service" {
 		t.Fatalf("jobs %s, want one start and one stop (idempotent)", got)
 	}
 
-	b := mustNew(t, typ, model.Resource{ID: "b", Params: map[string]any{"unit": "broken"}}, testEnv(t))
-	if err := b.Start(opCtx(t, 5*time.Second)); err == nil || !strings.Contains(err.Error(), `"failed"`) {
+	b := agenttest.MustNew(t, typ, model.Resource{ID: "b", Params: map[string]any{"unit": "broken"}}, agenttest.Env(t))
+	if err := b.Start(agenttest.OpCtx(t, 5*time.Second)); err == nil || !strings.Contains(err.Error(), `"failed"`) {
 		t.Fatalf("Start of a failing unit = %v", err)
 	}
-	wantStatus(t, b, model.StatusFailed)
-	if err := b.Stop(opCtx(t, 5*time.Second)); err != nil {
+	agenttest.WantStatus(t, b, model.StatusFailed)
+	if err := b.Stop(agenttest.OpCtx(t, 5*time.Second)); err != nil {
 		t.Fatal(err)
 	}
-	wantStatus(t, b, model.StatusStopped)
+	agenttest.WantStatus(t, b, model.StatusStopped)
 
-	m := mustNew(t, typ, model.Resource{ID: "m", Params: map[string]any{"unit": "nosuch"}}, testEnv(t))
-	if err := m.Start(opCtx(t, 5*time.Second)); !errors.Is(err, ErrNotInstalled) {
+	m := agenttest.MustNew(t, typ, model.Resource{ID: "m", Params: map[string]any{"unit": "nosuch"}}, agenttest.Env(t))
+	if err := m.Start(agenttest.OpCtx(t, 5*time.Second)); !errors.Is(err, ErrNotInstalled) {
 		t.Fatalf("Start of a missing unit = %v, want ErrNotInstalled", err)
 	}
-	wantStatus(t, m, model.StatusStopped)
-	if err := m.Stop(opCtx(t, 5*time.Second)); err != nil {
+	agenttest.WantStatus(t, m, model.StatusStopped)
+	if err := m.Stop(agenttest.OpCtx(t, 5*time.Second)); err != nil {
 		t.Fatal(err)
 	}
 }
@@ -216,12 +217,12 @@ func TestSystemd_RealUnits(t *testing.T) {
 	write(ok, "[Unit]\nDescription=haven agent test\n[Service]\nExecStart=/usr/bin/sleep 1000\n")
 	write(bad, "[Unit]\nDescription=haven agent test (fails)\n[Service]\nType=oneshot\nExecStart=/usr/bin/false\n")
 	reload := func() {
-		bus, err := dial(opCtx(t, 10*time.Second))
+		bus, err := dial(agenttest.OpCtx(t, 10*time.Second))
 		if err != nil {
 			t.Fatal(err)
 		}
 		defer bus.Close()
-		if err := bus.(*sdbus.Conn).ReloadContext(opCtx(t, 30*time.Second)); err != nil {
+		if err := bus.(*sdbus.Conn).ReloadContext(agenttest.OpCtx(t, 30*time.Second)); err != nil {
 			t.Fatalf("daemon-reload: %v", err)
 		}
 	}
@@ -229,53 +230,53 @@ func TestSystemd_RealUnits(t *testing.T) {
 	t.Cleanup(reload)
 
 	typ := &SystemdType{Dial: dial}
-	a := mustNew(t, typ, model.Resource{ID: "ok", Params: map[string]any{"unit": ok}}, testEnv(t))
-	t.Cleanup(func() { a.Stop(opCtx(t, 30*time.Second)) })
-	wantStatus(t, a, model.StatusStopped)
-	if err := a.Start(opCtx(t, 30*time.Second)); err != nil {
+	a := agenttest.MustNew(t, typ, model.Resource{ID: "ok", Params: map[string]any{"unit": ok}}, agenttest.Env(t))
+	t.Cleanup(func() { a.Stop(agenttest.OpCtx(t, 30*time.Second)) })
+	agenttest.WantStatus(t, a, model.StatusStopped)
+	if err := a.Start(agenttest.OpCtx(t, 30*time.Second)); err != nil {
 		t.Fatal(err)
 	}
-	wantStatus(t, a, model.StatusRunning)
-	if err := a.Start(opCtx(t, 30*time.Second)); err != nil {
+	agenttest.WantStatus(t, a, model.StatusRunning)
+	if err := a.Start(agenttest.OpCtx(t, 30*time.Second)); err != nil {
 		t.Fatalf("second start: %v", err)
 	}
-	if err := a.Stop(opCtx(t, 30*time.Second)); err != nil {
+	if err := a.Stop(agenttest.OpCtx(t, 30*time.Second)); err != nil {
 		t.Fatal(err)
 	}
-	wantStatus(t, a, model.StatusStopped)
-	if err := a.Stop(opCtx(t, 30*time.Second)); err != nil {
+	agenttest.WantStatus(t, a, model.StatusStopped)
+	if err := a.Stop(agenttest.OpCtx(t, 30*time.Second)); err != nil {
 		t.Fatalf("second stop: %v", err)
 	}
 
-	f := mustNew(t, typ, model.Resource{ID: "bad", Params: map[string]any{"unit": bad}}, testEnv(t))
-	if err := f.Start(opCtx(t, 30*time.Second)); err == nil {
+	f := agenttest.MustNew(t, typ, model.Resource{ID: "bad", Params: map[string]any{"unit": bad}}, agenttest.Env(t))
+	if err := f.Start(agenttest.OpCtx(t, 30*time.Second)); err == nil {
 		t.Fatal("start of a failing oneshot unit succeeded")
 	} else {
 		t.Logf("failing unit: %v", err)
 	}
-	wantStatus(t, f, model.StatusFailed)
-	if err := f.Stop(opCtx(t, 30*time.Second)); err != nil {
+	agenttest.WantStatus(t, f, model.StatusFailed)
+	if err := f.Stop(agenttest.OpCtx(t, 30*time.Second)); err != nil {
 		t.Fatal(err)
 	}
-	wantStatus(t, f, model.StatusStopped)
+	agenttest.WantStatus(t, f, model.StatusStopped)
 
-	m := mustNew(t, typ, model.Resource{ID: "missing", Params: map[string]any{"unit": "haven-test-missing-" + tag}}, testEnv(t))
-	if err := m.Start(opCtx(t, 30*time.Second)); !errors.Is(err, ErrNotInstalled) {
+	m := agenttest.MustNew(t, typ, model.Resource{ID: "missing", Params: map[string]any{"unit": "haven-test-missing-" + tag}}, agenttest.Env(t))
+	if err := m.Start(agenttest.OpCtx(t, 30*time.Second)); !errors.Is(err, ErrNotInstalled) {
 		t.Fatalf("start of a missing unit = %v, want ErrNotInstalled", err)
 	}
-	wantStatus(t, m, model.StatusStopped)
+	agenttest.WantStatus(t, m, model.StatusStopped)
 }
 
 func TestSystemd_NoSystemdIsAClearError(t *testing.T) {
 	if _, err := os.Stat("/run/systemd/system"); err == nil {
 		testenv.Skip(t, testenv.Machine, "systemd runs here as PID 1; the test needs a host without it")
 	}
-	a := mustNew(t, &SystemdType{}, model.Resource{ID: "u", Params: map[string]any{"unit": "apache2"}}, testEnv(t))
-	st, err := a.Monitor(opCtx(t, 5*time.Second))
+	a := agenttest.MustNew(t, &SystemdType{}, model.Resource{ID: "u", Params: map[string]any{"unit": "apache2"}}, agenttest.Env(t))
+	st, err := a.Monitor(agenttest.OpCtx(t, 5*time.Second))
 	if st != model.StatusStopped || err == nil || !strings.Contains(err.Error(), "is systemd running") {
 		t.Fatalf("Monitor = %s, %v; want stopped with an error saying systemd is not reachable", st, err)
 	}
-	if err := a.Start(opCtx(t, 5*time.Second)); err == nil {
+	if err := a.Start(agenttest.OpCtx(t, 5*time.Second)); err == nil {
 		t.Fatal("Start without systemd succeeded")
 	}
 }

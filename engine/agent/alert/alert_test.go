@@ -1,4 +1,4 @@
-package agent
+package alert
 
 import (
 	"context"
@@ -16,6 +16,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/havenha/haven/engine/agent/internal/agentkit"
+	"github.com/havenha/haven/engine/agent/internal/agenttest"
 	"github.com/havenha/haven/engine/model"
 )
 
@@ -122,13 +124,13 @@ func header(data, name string) string {
 
 func TestAlert_MailToStyleResourceOverSMTP(t *testing.T) {
 	srv := newSMTPServer(t)
-	env := testEnv(t)
+	env := agenttest.Env(t)
 	res := model.Resource{ID: "ClusterMailTo", Type: "alert", Params: map[string]any{
 		"server": srv.addr, "email": "root@example.org", "subject": "FailOver_Home", "from": "haven@cl1.home.dom",
 	}}
-	a := mustNew(t, AlertType{}, res, env)
-	wantStatus(t, a, model.StatusStopped)
-	if err := a.Start(opCtx(t, 10*time.Second)); err != nil {
+	a := agenttest.MustNew(t, Type{}, res, env)
+	agenttest.WantStatus(t, a, model.StatusStopped)
+	if err := a.Start(agenttest.OpCtx(t, 10*time.Second)); err != nil {
 		t.Fatal(err)
 	}
 	m := srv.next(t)
@@ -140,22 +142,22 @@ func TestAlert_MailToStyleResourceOverSMTP(t *testing.T) {
 	if !strings.Contains(m.data, "resource: ClusterMailTo") {
 		t.Errorf("body lacks the resource:\n%s", m.data)
 	}
-	wantStatus(t, a, model.StatusRunning)
-	if err := a.Start(opCtx(t, 10*time.Second)); err != nil {
+	agenttest.WantStatus(t, a, model.StatusRunning)
+	if err := a.Start(agenttest.OpCtx(t, 10*time.Second)); err != nil {
 		t.Fatal(err)
 	}
 	// A restarted agent sees the resource started (flag in DataDir).
-	b := mustNew(t, AlertType{}, res, env)
-	wantStatus(t, b, model.StatusRunning)
-	if err := b.Stop(opCtx(t, 10*time.Second)); err != nil {
+	b := agenttest.MustNew(t, Type{}, res, env)
+	agenttest.WantStatus(t, b, model.StatusRunning)
+	if err := b.Stop(agenttest.OpCtx(t, 10*time.Second)); err != nil {
 		t.Fatal(err)
 	}
 	m = srv.next(t)
 	if subj := header(m.data, "Subject"); !strings.HasPrefix(subj, "FailOver_Home Migrating resource away at ") || !strings.HasSuffix(subj, " from node1") {
 		t.Fatalf("stop mail subject %q", subj)
 	}
-	wantStatus(t, b, model.StatusStopped)
-	if err := b.Stop(opCtx(t, 10*time.Second)); err != nil {
+	agenttest.WantStatus(t, b, model.StatusStopped)
+	if err := b.Stop(agenttest.OpCtx(t, 10*time.Second)); err != nil {
 		t.Fatal(err)
 	}
 	select {
@@ -166,14 +168,14 @@ func TestAlert_MailToStyleResourceOverSMTP(t *testing.T) {
 }
 
 func TestAlert_UnreachableMailServerDoesNotFailStart(t *testing.T) {
-	res := model.Resource{ID: "m", Params: map[string]any{"kind": "smtp", "server": freePort(t), "to": []any{"a@b"}, "timeout": "2s"}}
-	a := mustNew(t, AlertType{}, res, testEnv(t))
-	if err := a.Start(opCtx(t, 5*time.Second)); err != nil {
+	res := model.Resource{ID: "m", Params: map[string]any{"kind": "smtp", "server": agenttest.FreePort(t), "to": []any{"a@b"}, "timeout": "2s"}}
+	a := agenttest.MustNew(t, Type{}, res, agenttest.Env(t))
+	if err := a.Start(agenttest.OpCtx(t, 5*time.Second)); err != nil {
 		t.Fatalf("Start = %v; a notification failure must only be logged", err)
 	}
-	wantStatus(t, a, model.StatusRunning)
+	agenttest.WantStatus(t, a, model.StatusRunning)
 
-	n, err := NewNotifier(res.Params, "node1", testLogger(t))
+	n, err := NewNotifier(res.Params, "node1", agenttest.Logger(t))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -198,12 +200,12 @@ func TestAlert_Webhook(t *testing.T) {
 	}))
 	defer srv.Close()
 	var n Notifier
-	n, err := NewNotifier(map[string]any{"kind": "webhook", "url": srv.URL + "/hook"}, "cl1", testLogger(t))
+	n, err := NewNotifier(map[string]any{"kind": "webhook", "url": srv.URL + "/hook"}, "cl1", agenttest.Logger(t))
 	if err != nil {
 		t.Fatal(err)
 	}
 	at := time.Date(2026, 11, 22, 10, 0, 0, 0, time.UTC)
-	if err := n.Notify(opCtx(t, 5*time.Second), Event{Kind: "resource", Node: "cl2", Resource: "ClusterIP", Task: "monitor", RC: 7, Desc: "not running", Time: at}); err != nil {
+	if err := n.Notify(agenttest.OpCtx(t, 5*time.Second), Event{Kind: "resource", Node: "cl2", Resource: "ClusterIP", Task: "monitor", RC: 7, Desc: "not running", Time: at}); err != nil {
 		t.Fatal(err)
 	}
 	b := <-got
@@ -213,7 +215,7 @@ func TestAlert_Webhook(t *testing.T) {
 	}
 	bad, _ := NewNotifier(map[string]any{"kind": "webhook", "url": srv.URL + "/hook"}, "cl1", nil)
 	srv.Config.Handler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { http.Error(w, "no", 500) })
-	if err := bad.Notify(opCtx(t, 5*time.Second), Event{Kind: "node", Node: "x", Task: "lost"}); err == nil || !strings.Contains(err.Error(), "500") {
+	if err := bad.Notify(agenttest.OpCtx(t, 5*time.Second), Event{Kind: "node", Node: "x", Task: "lost"}); err == nil || !strings.Contains(err.Error(), "500") {
 		t.Fatalf("Notify to a failing webhook = %v", err)
 	}
 }
@@ -223,16 +225,16 @@ func TestAlert_ScriptGetsPacemakerEnvironment(t *testing.T) {
 	out := filepath.Join(dir, "env")
 	script := filepath.Join(dir, "alert.sh")
 	os.WriteFile(script, []byte("#!/bin/sh\nenv | grep ^CRM_alert_ > "+out+"\n"), 0o755)
-	n, err := NewNotifier(map[string]any{"kind": "script", "path": script, "recipient": "ops@example.org"}, "cl1", testLogger(t))
+	n, err := NewNotifier(map[string]any{"kind": "script", "path": script, "recipient": "ops@example.org"}, "cl1", agenttest.Logger(t))
 	if err != nil {
 		t.Fatal(err)
 	}
 	at := time.Date(2026, 11, 22, 10, 11, 12, 345678000, time.UTC)
-	if err := n.Notify(opCtx(t, 5*time.Second), Event{Kind: "resource", Node: "cl1", Resource: "ClusterFsDatab", Task: "start",
+	if err := n.Notify(agenttest.OpCtx(t, 5*time.Second), Event{Kind: "resource", Node: "cl1", Resource: "ClusterFsDatab", Task: "start",
 		RC: 1, TargetRC: 0, Desc: "error", Interval: 0, Time: at}); err != nil {
 		t.Fatal(err)
 	}
-	env := readEnvFile(t, out)
+	env := agenttest.ReadEnvFile(t, out)
 	for k, v := range map[string]string{
 		"CRM_alert_kind": "resource", "CRM_alert_node": "cl1", "CRM_alert_rsc": "ClusterFsDatab", "CRM_alert_task": "start",
 		"CRM_alert_rc": "1", "CRM_alert_desc": "error", "CRM_alert_recipient": "ops@example.org",
@@ -244,7 +246,7 @@ func TestAlert_ScriptGetsPacemakerEnvironment(t *testing.T) {
 		}
 	}
 	os.WriteFile(script, []byte("#!/bin/sh\necho cannot deliver >&2\nexit 4\n"), 0o755)
-	if err := n.Notify(opCtx(t, 5*time.Second), Event{Kind: "node", Node: "cl2", Task: "lost"}); err == nil || !strings.Contains(err.Error(), "cannot deliver") {
+	if err := n.Notify(agenttest.OpCtx(t, 5*time.Second), Event{Kind: "node", Node: "cl2", Task: "lost"}); err == nil || !strings.Contains(err.Error(), "cannot deliver") {
 		t.Fatalf("failing script: %v", err)
 	}
 }
@@ -263,7 +265,7 @@ func TestAlert_Validate(t *testing.T) {
 		{map[string]any{"kind": "pager"}, "kind"},
 		{map[string]any{}, "kind"},
 	} {
-		ps := AlertType{}.Validate(c.params)
+		ps := Type{}.Validate(c.params)
 		if c.wantKey == "" && len(ps) > 0 || c.wantKey != "" && (len(ps) == 0 || ps[0].Key != c.wantKey) {
 			t.Errorf("%v: problems %v, want key %q", c.params, ps, c.wantKey)
 		}
@@ -271,23 +273,23 @@ func TestAlert_Validate(t *testing.T) {
 }
 
 func TestAlert_StartedFlagDoesNotSurviveReboot(t *testing.T) {
-	env := testEnv(t)
+	env := agenttest.Env(t)
 	os.WriteFile(filepath.Join(env.DataDir, "alert.started"), []byte("00000000-0000-0000-0000-000000000000\n"), 0o644)
-	a := mustNew(t, AlertType{}, model.Resource{ID: "m", Params: map[string]any{"kind": "script", "path": "/bin/true"}}, env)
-	wantStatus(t, a, model.StatusStopped)
-	if err := a.Start(opCtx(t, 5*time.Second)); err != nil {
+	a := agenttest.MustNew(t, Type{}, model.Resource{ID: "m", Params: map[string]any{"kind": "script", "path": "/bin/true"}}, env)
+	agenttest.WantStatus(t, a, model.StatusStopped)
+	if err := a.Start(agenttest.OpCtx(t, 5*time.Second)); err != nil {
 		t.Fatal(err)
 	}
-	wantStatus(t, a, model.StatusRunning)
+	agenttest.WantStatus(t, a, model.StatusRunning)
 }
 
 func TestAlert_NotifiersTriesEveryone(t *testing.T) {
 	srv := newSMTPServer(t)
 	good, _ := NewNotifier(map[string]any{"to": "ops@example.org", "server": srv.addr}, "cl1", nil)
 	bad, _ := NewNotifier(map[string]any{"kind": "script", "path": "/nonexistent/alert"}, "cl1", nil)
-	err := Notifiers{bad, good}.Notify(opCtx(t, 5*time.Second), Event{Kind: "node", Node: "cl2", Task: "lost"})
-	if !errors.Is(err, ErrNotInstalled) {
-		t.Fatalf("Notify = %v, want the failing script's ErrNotInstalled", err)
+	err := Notifiers{bad, good}.Notify(agenttest.OpCtx(t, 5*time.Second), Event{Kind: "node", Node: "cl2", Task: "lost"})
+	if !errors.Is(err, agentkit.ErrNotInstalled) {
+		t.Fatalf("Notify = %v, want the failing script's agentkit.ErrNotInstalled", err)
 	}
 	if m := srv.next(t); header(m.data, "Subject") != "Resource Group node cl2 lost" {
 		t.Fatalf("subject %q", header(m.data, "Subject"))

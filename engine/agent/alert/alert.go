@@ -1,4 +1,4 @@
-package agent
+package alert
 
 import (
 	"bytes"
@@ -21,6 +21,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/havenha/haven/engine/agent/internal/agentkit"
 	"github.com/havenha/haven/engine/model"
 )
 
@@ -45,8 +46,8 @@ type Event struct {
 	Subject string
 }
 
-// Notifier sends notifications of cluster events. The controller calls it
-// on every event it alerts on; Notify honours ctx's deadline.
+// Notifier sends notifications of cluster events; Notify honours ctx's
+// deadline.
 type Notifier interface {
 	Notify(ctx context.Context, ev Event) error
 }
@@ -66,11 +67,10 @@ func (ns Notifiers) Notify(ctx context.Context, ev Event) error {
 	return errors.Join(errs...)
 }
 
-// AlertType is the `alert` resource type. As a resource it notifies on its
+// Type is the `alert` resource type. As a resource it notifies on its
 // own start ("Takeover in progress") and stop ("Migrating resource away"),
-// like Pacemaker's MailTo; the controller uses NewNotifier for cluster
-// events.
-type AlertType struct{}
+// like Pacemaker's MailTo.
+type Type struct{}
 
 // recipients accepts a list or a comma/space-separated string.
 type recipients []string
@@ -114,17 +114,17 @@ const (
 )
 
 // Defaults returns alert's operation defaults.
-func (AlertType) Defaults() model.OpDefaults { return defaultOps }
+func (Type) Defaults() model.OpDefaults { return agentkit.DefaultOps }
 
 // Validate checks alert's params.
-func (AlertType) Validate(params map[string]any) []model.ParamProblem {
+func (Type) Validate(params map[string]any) []model.ParamProblem {
 	_, ps := decodeAlert(params)
 	return ps
 }
 
 func decodeAlert(params map[string]any) (alertParams, []model.ParamProblem) {
 	var p alertParams
-	if ps := decodeProblems(params, &p); ps != nil {
+	if ps := agentkit.DecodeProblems(params, &p); ps != nil {
 		return p, ps
 	}
 	var ps []model.ParamProblem
@@ -184,10 +184,10 @@ type Alert struct {
 }
 
 // NewNotifier builds a Notifier from alert params (as for the alert type)
-// for the controller's cluster events. node is this node's name. No I/O.
+// for cluster events. node is this node's name. No I/O.
 func NewNotifier(params map[string]any, node string, log *slog.Logger) (*Alert, error) {
 	p, ps := decodeAlert(params)
-	if err := problemsErr("alert", ps); err != nil {
+	if err := agentkit.ProblemsErr("alert", ps); err != nil {
 		return nil, err
 	}
 	if log == nil {
@@ -244,7 +244,7 @@ func (al *Alert) Notify(ctx context.Context, ev Event) error {
 	case "script":
 		err = al.runScript(ctx, ev, seq)
 	default:
-		err = fmt.Errorf("alert kind %q: %w", al.p.Kind, ErrNotConfigured)
+		err = fmt.Errorf("alert kind %q: %w", al.p.Kind, agentkit.ErrNotConfigured)
 	}
 	if err != nil {
 		return fmt.Errorf("alert (%s): %w", al.p.Kind, err)
@@ -389,16 +389,16 @@ func (al *Alert) scriptEnv(ev Event, seq int64) []string {
 		"CRM_alert_attribute_name=" + ev.Attribute,
 		"CRM_alert_attribute_value=" + ev.Value,
 	}
-	return append(childEnviron(), env...)
+	return append(agentkit.ChildEnviron(), env...)
 }
 
 func (al *Alert) runScript(ctx context.Context, ev Event, seq int64) error {
 	cmd := exec.Command(al.p.Path)
 	cmd.Env = al.scriptEnv(ev, seq)
-	code, out, err := runOutput(ctx, cmd, 500)
+	code, out, err := agentkit.RunOutput(ctx, cmd, 500)
 	if err != nil {
 		if errors.Is(err, fs.ErrNotExist) || errors.Is(err, exec.ErrNotFound) || errors.Is(err, fs.ErrPermission) {
-			return fmt.Errorf("script %s: %v: %w", al.p.Path, err, ErrNotInstalled)
+			return fmt.Errorf("script %s: %v: %w", al.p.Path, err, agentkit.ErrNotInstalled)
 		}
 		return fmt.Errorf("script %s: %w", al.p.Path, err)
 	}
@@ -409,7 +409,7 @@ func (al *Alert) runScript(ctx context.Context, ev Event, seq int64) error {
 }
 
 // New builds an alert resource agent (no I/O).
-func (AlertType) New(res model.Resource, env model.AgentEnv) (model.Agent, error) {
+func (Type) New(res model.Resource, env model.AgentEnv) (model.Agent, error) {
 	al, err := NewNotifier(res.Params, env.Node, env.Logger)
 	if err != nil {
 		return nil, fmt.Errorf("resource %s: %w", res.ID, err)
@@ -437,7 +437,7 @@ func (a *alertAgent) started() bool {
 		return a.mem.Load()
 	}
 	b, err := os.ReadFile(a.flag())
-	return err == nil && strings.TrimSpace(string(b)) == bootID()
+	return err == nil && strings.TrimSpace(string(b)) == agentkit.BootID()
 }
 
 func (a *alertAgent) mark(on bool) error {
@@ -454,7 +454,7 @@ func (a *alertAgent) mark(on bool) error {
 	if err := os.MkdirAll(a.dataDir, 0o755); err != nil {
 		return fmt.Errorf("alert state: %w", err)
 	}
-	if err := os.WriteFile(a.flag(), []byte(bootID()+"\n"), 0o644); err != nil {
+	if err := os.WriteFile(a.flag(), []byte(agentkit.BootID()+"\n"), 0o644); err != nil {
 		return fmt.Errorf("alert state: %w", err)
 	}
 	return nil

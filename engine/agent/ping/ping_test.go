@@ -1,4 +1,4 @@
-package agent
+package ping
 
 import (
 	"context"
@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/havenha/haven/engine/agent/internal/agenttest"
 	"github.com/havenha/haven/engine/model"
 	"github.com/havenha/haven/internal/testenv"
 )
@@ -48,7 +49,7 @@ func (l *attrLog) last() (attrSet, bool) {
 func (l *attrLog) waitValue(t *testing.T, d time.Duration, v string) attrSet {
 	t.Helper()
 	var got attrSet
-	eventually(t, d, "attribute value "+v, func() bool {
+	agenttest.Eventually(t, d, "attribute value "+v, func() bool {
 		s, ok := l.last()
 		got = s
 		return ok && s.value == v
@@ -57,7 +58,7 @@ func (l *attrLog) waitValue(t *testing.T, d time.Duration, v string) attrSet {
 }
 
 func pingEnv(t *testing.T, l *attrLog) model.AgentEnv {
-	env := testEnv(t)
+	env := agenttest.Env(t)
 	env.SetAttribute = l.record
 	return env
 }
@@ -76,21 +77,21 @@ func TestPing_TCPReachabilityAndDampen(t *testing.T) {
 			c.Close()
 		}
 	}()
-	closed := freePort(t) // nothing listens there
+	closed := agenttest.FreePort(t) // nothing listens there
 	var l attrLog
-	a := mustNew(t, PingType{}, model.Resource{ID: "ping1", Params: map[string]any{
+	a := agenttest.MustNew(t, Type{}, model.Resource{ID: "ping1", Params: map[string]any{
 		"host_list": []any{ln.Addr().String(), closed}, "method": "tcp", "multiplier": 1000,
 		"interval": "100ms", "dampen": "500ms", "timeout": "300ms", "attempts": 1,
 	}}, pingEnv(t, &l))
-	wantStatus(t, a, model.StatusStopped)
-	if err := a.Start(opCtx(t, 10*time.Second)); err != nil {
+	agenttest.WantStatus(t, a, model.StatusStopped)
+	if err := a.Start(agenttest.OpCtx(t, 10*time.Second)); err != nil {
 		t.Fatal(err)
 	}
 	if s, ok := l.last(); !ok || s.name != "pingd" || s.value != "1000" {
 		t.Fatalf("after start: %+v, want pingd=1000 set at once", s)
 	}
-	wantStatus(t, a, model.StatusRunning)
-	if err := a.Start(opCtx(t, 10*time.Second)); err != nil {
+	agenttest.WantStatus(t, a, model.StatusRunning)
+	if err := a.Start(agenttest.OpCtx(t, 10*time.Second)); err != nil {
 		t.Fatalf("second start: %v", err)
 	}
 	lost := time.Now()
@@ -99,14 +100,14 @@ func TestPing_TCPReachabilityAndDampen(t *testing.T) {
 	if d := s.at.Sub(lost); d < 500*time.Millisecond {
 		t.Errorf("new value written %s after the host went away, before dampen (500ms)", d)
 	}
-	if err := a.Stop(opCtx(t, 10*time.Second)); err != nil {
+	if err := a.Stop(agenttest.OpCtx(t, 10*time.Second)); err != nil {
 		t.Fatal(err)
 	}
 	if s, _ := l.last(); s.value != "" {
 		t.Fatalf("after stop the attribute is %q, want deleted (empty)", s.value)
 	}
-	wantStatus(t, a, model.StatusStopped)
-	if err := a.Stop(opCtx(t, 10*time.Second)); err != nil {
+	agenttest.WantStatus(t, a, model.StatusStopped)
+	if err := a.Stop(agenttest.OpCtx(t, 10*time.Second)); err != nil {
 		t.Fatalf("second stop: %v", err)
 	}
 }
@@ -115,16 +116,16 @@ func TestPing_FlapShorterThanDampenIsNotWritten(t *testing.T) {
 	var up atomic.Bool
 	up.Store(true)
 	var l attrLog
-	typ := PingType{}
-	ag := mustNew(t, typ, model.Resource{ID: "p", Params: map[string]any{
+	typ := Type{}
+	ag := agenttest.MustNew(t, typ, model.Resource{ID: "p", Params: map[string]any{
 		"host_list": "a b", "multiplier": 5, "attribute": "net", "interval": "100ms", "dampen": "2s",
 	}}, pingEnv(t, &l))
 	pa := ag.(*pingAgent)
 	pa.probe = func(_ context.Context, h string) bool { return h == "a" || up.Load() }
-	if err := pa.Start(opCtx(t, 5*time.Second)); err != nil {
+	if err := pa.Start(agenttest.OpCtx(t, 5*time.Second)); err != nil {
 		t.Fatal(err)
 	}
-	defer pa.Stop(opCtx(t, 5*time.Second))
+	defer pa.Stop(agenttest.OpCtx(t, 5*time.Second))
 	l.waitValue(t, 5*time.Second, "10")
 	up.Store(false)
 	time.Sleep(400 * time.Millisecond) // several rounds see 5, within the dampen delay
@@ -152,7 +153,7 @@ func TestPing_Validate(t *testing.T) {
 		{map[string]any{"host_list": "a", "multiplier": -1}, "multiplier"},
 		{map[string]any{"host_list": "a", "interval": "10ms"}, "interval"},
 	} {
-		ps := PingType{}.Validate(c.params)
+		ps := Type{}.Validate(c.params)
 		if c.wantKey == "" && len(ps) > 0 || c.wantKey != "" && (len(ps) == 0 || ps[0].Key != c.wantKey) {
 			t.Errorf("%v: problems %v, want key %q", c.params, ps, c.wantKey)
 		}
@@ -166,7 +167,7 @@ func TestPing_ICMPInNamespace(t *testing.T) {
 	if _, err := exec.LookPath("ping"); err != nil {
 		testenv.MissingPackage(t, "iputils-ping", "ping is not installed")
 	}
-	ns := testNetns(t)
+	ns := agenttest.Netns(t)
 	exe, _ := os.Executable()
 	cmd := exec.Command("ip", "netns", "exec", ns, exe, "-test.run", "^TestPingICMPHelper$", "-test.v", "-test.count=1")
 	cmd.Env = append(os.Environ(), "HAVEN_PING_HELPER_PEER="+ns+"-p")
@@ -183,11 +184,11 @@ func TestPingICMPHelper(t *testing.T) {
 		testenv.Skip(t, testenv.Helper, "runs only inside TestPing_ICMPInNamespace's namespace")
 	}
 	var l attrLog
-	a := mustNew(t, PingType{}, model.Resource{ID: "ping", Params: map[string]any{
+	a := agenttest.MustNew(t, Type{}, model.Resource{ID: "ping", Params: map[string]any{
 		"host_list": "127.0.0.1 10.251.0.2 10.251.0.99", "multiplier": 100,
 		"interval": "300ms", "dampen": "200ms", "timeout": "500ms", "attempts": 1,
 	}}, pingEnv(t, &l))
-	if err := a.Start(opCtx(t, 10*time.Second)); err != nil {
+	if err := a.Start(agenttest.OpCtx(t, 10*time.Second)); err != nil {
 		t.Fatal(err)
 	}
 	if s, _ := l.last(); s.value != "200" {
@@ -197,7 +198,7 @@ func TestPingICMPHelper(t *testing.T) {
 		t.Fatalf("link down: %v: %s", err, out)
 	}
 	l.waitValue(t, 10*time.Second, "100")
-	if err := a.Stop(opCtx(t, 10*time.Second)); err != nil {
+	if err := a.Stop(agenttest.OpCtx(t, 10*time.Second)); err != nil {
 		t.Fatal(err)
 	}
 	if s, _ := l.last(); s.value != "" {

@@ -1,4 +1,4 @@
-package agent
+package ping
 
 import (
 	"context"
@@ -12,13 +12,14 @@ import (
 	"sync"
 	"time"
 
+	"github.com/havenha/haven/engine/agent/internal/agentkit"
 	"github.com/havenha/haven/engine/model"
 )
 
-// PingType is the `ping` resource type (Pacemaker's ocf:pacemaker:ping): it
+// Type is the `ping` resource type (Pacemaker's ocf:pacemaker:ping): it
 // sets a transient node attribute to multiplier × the number of reachable
 // hosts, for location rules such as `pingd lt 1 or not_defined pingd`.
-type PingType struct{}
+type Type struct{}
 
 // hostList accepts a YAML list or Pacemaker's space-separated string.
 type hostList []string
@@ -84,17 +85,17 @@ func (p *pingParams) applyDefaults() {
 }
 
 // Defaults returns ping's operation defaults.
-func (PingType) Defaults() model.OpDefaults { return defaultOps }
+func (Type) Defaults() model.OpDefaults { return agentkit.DefaultOps }
 
 // Validate checks ping's params.
-func (PingType) Validate(params map[string]any) []model.ParamProblem {
+func (Type) Validate(params map[string]any) []model.ParamProblem {
 	_, ps := decodePing(params)
 	return ps
 }
 
 func decodePing(params map[string]any) (pingParams, []model.ParamProblem) {
 	var p pingParams
-	if ps := decodeProblems(params, &p); ps != nil {
+	if ps := agentkit.DecodeProblems(params, &p); ps != nil {
 		return p, ps
 	}
 	var ps []model.ParamProblem
@@ -135,9 +136,9 @@ func decodePing(params map[string]any) (pingParams, []model.ParamProblem) {
 }
 
 // New builds a ping agent (no I/O).
-func (PingType) New(res model.Resource, env model.AgentEnv) (model.Agent, error) {
+func (Type) New(res model.Resource, env model.AgentEnv) (model.Agent, error) {
 	p, ps := decodePing(res.Params)
-	if err := problemsErr("ping", ps); err != nil {
+	if err := agentkit.ProblemsErr("ping", ps); err != nil {
 		return nil, fmt.Errorf("resource %s: %w", res.ID, err)
 	}
 	log := env.Logger
@@ -294,7 +295,7 @@ func (a *pingAgent) reachable(ctx context.Context, host string) bool {
 				c.Close()
 				return true
 			}
-			if i+1 < a.p.Attempts && !sleepCtx(ctx, min(to, 200*time.Millisecond)) {
+			if i+1 < a.p.Attempts && !agentkit.SleepCtx(ctx, min(to, 200*time.Millisecond)) {
 				return false
 			}
 		}
@@ -306,8 +307,8 @@ func (a *pingAgent) reachable(ctx context.Context, host string) bool {
 	defer cancel()
 	cmd := exec.Command("ping", "-n", "-q", "-c", strconv.Itoa(a.p.Attempts),
 		"-W", strconv.FormatFloat(to.Seconds(), 'f', 3, 64), host)
-	cmd.Env = append(childEnviron(), "LC_ALL=C")
-	code, out, err := runOutput(cctx, cmd, 300)
+	cmd.Env = append(agentkit.ChildEnviron(), "LC_ALL=C")
+	code, out, err := agentkit.RunOutput(cctx, cmd, 300)
 	if err != nil || code > 1 {
 		// 2 and more: ping could not run (unknown host, no permission…).
 		a.log.Warn("ping failed to run", "host", host, "code", code, "err", err, "output", out)
