@@ -161,7 +161,7 @@ func TestLayout_DependencyDirection(t *testing.T) {
 		"engine/model":      {},
 		"engine/quorum":     {"engine/model"},
 		"engine/clock":      {},
-		"engine/lease":      {"engine/clock"},
+		"engine/lease":      {"engine/clock", "engine/model"},
 		"engine/reconcile":  {"engine/model", "engine/state", "engine/clock", "engine/lease"},
 		"engine/coord":      {"engine/model", "engine/state", "engine/scheduler", "engine/clock", "engine/lease"},
 		"engine/controller": {"engine/model", "engine/state", "engine/clock", "engine/lease", "engine/reconcile", "engine/coord"},

@@ -157,9 +157,9 @@ func (s selfRenewer) Renew(ctx context.Context, node string, r lease.Renewal) (u
 }
 
 // verifySelf confirms leadership with a quorum (NodeConfig.VerifyLeader)
-// unless a confirmation started within the last lease/16: once per round
-// of lease/8 (the confirmations pace raft's heartbeats, QuietHeartbeats),
-// not twice for a first contact's immediate echo.
+// unless a confirmation started within model.LeaderConfirmReuse (lease/16):
+// once per round of lease/8 (the confirmations pace raft's heartbeats,
+// QuietHeartbeats), not twice for a first contact's immediate echo.
 func (n *Node) verifySelf(ctx context.Context) error {
 	if n.cfg.VerifyLeader == nil {
 		return nil
@@ -167,7 +167,7 @@ func (n *Node) verifySelf(ctx context.Context) error {
 	n.verifyMu.Lock()
 	defer n.verifyMu.Unlock()
 	now := n.cfg.Clock.Now()
-	if !n.verifiedAt.IsZero() && now.Sub(n.verifiedAt) < n.cfg.Lease/16 && !now.Before(n.verifiedAt) {
+	if !n.verifiedAt.IsZero() && now.Sub(n.verifiedAt) < model.LeaderConfirmReuse(n.cfg.Lease) && !now.Before(n.verifiedAt) {
 		return nil
 	}
 	if err := n.cfg.VerifyLeader(ctx); err != nil {

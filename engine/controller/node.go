@@ -99,13 +99,13 @@ type NodeConfig struct {
 	Lease time.Duration
 	// LeaseMargin is the coordinator's margin on top of lease × (1 + 5%)
 	// before it recovers a lost node's resources: the time that node has to
-	// stop them. Default lease/10 (at least 20ms).
+	// stop them. Default model.LeaseMargin (lease/10, at least 20ms).
 	LeaseMargin time.Duration
 	// LeaseTakeover: see lease.TableConfig.Takeover (0: none).
 	LeaseTakeover time.Duration
 	// NoQuorumDelay is how long a node without quorum waits before applying
 	// no_quorum_policy from its own view (timing.no_quorum_delay; the lease
-	// usually acts first). Default: Lease.
+	// usually acts first). Default model.EffectiveNoQuorumDelay: Lease.
 	NoQuorumDelay time.Duration
 	// Clock is the time source; Logger gets one line per decision.
 	Clock  clock.Clock
@@ -142,10 +142,10 @@ type NodeConfig struct {
 	// Handoff, when not nil, moves the coordinator role off this node while
 	// it runs resources and a live voter runs none (the plan's handoff action).
 	Handoff coord.Handoff
-	// StopDeadline: see reconcile.Config. Default: the time between a lost
-	// node's own lapse and the instant the coordinator may recover its
-	// resources (lease × drift + margin), so the watchdog acts before any
-	// other node can start them.
+	// StopDeadline: see reconcile.Config. Default model.StopDeadline: the
+	// time between a lost node's own lapse and the instant the coordinator
+	// may recover its resources (lease × drift + margin), so the watchdog
+	// acts before any other node can start them.
 	StopDeadline time.Duration
 	// Fencer, when not nil and stonith is on, fences lost nodes (and nodes
 	// with a failed stop) before their resources are recovered; without it
@@ -230,9 +230,7 @@ func NewNode(cfg NodeConfig) (*Node, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
-	if cfg.NoQuorumDelay <= 0 {
-		cfg.NoQuorumDelay = cfg.Lease
-	}
+	cfg.NoQuorumDelay = model.EffectiveNoQuorumDelay(cfg.NoQuorumDelay, cfg.Lease)
 	n := &Node{cfg: cfg, log: cfg.Logger.With("node", cfg.Name), memCh: make(chan struct{}),
 		attrs: map[string]string{}, attrCh: make(chan struct{}, 1), closeCh: make(chan struct{})}
 	var err error
@@ -264,7 +262,7 @@ func NewNode(cfg NodeConfig) (*Node, error) {
 	}
 	stopDeadline := cfg.StopDeadline
 	if stopDeadline <= 0 {
-		stopDeadline = max(tc.Bound()-tc.Lease, 20*time.Millisecond)
+		stopDeadline = model.StopDeadline(tc.Lease, tc.Margin)
 	}
 	n.rec, err = reconcile.New(reconcile.Config{
 		Node: cfg.Name, Types: cfg.Types, DataDir: cfg.DataDir, Logger: cfg.Logger, Clock: cfg.Clock,

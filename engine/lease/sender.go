@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/havenha/haven/engine/clock"
+	"github.com/havenha/haven/engine/model"
 )
 
 // Renewal is one lease renewal from the coordinator.
@@ -57,7 +58,7 @@ type SenderConfig struct {
 	// recompute at both instants (coord.LeaderLoop.Trigger). A timer per node
 	// is moved on every ack; it fires only when the acks stop.
 	OnChange func()
-	// Interval between rounds; default lease/8. A round is one renewal
+	// Interval between rounds; default model.LeaseRound, lease/8. A round is one renewal
 	// echoing the token of the previous round's ack, so it extends the
 	// node's lease to about the previous round's time + lease: the lease
 	// left never falls below lease - 2 intervals (three quarters) while
@@ -99,7 +100,7 @@ func NewSender(cfg SenderConfig) (*Sender, error) {
 		return nil, err
 	}
 	if cfg.Interval <= 0 && cfg.Table != nil {
-		cfg.Interval = cfg.Table.Config().Lease / 8
+		cfg.Interval = model.LeaseRound(cfg.Table.Config().Lease)
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)

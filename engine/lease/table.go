@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"sync"
 	"time"
+
+	"github.com/havenha/haven/engine/model"
 )
 
 // TableConfig sizes the coordinator's view of leases.
@@ -30,14 +32,11 @@ type TableConfig struct {
 	Takeover time.Duration
 }
 
-// DefaultTableConfig returns drift 5% and a margin of a tenth of the
-// lease (at least 20ms).
+// DefaultTableConfig returns the drift and margin of engine/model's safety
+// timings (model.LeaseDrift, model.LeaseMargin: 5%, a tenth of the lease,
+// at least 20ms).
 func DefaultTableConfig(lease time.Duration) TableConfig {
-	m := lease / 10
-	if m < 20*time.Millisecond {
-		m = 20 * time.Millisecond
-	}
-	return TableConfig{Lease: lease, Drift: 0.05, Margin: m}
+	return TableConfig{Lease: lease, Drift: model.LeaseDrift, Margin: model.LeaseMargin(lease)}
 }
 
 // Validate names every problem.
@@ -61,9 +60,7 @@ func (c TableConfig) Validate() error {
 // Bound is how long after the newest ack received from a node (see
 // Table.Acked) its lease has certainly lapsed: lease × (1 + drift) +
 // margin.
-func (c TableConfig) Bound() time.Duration {
-	return time.Duration(float64(c.Lease)*(1+c.Drift)) + c.Margin
-}
+func (c TableConfig) Bound() time.Duration { return model.RecoverBound(c.Lease, c.Drift, c.Margin) }
 
 // Table is the coordinator side of leases: it records when the newest
 // renewal was sent to each node and says when a lost node's resources may
