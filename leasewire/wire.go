@@ -60,18 +60,12 @@ type Wire struct {
 
 	mu      sync.Mutex
 	pending map[uint64]chan leaseAnswer
-	acked   map[string]ackRecord // per node: the newest ack to a renewal sent
 
 	macs sync.Pool // keyed HMAC-SHA256 states (mac)
 
 	badMu   sync.Mutex
 	badLast time.Time
 	badN    int
-}
-
-type ackRecord struct {
-	term uint64
-	at   time.Time
 }
 
 type leaseAnswer struct {
@@ -102,7 +96,7 @@ func New(cfg Config) (*Wire, error) {
 	}
 	var b [8]byte
 	_, _ = rand.Read(b[:])
-	w := &Wire{cfg: cfg, io: rawudp.Wrap(cfg.Conn), pending: map[uint64]chan leaseAnswer{}, acked: map[string]ackRecord{}}
+	w := &Wire{cfg: cfg, io: rawudp.Wrap(cfg.Conn), pending: map[uint64]chan leaseAnswer{}}
 	w.seq.Store(binary.BigEndian.Uint64(b[:]) >> 1) // ids of another incarnation do not match ours
 	return w, nil
 }
@@ -110,16 +104,6 @@ func New(cfg Config) (*Wire, error) {
 // SetGrant sets the function that answers renewals (Node.GrantLease). Until
 // it is set, renewals are refused (the coordinator retries next round).
 func (w *Wire) SetGrant(f func(lease.Renewal) (uint64, error)) { w.grant.Store(&f) }
-
-// Acked reports whether node acked a renewal of term sent by this wire
-// less than within ago (consensus.Config.ContactFresh reads it: the node had
-// not moved past that term then).
-func (w *Wire) Acked(node string, term uint64, within time.Duration) bool {
-	w.mu.Lock()
-	a, ok := w.acked[node]
-	w.mu.Unlock()
-	return ok && a.term == term && time.Since(a.at) < within
-}
 
 // LocalAddr returns the socket's address.
 func (w *Wire) LocalAddr() net.Addr { return w.cfg.Conn.LocalAddr() }
@@ -194,9 +178,6 @@ func (w *Wire) Renew(ctx context.Context, node string, r lease.Renewal) (uint64,
 	if a.err != nil {
 		return 0, fmt.Errorf("lease renewal to %s: %w", node, a.err)
 	}
-	w.mu.Lock()
-	w.acked[node] = ackRecord{term: r.Term, at: time.Now()}
-	w.mu.Unlock()
 	return a.token, nil
 }
 

@@ -119,9 +119,6 @@ func TestLeaseWire_RoundTripExtendsLease(t *testing.T) {
 	if term, leader := holder.Holder(); term != 3 || leader != "n1" {
 		t.Errorf("holder = term %d leader %s; expected 3 n1", term, leader)
 	}
-	if !coord.Acked("n2", 3, time.Minute) || coord.Acked("n2", 4, time.Minute) || coord.Acked("n3", 3, time.Minute) || coord.Acked("n2", 3, 0) {
-		t.Errorf("Acked: expected true only for n2, term 3, within a minute")
-	}
 }
 
 // A renewal of an older term comes back as lease.ErrStale and changes nothing;

@@ -204,3 +204,20 @@ func TestLayout_DependencyDirection(t *testing.T) {
 		}
 	}
 }
+
+// TestLayout_NodeIsTheCompositionRoot: node assembles every component, so
+// only the binary (cmd/) and the test suites (test/) may import it; a
+// component importing it would run the assembly inside itself.
+func TestLayout_NodeIsTheCompositionRoot(t *testing.T) {
+	for _, p := range goList(t) {
+		rel := strings.TrimPrefix(strings.TrimPrefix(p.ImportPath, module), "/")
+		if rel == "node" || strings.HasPrefix(rel, "cmd/") || rel == "test" || strings.HasPrefix(rel, "test/") {
+			continue
+		}
+		for _, imp := range p.Imports {
+			if imp == module+"/node" {
+				t.Errorf("%s imports node; only cmd/ and test/ may (node is the composition root)", rel)
+			}
+		}
+	}
+}

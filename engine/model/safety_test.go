@@ -113,3 +113,26 @@ func TestSafety_Floors(t *testing.T) {
 		t.Errorf("grace for a 1s lease and a 300ms margin: %s; expected 175ms", g)
 	}
 }
+
+// The new coordinator's extra wait for a node it never heard from: the
+// contact window, plus what window + raft_leader_lease exceed
+// raft_heartbeat by (the longest a deposed coordinator renews after the
+// followers' last ack, minus the earliest a successor is elected).
+func TestTakeover_CoversTheDeposedCoordinatorsLeaderLease(t *testing.T) {
+	for _, tc := range []struct {
+		name   string
+		timing Timing
+		want   time.Duration
+	}{
+		{ProfileLAN, Timing{}, 250 * time.Millisecond},
+		{ProfileFast, Timing{}, 100 * time.Millisecond},
+		{ProfileWAN, Timing{}, 500 * time.Millisecond},
+		{ProfileLAN, Timing{RaftLeaderLease: ms(150)}, 150 * time.Millisecond},
+		{ProfileLAN, Timing{RaftLeaderLease: ms(300)}, 300 * time.Millisecond},
+	} {
+		c := &Cluster{Cluster: Settings{Name: "t", Profile: tc.name, Timing: tc.timing}}
+		if got := c.EffectiveTiming().Takeover(); got != tc.want {
+			t.Errorf("takeover(%s, leader lease %v) = %v; expected %v", tc.name, c.EffectiveTiming().RaftLeaderLease.D(), got, tc.want)
+		}
+	}
+}

@@ -1,6 +1,6 @@
-package main
+package node
 
-// backend.go fills engine/admin's interfaces from the agent's components
+// backend.go fills engine/admin's interfaces from the node's components
 // (membership, raft, the resource engine) and hands the service to the
 // API: every administrative rule is in engine/admin.
 
@@ -13,6 +13,7 @@ import (
 	"github.com/havenha/haven/consensus"
 	"github.com/havenha/haven/engine/admin"
 	"github.com/havenha/haven/engine/api"
+	"github.com/havenha/haven/engine/config"
 	"github.com/havenha/haven/engine/controller"
 	"github.com/havenha/haven/engine/coord"
 	"github.com/havenha/haven/engine/model"
@@ -21,22 +22,21 @@ import (
 	"github.com/havenha/haven/membership"
 )
 
-// agentBackend serves the API: the operator service over this agent's
-// components. node and ctl are set by run.go before the API starts (they
-// are built after the API's listeners are chosen).
+// agentBackend serves the API: the operator service over this node's
+// components. node and ctl are set by Run before the API starts (they are
+// built after the API's listeners are chosen).
 type agentBackend struct {
 	*admin.Service
-	mem  *membership.Membership
 	node *consensus.Node
 	ctl  *controller.Node
 }
 
 // newAgentBackend builds the backend for node name (no I/O).
-func newAgentBackend(name string, startup *model.Cluster, mem *membership.Membership, st *state.State, logger *slog.Logger) (*agentBackend, error) {
-	b := &agentBackend{mem: mem}
+func newAgentBackend(name string, startup *model.Cluster, mem Membership, st *state.State, opts config.Options, logger *slog.Logger) (*agentBackend, error) {
+	b := &agentBackend{}
 	svc, err := admin.New(admin.Config{
 		Node: name, Startup: startup, State: st, Log: raftLog{b}, Members: gossipView{mem}, Engine: engineView{b},
-		Input: coordinatorInput, CheckChange: checkChange, ConfigOptions: configOptions(), Logger: logger,
+		Input: coordinatorInput, CheckChange: checkChange, ConfigOptions: opts, Logger: logger,
 	})
 	if err != nil {
 		return nil, err
@@ -85,7 +85,7 @@ func coordinatorInput(c *model.Cluster, v state.Data, self string, alive func(st
 }
 
 // gossipView is admin.Members over membership.
-type gossipView struct{ mem *membership.Membership }
+type gossipView struct{ mem Membership }
 
 func (g gossipView) Alive(node string) bool { return g.mem.Online(node) }
 func (g gossipView) Quorum() api.QuorumView { return quorumView(g.mem.Status()) }

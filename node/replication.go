@@ -1,16 +1,14 @@
-package main
+package node
 
-// replication.go adapts membership and the agent's file to consensus: the
+// replication.go adapts membership and the node's file to consensus: the
 // seed of a fresh cluster's configuration, the keeper that installs each
-// committed configuration and writes it back to this node's file, the
-// consumer of membership events, and the small adapters consensus needs
-// (Membership.Alive, a Fencer).
+// committed configuration and writes it back to this node's file, and the
+// consumer of membership events.
 
 import (
 	"bytes"
 	"context"
 	"errors"
-	"fmt"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -166,7 +164,7 @@ func writeFileAtomic(path string, data []byte) error {
 // consumeEvents feeds membership's view to consensus: a peer declared dead
 // or gone may start fence-to-win (consensus decides whether it applies), a
 // peer seen again is re-added. Other events are logged at debug level.
-func consumeEvents(ctx context.Context, log *slog.Logger, mem *membership.Membership, n *consensus.Node, ctl *controller.Node) error {
+func consumeEvents(ctx context.Context, log *slog.Logger, mem Membership, n *consensus.Node, ctl *controller.Node) error {
 	for {
 		var e membership.Event
 		select {
@@ -190,24 +188,3 @@ func consumeEvents(ctx context.Context, log *slog.Logger, mem *membership.Member
 		}
 	}
 }
-
-// aliveView answers consensus.Membership from gossip.
-type aliveView struct{ mem *membership.Membership }
-
-func (a aliveView) Alive(node string) bool { return a.mem.Online(node) }
-
-// noFencer is the fencer until fencing exists (DESIGN.md §7): every fence
-// fails, so fence-to-win never continues alone when stonith is on; with
-// stonith off it proceeds only under no_quorum_policy ignore (consensus
-// decides that without calling the fencer).
-type noFencer struct{}
-
-func (noFencer) Fence(_ context.Context, node string) error {
-	return fmt.Errorf("cannot fence %s: this haven has no fence device support yet; confirm it is off and restart the survivor, or add a witness", node)
-}
-
-// compile-time checks of the adapters.
-var (
-	_ consensus.Membership = aliveView{}
-	_ consensus.Fencer     = noFencer{}
-)
