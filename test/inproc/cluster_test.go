@@ -1,6 +1,7 @@
 package inproc
 
 import (
+	"context"
 	"strings"
 	"testing"
 	"time"
@@ -127,6 +128,53 @@ resources:
 	c.waitSingle("web", "")
 	c.checkNeverTwice("web")
 	t.Logf("the cut-off node was the coordinator in %d of 4 iterations", leaders)
+}
+
+// TestCluster_CoordinatorLeaseLapse_TakeoverBeforeRecovery cuts off the
+// coordinator while it runs the resource (a clone on every node leaves the
+// coordinator handoff no node that runs nothing, so the role stays where
+// the test puts it): the new coordinator waits the lease bound plus the
+// takeover from its election (the deposed one may still renew for that
+// long, its heartbeats answered from lease acks) and starts it only after
+// the cut node stopped it.
+func TestCluster_CoordinatorLeaseLapse_TakeoverBeforeRecovery(t *testing.T) {
+	c := newCluster(t, three+noQuorumResources)
+	c.script("hb", 0)
+	c.script("solo", 0)
+	c.startAll()
+	c.waitOn("hb", "n1", "n2", "n3")
+	home := c.waitSingle("solo", "")
+	if lead := c.leader(); lead != home {
+		ctx, cancel := context.WithTimeout(context.Background(), waitFor)
+		err := c.node(lead).cn.TransferLeadershipTo(ctx, home)
+		cancel()
+		if err != nil {
+			t.Fatal(err)
+		}
+		c.eventually(home+" coordinates", func() bool { return c.leader() == home })
+	}
+	at := time.Now()
+	c.partition(home)
+	next := c.waitSingle("solo", home)
+	var stopOld, startNew int64
+	for _, iv := range c.intervals() {
+		if iv.res == "solo" && iv.node == home && iv.stop != 0 {
+			stopOld = iv.stop
+		}
+		if iv.res == "solo" && iv.node == next && iv.open() {
+			startNew = iv.start
+		}
+	}
+	if stopOld == 0 || startNew == 0 || stopOld >= startNew {
+		c.dump()
+		t.Fatalf("%s stopped solo at %d, %s started it at %d; want the stop first", home, stopOld, next, startNew)
+	}
+	t.Logf("the cut coordinator %s stopped solo %s before %s started it, %s after the cut",
+		home, time.Duration(startNew-stopOld), next, time.Unix(0, startNew).Sub(at))
+	c.checkNeverTwice("solo")
+	c.heal()
+	c.waitOn("hb", "n1", "n2", "n3")
+	c.checkNeverTwice("solo")
 }
 
 // waitSingle waits until res runs (and is recorded started) on exactly one

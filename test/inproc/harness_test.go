@@ -2,7 +2,6 @@ package inproc
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"log/slog"
 	"os"
@@ -18,13 +17,13 @@ import (
 	"github.com/hashicorp/raft"
 	"github.com/havenha/haven/consensus"
 	"github.com/havenha/haven/engine/agent"
-	"github.com/havenha/haven/engine/clock"
 	"github.com/havenha/haven/engine/config"
 	"github.com/havenha/haven/engine/controller"
 	"github.com/havenha/haven/engine/coord"
-	"github.com/havenha/haven/engine/lease"
 	"github.com/havenha/haven/engine/model"
 	"github.com/havenha/haven/engine/state"
+	"github.com/havenha/haven/membership"
+	"github.com/havenha/haven/node"
 	"github.com/havenha/haven/test/stamps"
 )
 
@@ -58,71 +57,34 @@ func testLogger(t testing.TB) *slog.Logger {
 	return slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{Level: lvl}))
 }
 
-// world is the membership the tests control: partitions and downed nodes.
-type world struct {
-	mu      sync.Mutex
-	group   map[string]int
-	down    map[string]bool
-	votes   map[string]int
-	twoNode bool
-}
-
-func (w *world) sees(self, n string) bool {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	return !w.down[self] && !w.down[n] && w.group[self] == w.group[n]
-}
-
-func (w *world) quorate(self string) bool {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	total, have := 0, 0
-	for n, v := range w.votes {
-		total += v
-		if !w.down[self] && !w.down[n] && w.group[self] == w.group[n] {
-			have += v
-		}
-	}
-	q := total/2 + 1
-	if w.twoNode {
-		q = 1
-	}
-	return have >= q
-}
-
-// view is one node's membership view (controller.Membership and consensus.Membership).
-type view struct {
-	w    *world
-	self string
-}
-
-func (v view) Alive(n string) bool { return n == v.self || v.w.sees(v.self, n) }
-func (v view) Quorate() bool       { return v.w.quorate(v.self) }
-
 type tnode struct {
 	name   string
+	n      *node.Node
 	cn     *consensus.Node
 	ctl    *controller.Node
 	st     *state.State
-	link   *consensus.InmemLink
 	cancel context.CancelFunc
 	done   chan struct{}
 }
 
 type cluster struct {
-	t      *testing.T
-	yaml   []byte
-	model  *model.Cluster
-	net    *consensus.InmemNetwork
-	root   string
-	logDir string
-	world  *world
-	logger *slog.Logger
-	lease  time.Duration
+	t       *testing.T
+	yaml    []byte
+	model   *model.Cluster
+	net     *consensus.InmemNetwork
+	root    string
+	logDir  string
+	sockDir string
+	keys    membership.Keys
+	world   *world
+	logger  *slog.Logger
+	lease   time.Duration
 
 	mu    sync.Mutex
 	nodes map[string]*tnode
-	// fencer, when set before startAll, is every node's coord.Fencer.
+	views map[string]*memberView
+	wires map[string]*memWire
+	// fencer, when set before startAll, is every node's fencer.
 	fencer coord.Fencer
 }
 
@@ -163,12 +125,24 @@ func newCluster(t *testing.T, yaml string) *cluster {
 	if err != nil {
 		t.Fatalf("test configuration: %v", err)
 	}
-	w := &world{group: map[string]int{}, down: map[string]bool{}, votes: map[string]int{}, twoNode: m.Cluster.TwoNode}
+	w := &world{group: map[string]int{}, down: map[string]bool{}, votes: map[string]int{}, twoNode: m.Cluster.TwoNode,
+		incarnation: map[string]int{}}
 	for _, n := range m.Nodes {
 		w.votes[n.Name] = n.VotesOrDefault()
 	}
-	c := &cluster{t: t, yaml: []byte(yaml), model: m, net: consensus.NewInmemNetwork(), root: root, logDir: logDir,
-		world: w, logger: testLogger(t), lease: m.EffectiveTiming().Lease.D(), nodes: map[string]*tnode{}}
+	keys, err := membership.DeriveKeys(testKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Unix socket paths are short (108 bytes): not under the test's folder.
+	sockDir, err := os.MkdirTemp("", "inproc")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(sockDir) })
+	c := &cluster{t: t, yaml: []byte(yaml), model: m, net: consensus.NewInmemNetwork(), root: root, logDir: logDir, sockDir: sockDir,
+		keys: keys, world: w, logger: testLogger(t), lease: m.EffectiveTiming().Lease.D(),
+		nodes: map[string]*tnode{}, views: map[string]*memberView{}, wires: map[string]*memWire{}}
 	t.Cleanup(c.teardown)
 	return c
 }
@@ -199,19 +173,13 @@ func (c *cluster) startAll() {
 	c.commitConfig()
 }
 
-// commitConfig commits the test's configuration (version 1).
+// commitConfig waits until the first leader has committed the nodes' file
+// (the test's configuration) as version 1, as a fresh cluster does.
 func (c *cluster) commitConfig() {
 	c.t.Helper()
-	cmd, err := state.NewCommand(state.CmdSetConfig, time.Now(), "test", state.SetConfig{Base: 0, YAML: c.yaml})
-	if err != nil {
-		c.t.Fatal(err)
-	}
-	c.eventually("configuration committed", func() bool {
+	c.eventually("configuration version 1 committed by the first leader", func() bool {
 		for _, tn := range c.running() {
-			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-			_, err := tn.cn.Apply(ctx, cmd)
-			cancel()
-			if err == nil || errors.Is(err, state.ErrStale) {
+			if v, _ := tn.st.ConfigVersion(); v >= 1 {
 				return true
 			}
 		}
@@ -237,93 +205,90 @@ func (c *cluster) node(name string) *tnode {
 	return c.nodes[name]
 }
 
-// renewer is the in-memory lease transport of one coordinator.
-type renewer struct {
-	c    *cluster
-	from string
+func (c *cluster) names() []string {
+	var out []string
+	for _, n := range c.model.Nodes {
+		out = append(out, n.Name)
+	}
+	return out
 }
 
-func (r renewer) Renew(ctx context.Context, node string, rn lease.Renewal) (uint64, error) {
-	if !r.c.world.sees(r.from, node) {
-		return 0, fmt.Errorf("%s unreachable from %s", node, r.from)
-	}
-	tn := r.c.node(node)
-	if tn == nil {
-		return 0, fmt.Errorf("%s is not running", node)
-	}
-	return tn.ctl.GrantLease(rn)
-}
-
+// startNode starts a node's haven: the node package as the agent runs it,
+// over the in-memory raft network, the world's membership and the
+// in-memory lease wire.
 func (c *cluster) startNode(name string) *tnode {
 	c.t.Helper()
+	dir := filepath.Join(c.root, name)
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		c.t.Fatal(err)
+	}
+	path := filepath.Join(dir, "haven.yaml")
+	if _, err := os.Stat(path); err != nil {
+		if err := os.WriteFile(path, c.yaml, 0o600); err != nil {
+			c.t.Fatal(err)
+		}
+	}
 	link := c.net.Link(raft.ServerAddress(name))
-	st := state.New(state.Options{Parse: parse})
-	v := view{w: c.world, self: name}
-	tn := &tnode{name: name, st: st, link: link, done: make(chan struct{})}
-	log := c.logger.With("n", name)
-	cn, err := consensus.New(consensus.Config{
-		Cluster: c.model, Node: name, Key: testKey, DataDir: filepath.Join(c.root, name, "raft"),
-		Link: link, State: st, Membership: v, Logger: log, NoSync: true,
-		Address:           func(n model.Node) raft.ServerAddress { return raft.ServerAddress(n.Name) },
-		ReconcileInterval: 200 * time.Millisecond,
-		OnLeader:          func(ctx context.Context) { tn.ctl.Lead(ctx) },
+	view := newMemberView(c.world, name, c.names())
+	wire := &memWire{c: c, from: name}
+	n, err := node.New(node.Config{
+		Cluster: c.model, File: c.yaml, Path: path, Name: name, DataDir: dir, Keys: c.keys,
+		Logger: c.logger.With("n", name), Version: "inproc",
+		Types: types.Lookup, Options: config.Options{Types: types.Lookup, FenceTypes: fenceTypes},
+		APISocket: filepath.Join(c.sockDir, name+".sock"), Fencer: c.fencer,
+		Members: view, RaftLink: func() (consensus.Link, error) { return link, nil },
+		RaftAddress: func(n model.Node) raft.ServerAddress { return raft.ServerAddress(n.Name) },
+		LeaseWire:   wire,
+		Tuning:      node.Tuning{NoSync: true, ReconcileInterval: 200 * time.Millisecond, LeaderInterval: 2 * time.Second, Resync: 200 * time.Millisecond},
 	})
 	if err != nil {
 		c.t.Fatal(err)
 	}
-	ctl, err := controller.NewNode(controller.NodeConfig{
-		Name: name, State: st, Log: cn, Members: v,
-		Term:    func() uint64 { return cn.Status().Term },
-		Renewer: renewer{c: c, from: name},
-		Types:   types.Lookup, DataDir: filepath.Join(c.root, name, "res"),
-		Lease: c.lease, NoQuorumDelay: c.model.EffectiveTiming().NoQuorumDelay.D(),
-		Clock: clock.System{}, Logger: log, LeaderInterval: 2 * time.Second,
-		Resync: 200 * time.Millisecond, Fencer: c.fencer, VerifyLeader: cn.VerifyLeader,
-	})
-	if err != nil {
-		c.t.Fatal(err)
-	}
-	tn.cn, tn.ctl = cn, ctl
-	ctx, cancel := context.WithCancel(context.Background())
-	tn.cancel = cancel
-	cnDone := make(chan error, 1)
-	go func() { cnDone <- cn.Run(ctx) }()
-	select {
-	case <-cn.Ready():
-	case err := <-cnDone:
-		c.t.Fatalf("node %s: consensus Run: %v", name, err)
-	case <-time.After(waitFor):
-		c.t.Fatalf("node %s: consensus not ready", name)
-	}
-	go func() {
-		_ = ctl.Run(ctx)
-		<-cnDone
-		close(tn.done)
-	}()
+	tn := &tnode{name: name, n: n, st: n.State(), done: make(chan struct{})}
 	c.mu.Lock()
-	c.nodes[name] = tn
+	c.views[name], c.wires[name] = view, wire
 	c.mu.Unlock()
 	c.world.mu.Lock()
 	delete(c.world.down, name)
+	c.world.incarnation[name]++
 	c.world.mu.Unlock()
+	ctx, cancel := context.WithCancel(context.Background())
+	tn.cancel = cancel
+	runErr := make(chan error, 1)
+	go func() {
+		runErr <- n.Run(ctx)
+		close(tn.done)
+	}()
+	select {
+	case <-n.Ready():
+	case err := <-runErr:
+		c.t.Fatalf("node %s: Run: %v", name, err)
+	case <-time.After(waitFor):
+		c.t.Fatalf("node %s: not running after %s", name, waitFor)
+	}
+	tn.cn, tn.ctl = n.Raft(), n.Controller()
+	c.mu.Lock()
+	c.nodes[name] = tn
+	c.mu.Unlock()
 	c.membershipChanged()
 	return tn
 }
 
-// stopNode stops a node's haven like a process exit; resources keep running.
+// stopNode stops a node's haven like a process exit (node.Node.Abort):
+// its resources keep running.
 func (c *cluster) stopNode(name string) {
 	c.mu.Lock()
 	tn := c.nodes[name]
 	delete(c.nodes, name)
+	delete(c.views, name)
+	delete(c.wires, name)
 	c.mu.Unlock()
 	if tn == nil {
 		return
 	}
-	tn.cancel()
+	tn.n.Abort()
 	<-tn.done
-	_ = tn.ctl.Close()
-	_ = tn.cn.Close()
-	_ = tn.link.Close()
+	tn.cancel()
 }
 
 // crashNode is a machine failure: haven stops, its resource processes are
@@ -367,9 +332,17 @@ func (c *cluster) heal() {
 	c.membershipChanged()
 }
 
+// membershipChanged has every running node's membership report what the
+// world changed.
 func (c *cluster) membershipChanged() {
-	for _, tn := range c.running() {
-		tn.ctl.MembershipChanged()
+	c.mu.Lock()
+	var views []*memberView
+	for _, v := range c.views {
+		views = append(views, v)
+	}
+	c.mu.Unlock()
+	for _, v := range views {
+		v.changed()
 	}
 }
 
