@@ -11,7 +11,9 @@ import (
 
 type answer func(node string) (uint64, error)
 
-func (a answer) Renew(_ context.Context, node string, _ lease.Renewal) (uint64, error) { return a(node) }
+func (a answer) Renew(_ context.Context, node string, _ lease.Renewal) (uint64, error) {
+	return a(node)
+}
 
 // An ack is fresh for its node and term only, within the window; a refusal
 // records nothing.

@@ -2,8 +2,9 @@
 // witness, the operator CLI, the simulator and the demo.
 //
 // main stays thin: each subcommand lives in its own file and registers itself
-// with addCommand from an init function; run.go is the one place that builds
-// real components for `haven agent`.
+// with addCommand from an init function; run.go reads the files of `haven
+// agent` and `haven witness` and hands them to package node, which builds
+// and runs the components.
 package main
 
 import (

@@ -18,11 +18,11 @@
 //   - StopResources is the first step of a graceful shutdown.
 //
 // The package declares the seams the agent fills (NodeConfig): Log and
-// Membership (consensus and membership, through cmd/haven), a
+// Membership (consensus and membership, through package node), a
 // lease.Renewer (leasewire.Wire, or test/inproc's in-memory one), a
 // model.TypeLookup (engine/agent's registry), a coord.Fencer and a
 // coord.Handoff. It imports neither consensus nor membership, no agent and
-// no socket code: the real components are built in cmd/haven (run.go,
-// controller.go). engine/DESIGN.md has the invariants; docs/operations.md
+// no socket code: the real components are built by package node (the
+// assembly `haven agent` and test/inproc run). engine/DESIGN.md has the invariants; docs/operations.md
 // describes failure handling for users.
 package controller

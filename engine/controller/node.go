@@ -6,7 +6,7 @@ package controller
 // while this node is the raft leader and its partition is quorate — the
 // leader loop (engine/coord) with its coordinator and the lease sender.
 //
-// Wiring (cmd/haven/run.go), given the consensus node `cn`, the state `st`,
+// Wiring (package node, engine.go), given the consensus node `cn`, the state `st`,
 // membership `mb` and the API server:
 //
 //	node, err := controller.NewNode(controller.NodeConfig{
@@ -17,7 +17,7 @@ package controller
 //		                                   // Quorate() from mb.Quorum().Quorate
 //		Term:    func() uint64 { return cn.Status().Term },
 //		Renewer: wire,                     // *leasewire.Wire (UDP datagrams), or any lease.Renewer
-//		Types:   agent.Builtin().Lookup,   // plus vip/iscsi types registered by run.go
+//		Types:   agent.Builtin().Lookup,   // plus vip registered by cmd/haven
 //		DataDir: filepath.Join(dataDir, "resources"),
 //		Lease:   cluster.EffectiveTiming().Lease.D(),
 //		NoQuorumDelay: cluster.EffectiveTiming().NoQuorumDelay.D(),

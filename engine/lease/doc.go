@@ -14,7 +14,7 @@
 // The package is pure protocol: times come from an injected clock.Clock
 // and it opens no socket. Renewer is the seam to the transport:
 // leasewire.Wire carries renewals as authenticated UDP datagrams,
-// test/inproc calls Holder.Grant in memory. engine/coord reads the Table
+// test/inproc carries them in memory. engine/coord reads the Table
 // to decide a failover; engine/reconcile stops a node's resources when its
 // Holder lapses; engine/controller wires the three together.
 package lease
