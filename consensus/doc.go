@@ -6,7 +6,7 @@
 // The invariants and the reasons behind each choice are in DESIGN.md next to
 // this file; docs/consensus.md is the operator's view.
 //
-// # Using it (the composition root, cmd/haven)
+// # Using it (the composition root, package node)
 //
 //	key, err := os.ReadFile(keyPath)                  // cluster.key_file
 //	self, _ := cluster.Node(name)

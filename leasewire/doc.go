@@ -20,6 +20,6 @@
 // the figures.
 //
 // The engine's decision packages import no socket code; this package is
-// the transport they are given (cmd/haven builds it, test/e2e exercises it
+// the transport they are given (package node builds it, test/e2e exercises it
 // across network namespaces).
 package leasewire

@@ -90,10 +90,11 @@ func (n *Node) Ready() <-chan struct{} { return n.ready }
 func (n *Node) Raft() *consensus.Node        { return n.raft }
 func (n *Node) Controller() *controller.Node { return n.ctl }
 
-// Abort stops every component at once, as a component failure does: the
-// resources are not stopped and the guard gets no goodbye, so it tears
-// down what they hold, as after a crash; raft does not hand its leadership
-// over. Run returns. In-process tests use it for a node's death.
+// Abort stops every component in reverse order without the graceful
+// steps: the resources are not stopped, the guard gets no goodbye (so it
+// tears down what they hold, as after a crash) and raft does not hand its
+// leadership over first. Run then returns nil. In-process tests use it for
+// the death of a node's agent.
 func (n *Node) Abort() { n.abortOnce.Do(func() { close(n.abort) }) }
 
 // component is a started part of the node, stopped in reverse order.

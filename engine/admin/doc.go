@@ -2,7 +2,7 @@
 // means, how it is checked against the committed state, and which
 // replicated commands it produces. Service implements engine/api's Backend,
 // AdminBackend and PlacementBackend, so the HTTP server calls it directly;
-// cmd/haven only fills its small interfaces from the running node (Log:
+// package node only fills its small interfaces from the running node (Log:
 // commit a state.Command, barrier, consensus status; Members: gossip and
 // quorum; Engine: the resource engine's status) and hands it to api.New.
 //
