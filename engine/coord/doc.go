@@ -25,7 +25,7 @@
 //     moved on).
 //
 // Seams it declares and others fill: Log and Membership (consensus and
-// membership, through cmd/haven), Fencer (fencing), Handoff (raft
+// membership, through package node), Fencer (fencing), Handoff (raft
 // leadership transfer), and the lease.Sender's Renewer (leasewire). It
 // imports no agent, no raft or memberlist, and opens no socket;
 // engine/controller composes it with the node side.
