@@ -121,6 +121,9 @@ func (c *Config) check() (*model.Node, error) {
 	if len(c.File) == 0 {
 		errs = append(errs, errors.New("node: File is empty; expected the startup configuration's bytes"))
 	}
+	if c.Path == "" {
+		errs = append(errs, errors.New("node: Path is empty; expected the configuration file the committed versions are written back to"))
+	}
 	if c.Types == nil && !self.IsWitness() {
 		errs = append(errs, errors.New("node: Types is nil; expected the resource type registry"))
 	}
