@@ -10,6 +10,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/havenha/haven/demo"
 	"github.com/havenha/haven/examples"
 )
 
@@ -104,36 +105,9 @@ func runDemoLive(ctx context.Context, out io.Writer) error {
 	if err != nil {
 		return fmt.Errorf("find the haven binary to start the agents: %w", err)
 	}
-	cl := newDemoCluster(self, cfg, dir, []string{"n1", "n2", "n3"})
-	defer cl.shutdown(out)
-
-	fmt.Fprintf(out, "\n=== 3. Live: starting n1, n2, n3 as 'haven agent' processes (logs in %s) ===\n\n", dir)
-	if err := cl.start(); err != nil {
+	if err := demo.Live(ctx, out, self, cfg, dir); err != nil {
 		return err
 	}
-	st, err := cl.waitWeb(ctx, "", 60*time.Second)
-	if err != nil {
-		return err
-	}
-	victim := st.node
-	printDemoStatus(out, st)
-
-	fmt.Fprintf(out, "\n=== 4. Crash of %s: its agent is SIGKILLed; its guard kills the processes it ran (power loss) ===\n\n", victim)
-	t0 := time.Now()
-	cl.crash(victim)
-	st, err = cl.waitWeb(ctx, victim, 60*time.Second)
-	if err != nil {
-		return err
-	}
-	fmt.Fprintf(out, "web group running again on %s, %.2f s after the crash of %s\n", st.node, time.Since(t0).Seconds(), victim)
-	// Failover waits for the lease, not for gossip's failure detector,
-	// which declares the node dead a little later: show both.
-	if v, ok := cl.waitGone(ctx, victim, 15*time.Second); ok {
-		st.view = v
-		fmt.Fprintf(out, "gossip declared %s dead %.2f s after the crash (failover does not wait for it: the lease decides)\n", victim, time.Since(t0).Seconds())
-	}
-	fmt.Fprintln(out)
-	printDemoStatus(out, st)
 	fmt.Fprintf(out, "\nDone. Try: haven simulate -c examples/local3.yaml --down n2 --scores\n")
 	return nil
 }

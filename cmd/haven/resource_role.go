@@ -5,7 +5,6 @@ package main
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -17,7 +16,6 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/havenha/haven/engine/api"
-	"github.com/havenha/haven/engine/api/client"
 )
 
 const agentHelp = "The agent asked is the local one (unix socket; --node NAME: /run/haven/NAME.sock), or with\n" +
@@ -94,7 +92,7 @@ func init() {
 		if err != nil {
 			return err
 		}
-		res, err := restartResource(ctx, cli, args[0], timeout, c.ErrOrStderr())
+		res, err := cli.Restart(ctx, args[0], whoAmI()+" (restart)", timeout, c.ErrOrStderr())
 		if err != nil {
 			return err
 		}
@@ -156,141 +154,5 @@ func printWhere(w io.Writer, v api.WhereView) {
 	}
 	for _, p := range v.Preferences {
 		fmt.Fprintf(w, "  %s\n", preferenceText(p))
-	}
-}
-
-// restartResult is `haven resource restart --json`.
-type restartResult struct {
-	Resource     string   `json:"resource"`
-	StoppedOn    []string `json:"stopped_on"`
-	RunningOn    []string `json:"running_on"`
-	PreviousRole string   `json:"previous_role"`
-}
-
-// pollEvery is how often restart asks the agent where the resource runs.
-const pollEvery = 250 * time.Millisecond
-
-// restartResource stops id (target role Stopped), waits until no node
-// reports it active, restores the role and waits until every member
-// primitive runs on as many nodes as before. Each wait is bounded by
-// timeout; a failed or interrupted stop restores the role.
-func restartResource(ctx context.Context, cli *client.Client, id string, timeout time.Duration, progress io.Writer) (restartResult, error) {
-	qctx, cancel := context.WithTimeout(ctx, 30*time.Second)
-	before, err := cli.Where(qctx, id)
-	cancel()
-	if err != nil {
-		return restartResult{}, err
-	}
-	if len(before.Nodes) == 0 {
-		return restartResult{}, fmt.Errorf("%s is not running on any node; nothing to restart ('haven resource enable %s' starts a disabled resource, 'haven status' says why it is stopped)", id, id)
-	}
-	want := map[string]int{}
-	for _, p := range before.Primitives {
-		want[p.ID] = len(p.Started)
-	}
-	sctx, cancel := context.WithTimeout(ctx, 30*time.Second)
-	set, err := cli.SetTargetRole(sctx, api.TargetRoleRequest{Resource: id, Role: "Stopped", By: whoAmI() + " (restart)"})
-	cancel()
-	if err != nil {
-		return restartResult{}, err
-	}
-	res := restartResult{Resource: id, StoppedOn: before.Nodes, PreviousRole: set.Previous}
-	restore := func() error {
-		// A fresh context: the restore must happen even after an interrupt.
-		rctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-		defer cancel()
-		_, err := cli.SetTargetRole(rctx, api.TargetRoleRequest{Resource: id, Role: set.Previous, By: whoAmI() + " (restart)"})
-		return err
-	}
-	fmt.Fprintf(progress, "Stopping %s on %s ...\n", id, strings.Join(before.Nodes, ", "))
-	last, werr := waitWhere(ctx, cli, id, timeout, func(v api.WhereView) bool {
-		for _, p := range v.Primitives {
-			if len(p.Active) > 0 {
-				return false
-			}
-		}
-		return true
-	})
-	if werr != nil {
-		rerr := restore()
-		still := []string{}
-		for _, p := range last.Primitives {
-			for _, n := range p.Active {
-				still = append(still, p.ID+" on "+n)
-			}
-		}
-		msg := fmt.Sprintf("%s did not stop (%v); still active: %s", id, werr, strings.Join(still, ", "))
-		if rerr != nil {
-			return res, fmt.Errorf("%s; restoring its target role %q failed too (%v): run 'haven resource enable %s' once the cluster answers", msg, set.Previous, rerr, id)
-		}
-		return res, fmt.Errorf("%s; its target role is restored to %s, nothing else changed: check 'haven status'", msg, roleText(set.Previous))
-	}
-	if err := restore(); err != nil {
-		return res, fmt.Errorf("%s stopped, but restoring its target role %s failed (%v): it stays stopped; run 'haven resource enable %s'", id, roleText(set.Previous), err, id)
-	}
-	fmt.Fprintf(progress, "Starting %s ...\n", id)
-	last, werr = waitWhere(ctx, cli, id, timeout, func(v api.WhereView) bool {
-		for _, p := range v.Primitives {
-			if len(p.Started) < want[p.ID] {
-				return false
-			}
-		}
-		return true
-	})
-	res.RunningOn = orEmpty(last.Nodes)
-	if werr != nil {
-		return res, fmt.Errorf("%s stopped and its target role is restored to %s, but it does not run again (%v; it runs on %s): check 'haven status' for a failure",
-			id, roleText(set.Previous), werr, orNone(last.Nodes))
-	}
-	return res, nil
-}
-
-func roleText(r string) string {
-	if r == "" {
-		return "the configuration's"
-	}
-	return r
-}
-
-func orNone(nodes []string) string {
-	if len(nodes) == 0 {
-		return "no node"
-	}
-	return strings.Join(nodes, ", ")
-}
-
-// waitWhere polls Where until ok, the timeout, or ctx's end; it returns the
-// last answer. Transient errors (an agent busy electing) are retried.
-func waitWhere(ctx context.Context, cli *client.Client, id string, timeout time.Duration, ok func(api.WhereView) bool) (api.WhereView, error) {
-	deadline := time.Now().Add(timeout)
-	var last api.WhereView
-	var lastErr error
-	for {
-		qctx, cancel := context.WithTimeout(ctx, 10*time.Second)
-		v, err := cli.Where(qctx, id)
-		cancel()
-		if err == nil {
-			last, lastErr = v, nil
-			if ok(v) {
-				return v, nil
-			}
-		} else {
-			lastErr = err
-			var ce *client.Error
-			if errors.As(err, &ce) && ce.Status == 404 {
-				return last, err // the resource left the configuration
-			}
-		}
-		if time.Now().After(deadline) {
-			if lastErr != nil {
-				return last, fmt.Errorf("not within %s; last answer: %v", timeout, lastErr)
-			}
-			return last, fmt.Errorf("not within %s", timeout)
-		}
-		select {
-		case <-ctx.Done():
-			return last, fmt.Errorf("interrupted: %w", context.Cause(ctx))
-		case <-time.After(pollEvery):
-		}
 	}
 }
