@@ -59,22 +59,13 @@ import (
 	"github.com/havenha/haven/engine/state"
 )
 
-// Log is the replicated log as a Node uses it (consensus.Node implements
-// it): Apply commits a command through the leader and returns its result
-// (Result.Index is the log index); Barrier returns once this node applied
-// everything committed before the call.
-type Log interface {
-	Apply(ctx context.Context, c state.Command) (state.Result, error)
-	Barrier(ctx context.Context) error
-}
+// Log is the replicated log (consensus.Node implements it); the node and
+// its coordinator share one.
+type Log = coord.Log
 
-// Membership is the gossip view a Node needs. Safe for concurrent use.
-type Membership interface {
-	// Alive reports whether node is a live member of this partition.
-	Alive(node string) bool
-	// Quorate reports whether this partition has weighted quorum.
-	Quorate() bool
-}
+// Membership is the gossip view (Alive, Quorate), shared with the
+// coordinator.
+type Membership = coord.Membership
 
 // NodeConfig configures a Node.
 type NodeConfig struct {
