@@ -6,13 +6,6 @@ import (
 	"github.com/havenha/haven/engine/api"
 )
 
-func orEmpty(s []string) []string {
-	if s == nil {
-		return []string{}
-	}
-	return s
-}
-
 // placementText renders placement changes for people.
 func placementText(changes []api.PlacementChange) string {
 	if len(changes) == 0 {
