@@ -33,6 +33,9 @@ import (
 // not moved past this term a moment ago": what raft's leader lease and
 // VerifyLeader read from heartbeats, only up to the window older. The lease
 // bound accounts for it (engine/DESIGN.md, "Leases").
+//
+// Why bother: with every heartbeat sent over TLS instead, an idle lan
+// coordinator uses a quarter more CPU (docs/bench/idle.md).
 
 // contactTransport wraps raft's transport: it keeps raft's heartbeat handler
 // (for Contact) and answers heartbeats locally when ContactFresh says so.

@@ -15,7 +15,6 @@ import (
 
 	"github.com/havenha/haven/engine/model"
 	"github.com/havenha/haven/engine/state"
-	"github.com/havenha/haven/internal/tick"
 	"github.com/havenha/haven/storage"
 )
 
@@ -280,12 +279,7 @@ func (n *Node) Run(ctx context.Context) error {
 	go func() { defer close(pushDone); n.pushCommits(ctx) }()
 	defer func() { <-pushDone }()
 
-	// A timerfd ticker (internal/tick): a runtime ticker costs an idle
-	// agent about four context switches a tick, this one.
-	tk, err := tick.New(n.cfg.ReconcileInterval)
-	if err != nil {
-		return fmt.Errorf("consensus: reconcile ticker: %w", err)
-	}
+	tk := time.NewTicker(n.cfg.ReconcileInterval)
 	defer tk.Stop()
 	for {
 		select {

@@ -12,8 +12,9 @@ import (
 //
 // hashicorp/raft's leader runs one heartbeat goroutine per follower, each
 // waking every HeartbeatTimeout/10–/5 (22 times a second per follower on
-// the lan profile), answered locally or not (contact.go). Those wake-ups
-// were two thirds of an idle coordinator's CPU. The interval is read from
+// the lan profile), answered locally or not (contact.go): without quiet
+// heartbeats an idle lan coordinator uses about twice the CPU
+// (docs/bench/idle.md). The interval is read from
 // the reloadable HeartbeatTimeout of the *leader's* own configuration, and a
 // follower's election timer reads its *own*: so while a caller promises to
 // call VerifyLeader at least every `every` (the coordinator does, for its

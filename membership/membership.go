@@ -15,7 +15,6 @@ import (
 
 	"github.com/havenha/haven/engine/model"
 	"github.com/havenha/haven/engine/quorum"
-	"github.com/havenha/haven/internal/tick"
 )
 
 // Config configures a Membership.
@@ -368,9 +367,7 @@ func (m *Membership) joinLoop(ctx context.Context, l *link) {
 				m.log.Debug("join attempt failed", "link", l.index, "peer", addr, "err", err)
 			}
 		}
-		// A timer of internal/tick (a timerfd): one wake-up a second where a
-		// runtime timer costs an idle agent about four.
-		t := tick.NewTimer(m.cfg.JoinInterval)
+		t := time.NewTimer(m.cfg.JoinInterval)
 		select {
 		case <-ctx.Done():
 			t.Stop()

@@ -22,8 +22,8 @@ import (
 //     would then name the wrong address.
 //   - UDP packets are read and written with raw system calls
 //     (internal/rawudp): a read made the usual way wakes the Go runtime's
-//     sysmon thread, which then polls every 20 µs for a while; gossip's
-//     packets did that a few times a second on every idle agent.
+//     sysmon thread, which then polls every 20 µs for a while, on every
+//     gossip packet of every idle agent.
 type boundTransport struct {
 	local    net.IP
 	port     int

@@ -54,8 +54,10 @@ const ReasonIdle = "idle"
 func MonotonicNow() int64 {
 	// A raw system call: unix.ClockGettime goes through entersyscall, which
 	// wakes the Go runtime's sleeping sysmon thread and sets it polling every
-	// 20 µs for a while; the agent reads this clock on every lease extension
-	// (see internal/rawudp for the measurement).
+	// 20 µs for a while. Every agent reads this clock on every lease
+	// extension (Client.Arm, 8 a second on lan); read the usual way, it
+	// doubles an idle member's context switches and costs it 0.1 point of a
+	// core (docs/bench/idle.md).
 	var ts unix.Timespec
 	if _, _, e := unix.RawSyscall(unix.SYS_CLOCK_GETTIME, unix.CLOCK_MONOTONIC, uintptr(unsafe.Pointer(&ts)), 0); e != 0 {
 		panic("guard: clock_gettime(CLOCK_MONOTONIC): " + e.Error()) // cannot fail on Linux

@@ -17,15 +17,14 @@ import (
 // (unix.RawSyscall6) on its non-blocking descriptor, waiting through Go's
 // network poller only when the call would block.
 //
-// Why: every system call made the usual way (syscall.Syscall: entersyscall)
-// while the Go runtime's sysmon thread sleeps wakes that thread and resets
-// it to polling every 20 µs through its next 50 rounds, whenever the
-// process is busy. On an
-// idle coordinator that was two thirds of all context switches (perf
-// record -e sched:sched_switch -g: sysmon's usleep 115/s, woken 8/s from
-// UDP reads), and context switches are what an idle agent's CPU is made of.
-// A non-blocking recvfrom or sendto returns at once, so nothing is lost by
-// not telling the scheduler.
+// Why: a system call made the usual way (syscall.Syscall, through
+// entersyscall) while the Go runtime's sysmon thread sleeps wakes that
+// thread, and sysmon then polls every 20 µs through its next 50 rounds
+// whenever the process is busy. The lease wire and gossip are an idle
+// agent's most frequent system calls; read and written the usual way they
+// double an idle agent's context switches and cost it 0.05–0.1 points of
+// a core (docs/bench/idle.md). A non-blocking recvfrom or sendto returns
+// at once, so nothing is lost by not telling the scheduler.
 type Conn struct {
 	rc syscall.RawConn
 }

@@ -17,8 +17,8 @@ import (
 // fold between machines (virtualised timers, mitigations), so idle figures
 // from two machines compare only through it.
 type WakeCost struct {
-	// TimerfdUS: a periodic timerfd read through the poller (how haven's
-	// internal/tick wakes).
+	// TimerfdUS: a periodic timerfd read through the poller (the poller
+	// wakes once and sysmon not at all: the floor of a Go wake-up).
 	TimerfdUS float64 `json:"timerfd_us"`
 	// RuntimeTimerUS: a runtime time.Ticker (the netpoller's sleep rounded
 	// down to whole milliseconds, and sysmon woken at the timer's instant).
