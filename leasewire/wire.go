@@ -141,8 +141,8 @@ func (w *Wire) Run(ctx context.Context) error {
 // for its ack (the token) or refusal until ctx ends. A lost datagram is
 // not resent here: the coordinator's next round sends a fresh renewal
 // (lease.Sender.Run), which also carries the newest token to echo. (A
-// resend timer per datagram woke an idle coordinator 8 times a second on
-// the lan profile, to do nothing nearly every time: docs/bench/idle.md.)
+// resend timer per datagram would wake an idle coordinator 8 times a
+// second on the lan profile, to do nothing nearly every time.)
 func (w *Wire) Renew(ctx context.Context, node string, r lease.Renewal) (uint64, error) {
 	if len(node) == 0 || len(node) > leaseMaxName || len(r.Leader) > leaseMaxName {
 		return 0, fmt.Errorf("lease renewal to %q: node or leader name empty or longer than %d bytes", node, leaseMaxName)

@@ -3,8 +3,6 @@ package clock
 import (
 	"context"
 	"time"
-
-	"github.com/havenha/haven/internal/tick"
 )
 
 // Clock is the time source of the engine. Durations are measured on the
@@ -49,40 +47,26 @@ type System struct{}
 // Now returns time.Now().
 func (System) Now() time.Time { return time.Now() }
 
-// NewTimer returns a timer of internal/tick's scheduler (one timerfd for
-// the process: a wake-up where a runtime timer costs about four on an idle
-// agent; the runtime's timer where there is no timerfd).
-func (System) NewTimer(d time.Duration) Timer { return tickTimer{tick.NewTimer(d)} }
+// NewTimer wraps time.NewTimer.
+func (System) NewTimer(d time.Duration) Timer { return runtimeTimer{time.NewTimer(d)} }
 
-// AfterFunc is NewTimer's with a function, like time.AfterFunc.
+// AfterFunc wraps time.AfterFunc.
 func (System) AfterFunc(d time.Duration, f func()) Timer {
-	return tickTimer{tick.AfterFunc(d, f)}
+	return runtimeTimer{time.AfterFunc(d, f)}
 }
 
-type tickTimer struct{ t *tick.Timer }
+type runtimeTimer struct{ t *time.Timer }
 
-func (s tickTimer) C() <-chan time.Time { return s.t.C }
-func (s tickTimer) Stop() bool          { return s.t.Stop() }
+func (r runtimeTimer) C() <-chan time.Time { return r.t.C }
+func (r runtimeTimer) Stop() bool          { return r.t.Stop() }
 
-// NewTicker returns a timerfd ticker (internal/tick: one wake-up a tick
-// where a runtime timer costs about four on an idle agent), or a
-// time.Ticker if the timerfd cannot be made.
-func (System) NewTicker(d time.Duration) Ticker {
-	if t, err := tick.New(d); err == nil {
-		return fdTicker{t}
-	}
-	return timeTicker{time.NewTicker(d)}
-}
+// NewTicker wraps time.NewTicker.
+func (System) NewTicker(d time.Duration) Ticker { return runtimeTicker{time.NewTicker(d)} }
 
-type fdTicker struct{ t *tick.Ticker }
+type runtimeTicker struct{ t *time.Ticker }
 
-func (f fdTicker) C() <-chan time.Time { return f.t.C }
-func (f fdTicker) Stop()               { f.t.Stop() }
-
-type timeTicker struct{ t *time.Ticker }
-
-func (f timeTicker) C() <-chan time.Time { return f.t.C }
-func (f timeTicker) Stop()               { f.t.Stop() }
+func (r runtimeTicker) C() <-chan time.Time { return r.t.C }
+func (r runtimeTicker) Stop()               { r.t.Stop() }
 
 // WithTimeout wraps context.WithTimeout.
 func (System) WithTimeout(parent context.Context, d time.Duration) (context.Context, context.CancelFunc) {

@@ -7,6 +7,6 @@
 // lease holder and sender) takes a Clock instead of calling time.Now or
 // time.NewTimer, so its behaviour over time is tested deterministically on
 // a Fake, and a wall-clock step never stretches or shortens a lease.
-// System's timers come from internal/tick (a timerfd through Go's poller)
-// where the host has one: see System.NewTimer for why.
+// System wraps the Go runtime's timers (on an idle agent they cost no more
+// than timerfds read through the poller: docs/bench/idle.md).
 package clock

@@ -93,9 +93,8 @@ func (n *Node) leadOnce(ctx context.Context) {
 		// Membership events (MembershipChanged) and state changes (a new
 		// configuration may change votes or no_quorum_policy) wake it; the
 		// timer, quorumBackstop leases, only guards against a change that
-		// came without either. (It was one lease until the eighth session:
-		// a wake-up a second on an idle coordinator, whose wake-ups are its
-		// CPU.)
+		// came without either. (One lease would be a wake-up a second on an
+		// idle coordinator, whose wake-ups are its CPU.)
 		for {
 			mem := n.memWatch()
 			_, stateCh := n.cfg.State.Watch()

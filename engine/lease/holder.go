@@ -160,8 +160,8 @@ func (h *Holder) extendLocked(from time.Time) {
 	if !wasValid {
 		// Regained (or first granted). A valid lease merely extended
 		// changes nothing the consumer reads (Valid, CatchUp, the term):
-		// waking it on every round made every node's reconciler recompute
-		// eight times a second for nothing (eighth session).
+		// waking it on every round would make every node's reconciler
+		// recompute eight times a second for nothing.
 		h.notify()
 	}
 	if h.onExtend != nil {

@@ -66,9 +66,9 @@ type SenderConfig struct {
 	// The acks arrive evenly, every interval, which is what lets them stand
 	// in for raft's heartbeats (consensus.Config.ContactFresh, whose window
 	// is longer than an interval): while the wire is healthy no real
-	// heartbeat goes out. (Until the fourth session a round was two
-	// exchanges back to back every lease/4: as many datagrams, bunched, and
-	// the gaps between rounds were filled by real heartbeats.)
+	// heartbeat goes out. (Two exchanges back to back every lease/4 would
+	// send as many datagrams, bunched, and leave gaps between rounds that
+	// real heartbeats fill.)
 	Interval time.Duration
 }
 
@@ -126,14 +126,12 @@ type renewJob struct {
 // started has returned.
 //
 // The rounds come from Clock.NewTicker and a renewal is bounded by the
-// next round, not by a timer of its own: on the real clock that is one
-// wake-up a round in all (internal/tick), where a timer per round, one
-// per renewal's deadline and one per datagram's resend cost about four
-// each on an idle coordinator (docs/bench/idle.md, seventh session). Each
-// node's renewals are sent by a worker goroutine of its own that lives as
-// long as Run, and a node's lapse timer is armed only once a renewal from
-// an earlier round is unanswered (lapseWatch.round): a round of a healthy
-// cluster starts no goroutine and sets no timer (eighth session).
+// next round, not by a timer of its own, so a round is one wake-up in all:
+// an idle coordinator's CPU is its wake-ups (docs/bench/idle.md). For the
+// same reason each node's renewals are sent by a worker goroutine of its
+// own that lives as long as Run, and a node's lapse timer is armed only
+// once a renewal from an earlier round is unanswered (lapseWatch.round): a
+// round of a healthy cluster starts no goroutine and sets no timer.
 func (s *Sender) Run(ctx context.Context) error {
 	var wg sync.WaitGroup
 	defer wg.Wait()
@@ -283,9 +281,9 @@ func (s *Sender) String() string {
 // earlier round is unanswered (round, at the start of each round); its ack
 // removes the timer. That instant (Table.LapseAt) is at least a
 // quarter lease, two rounds, after the first unanswered send, so arming
-// it a round after that send is in time. (Until the eighth session every
-// send armed a timer and every ack moved it: two timer operations per node
-// per round on a healthy cluster.)
+// it a round after that send is in time, and a healthy cluster's rounds
+// set no timer (arming one per send and moving it per ack would be two
+// timer operations per node per round).
 type lapseWatch struct {
 	table    *Table
 	clock    clock.Clock

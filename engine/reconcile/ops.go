@@ -587,8 +587,8 @@ func (r *Reconciler) report(ri *inst, s State, op, of, reason string, ack bool) 
 // and one and a half after now, then every interval exactly. Monitors of
 // one node that share an interval (and those whose intervals divide each
 // other) come due at the same instants, and one wake-up runs them all: a
-// node's idle CPU is mostly its wake-ups (docs/bench/idle.md, eighth
-// session). Unaligned, each monitor's phase drifted by its own run time.
+// node's idle CPU is mostly its wake-ups (docs/bench/idle.md). Unaligned,
+// each monitor's phase would drift by its own run time.
 func (r *Reconciler) monitorAt(now time.Time, interval time.Duration) time.Time {
 	next := now.Add(interval)
 	if interval <= 0 || now.Before(r.startedAt) {
