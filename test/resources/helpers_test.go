@@ -323,3 +323,14 @@ const svcPreferN2 = `resources:
 constraints:
   - location: {resource: svc, node: n2, score: 50}
 `
+
+// startOf is when the process pid started, from the events file (0 if it
+// never stamped a start).
+func (r *rig) startOf(pid int) int64 {
+	for _, iv := range r.intervals() {
+		if iv.pid == pid {
+			return iv.start
+		}
+	}
+	return 0
+}
