@@ -22,6 +22,8 @@ import (
 	"time"
 
 	"github.com/hashicorp/raft"
+
+	"github.com/havenha/haven/internal/rawtcp"
 )
 
 // MinKeyLen is the shortest cluster key accepted (haven keygen writes 32 bytes or more).
@@ -248,7 +250,7 @@ func (l *TCPLink) acceptLoop() {
 func (l *TCPLink) handshake(raw net.Conn) {
 	remote := raw.RemoteAddr().String()
 	raw.SetDeadline(time.Now().Add(l.cfg.HandshakeTimeout))
-	tc := tls.Server(raw, l.tls)
+	tc := tls.Server(rawtcp.Wrap(raw), l.tls)
 	err := tc.Handshake()
 	var kind [1]byte
 	if err == nil {
@@ -317,7 +319,7 @@ func (l *TCPLink) dial(ctx context.Context, addr string, kind byte) (net.Conn, e
 	if dl, ok := ctx.Deadline(); ok {
 		raw.SetDeadline(dl)
 	}
-	tc := tls.Client(raw, l.tls)
+	tc := tls.Client(rawtcp.Wrap(raw), l.tls)
 	if err := tc.HandshakeContext(ctx); err != nil {
 		raw.Close()
 		return nil, fmt.Errorf("tls handshake with %s: %w", addr, err)

@@ -110,7 +110,7 @@ var decision = []string{"engine/model", "engine/config", "engine/state", "engine
 // below it: alert, ping, their helpers), the raw-socket helpers and the
 // standard library's socket package (net/http and the rest import it;
 // net/netip, plain values, does not).
-var noAgentNorSocket = []string{module + "/engine/agent", module + "/internal/rawudp", "net"}
+var noAgentNorSocket = []string{module + "/engine/agent", module + "/internal/rawudp", module + "/internal/rawtcp", "net"}
 
 // isOrUnder: dep is bad, or for a haven package one below it (the agents
 // are several packages; "net" is matched exactly, since net/netip is fine).

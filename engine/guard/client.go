@@ -249,7 +249,7 @@ func (c *Client) writeLocked(m Msg) {
 	}
 	b, err := json.Marshal(m)
 	if err == nil {
-		_, err = c.w.Write(append(b, '\n'))
+		err = rawWrite(c.w, append(b, '\n'))
 	}
 	if err != nil && !c.broken {
 		c.broken = true
